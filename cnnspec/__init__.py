@@ -1,0 +1,41 @@
+"""cnnspec: framework-free architecture specs of the classic CNNs.
+
+>>> import cnnspec
+>>> spec = cnnspec.get("vgg16", num_classes=10)
+>>> cnnspec.analyse(spec).total_params
+134301514
+
+This package imports no deep-learning framework: torch_impl and keras_impl interpret its specs.
+"""
+from . import models as _models  # noqa: F401  (registers every model)
+from .analysis import Analysis, LayerInfo, ShapeError, analyse
+from .model import IMAGENET_MEAN, IMAGENET_STD, AuxHead, ModelSpec
+from .nodes import (
+    AdaptiveAvgPool,
+    AvgPool,
+    BatchNorm,
+    ChannelAffine,
+    Concat,
+    Conv,
+    Dropout,
+    Flatten,
+    Linear,
+    LocalResponseNorm,
+    MaxPool,
+    Node,
+    ReLU,
+    Residual,
+    Sequential,
+    Tanh,
+    children_of,
+)
+from .registry import get, names, options, register
+from .summary import summary
+from .edit import map_nodes, replace_at
+
+__all__ = [
+    "AdaptiveAvgPool", "Analysis", "AuxHead", "AvgPool", "BatchNorm", "ChannelAffine", "Concat", "Conv",
+    "Dropout", "Flatten", "IMAGENET_MEAN", "IMAGENET_STD", "LayerInfo", "Linear", "LocalResponseNorm",
+    "MaxPool", "ModelSpec", "Node", "ReLU", "Residual", "Sequential", "ShapeError", "Tanh", "analyse",
+    "children_of", "get", "map_nodes", "names", "replace_at", "options", "register", "summary",
+]

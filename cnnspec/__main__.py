@@ -1,0 +1,46 @@
+"""``python -m cnnspec summary vgg16 --size 224`` prints the spec's table; ``list`` lists models."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from . import analyse, get, names, summary
+from .analysis import ShapeError
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cnnspec", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list models with parameter and MAC counts")
+    s = sub.add_parser("summary", help="per-layer table: output shape, params, MACs")
+    s.add_argument("model", choices=names(), metavar="MODEL")
+    s.add_argument("--size", type=int, nargs="+", metavar="N", help="input height [width] (default: the model's)")
+    s.add_argument("--num-classes", type=int, default=None)
+    s.add_argument("--blocks", action="store_true", help="also list container rows (blocks, branches)")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for name in names():
+            spec = get(name)
+            a = analyse(spec, include_aux=False)
+            size = "x".join(map(str, spec.input_size))
+            print(f"{name:18s} input {size:10s} params {a.total_params:>12,}  MACs {a.total_macs / 1e9:7.3f} G")
+        return 0
+    overrides = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    spec = get(args.model, **overrides)
+    size = None
+    if args.size:
+        if len(args.size) > 2:
+            parser.error("--size takes one or two numbers: HEIGHT [WIDTH]")
+        size = (args.size[0], args.size[-1])
+    try:
+        print(summary(spec, size, containers=args.blocks))
+    except ShapeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

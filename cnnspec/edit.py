@@ -1,0 +1,43 @@
+"""Rewriting a spec: apply a function to every node and rebuild the tree.
+
+Used to derive variants and, in tests, to break one convention on purpose (an eps, a padding)
+and show that a comparison notices.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from .model import AuxHead, ModelSpec
+from .nodes import Concat, Node, Residual, Sequential
+
+
+def map_nodes(spec: ModelSpec, fn: Callable[[str, Node], Node]) -> ModelSpec:
+    """A new spec where every node is replaced by ``fn(path, node)`` (children first)."""
+
+    def visit(node: Node, path: str) -> Node:
+        if isinstance(node, Sequential):
+            node = replace(node, children=tuple(visit(c, f"{path}.{c.name}") for c in node.children))
+        elif isinstance(node, Concat):
+            node = replace(node, branches=tuple(visit(b, f"{path}.{b.name}") for b in node.branches))
+        elif isinstance(node, Residual):
+            node = replace(
+                node,
+                body=tuple(visit(c, f"{path}.{c.name}") for c in node.body),
+                shortcut=None if node.shortcut is None else visit(node.shortcut, f"{path}.{node.shortcut.name}"),
+                post=visit(node.post, f"{path}.{node.post.name}"),
+            )
+        return fn(path, node)
+
+    return replace(
+        spec,
+        features=tuple(visit(n, n.name) for n in spec.features),
+        head=tuple(visit(n, n.name) for n in spec.head),
+        aux_heads=tuple(AuxHead(a.name, a.source, visit(a.head, a.name)) for a in spec.aux_heads),  # type: ignore[arg-type]
+    )
+
+
+def replace_at(spec: ModelSpec, path: str, **changes) -> ModelSpec:
+    """A new spec with the fields of the node at ``path`` changed, e.g. ``eps=1e-3``."""
+    spec.node(path)  # raises KeyError naming the spec if the path does not exist
+    return map_nodes(spec, lambda p, n: replace(n, **changes) if p == path else n)

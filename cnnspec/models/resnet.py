@@ -1,0 +1,96 @@
+"""ResNet: He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.
+
+torchvision's layout (ResNet v1.5: in a bottleneck the stride sits on the 3x3 conv), built from a
+table of blocks per stage. Every BatchNorm is eps 1e-5, momentum 0.1 (torch defaults, written out).
+"""
+from typing import Callable, Dict, Optional, Tuple
+
+from ..model import ModelSpec
+from ..nodes import AdaptiveAvgPool, BatchNorm, Conv, Flatten, Linear, MaxPool, Node, ReLU, Residual, Sequential
+from ..registry import register
+
+# name: (block kind, blocks per stage)
+LAYOUTS: Dict[str, Tuple[str, Tuple[int, int, int, int]]] = {
+    "resnet18": ("basic", (2, 2, 2, 2)),
+    "resnet34": ("basic", (3, 4, 6, 3)),
+    "resnet50": ("bottleneck", (3, 4, 6, 3)),
+    "resnet101": ("bottleneck", (3, 4, 23, 3)),
+    "resnet152": ("bottleneck", (3, 8, 36, 3)),
+}
+EXPANSION = {"basic": 1, "bottleneck": 4}
+STAGE_WIDTHS = (64, 128, 256, 512)
+
+
+def _bn(name: str) -> BatchNorm:
+    return BatchNorm(eps=1e-5, momentum=0.1, name=name)
+
+
+def _block(kind: str, in_channels: int, width: int, stride: int) -> Residual:
+    out_channels = width * EXPANSION[kind]
+    if kind == "basic":
+        body: Tuple[Node, ...] = (
+            Conv(out=width, kernel=3, stride=stride, padding=1, bias=False, name="conv1"),
+            _bn("bn1"),
+            ReLU(name="relu1"),
+            Conv(out=width, kernel=3, padding=1, bias=False, name="conv2"),
+            _bn("bn2"),
+        )
+    else:
+        body = (
+            Conv(out=width, kernel=1, bias=False, name="conv1"),
+            _bn("bn1"),
+            ReLU(name="relu1"),
+            Conv(out=width, kernel=3, stride=stride, padding=1, bias=False, name="conv2"),
+            _bn("bn2"),
+            ReLU(name="relu2"),
+            Conv(out=out_channels, kernel=1, bias=False, name="conv3"),
+            _bn("bn3"),
+        )
+    shortcut: Optional[Node] = None
+    if stride != 1 or in_channels != out_channels:
+        shortcut = Sequential(name="downsample", children=(Conv(out=out_channels, kernel=1, stride=stride, bias=False), _bn("")))
+    return Residual(body=body, shortcut=shortcut, post=ReLU(name="relu"))
+
+
+def _resnet(name: str, kind: str, blocks: Tuple[int, ...], num_classes: int, zero_init_residual: bool) -> ModelSpec:
+    stem: Tuple[Node, ...] = (
+        Conv(out=64, kernel=7, stride=2, padding=3, bias=False, name="conv1"),
+        _bn("bn1"),
+        ReLU(name="relu"),
+        MaxPool(kernel=3, stride=2, padding=1, name="maxpool"),
+    )
+    stages = []
+    channels = 64
+    for index, (width, count) in enumerate(zip(STAGE_WIDTHS, blocks)):
+        layer = []
+        for b in range(count):
+            stride = 2 if (b == 0 and index > 0) else 1
+            layer.append(_block(kind, channels, width, stride))
+            channels = width * EXPANSION[kind]
+        stages.append(Sequential(name=f"layer{index + 1}", children=tuple(layer)))
+    return ModelSpec(
+        name=name,
+        family="resnet",
+        paper="He et al. 2016, Deep Residual Learning for Image Recognition",
+        input_size=(3, 224, 224),
+        features=stem + tuple(stages),
+        head=(AdaptiveAvgPool(name="avgpool", output=1), Flatten(name="flatten"), Linear(out=num_classes, name="fc")),
+        classifier="fc",
+        num_classes=num_classes,
+        init="resnet",
+        stages=(tuple(n.name for n in stem),) + tuple((s.name,) for s in stages),
+        zero_init_residual=zero_init_residual,
+    )
+
+
+def _factory(name: str, kind: str, blocks: Tuple[int, ...]) -> Callable[..., ModelSpec]:
+    def build(num_classes: int = 1000, zero_init_residual: bool = False) -> ModelSpec:
+        return _resnet(name, kind, blocks, num_classes, zero_init_residual)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{name}: {kind} blocks {blocks} per stage"
+    return build
+
+
+for _name, (_kind, _blocks) in LAYOUTS.items():
+    register(_name)(_factory(_name, _kind, _blocks))

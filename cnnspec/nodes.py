@@ -1,0 +1,237 @@
+"""Node kinds of the architecture spec: small frozen dataclasses, no framework.
+
+A model is a tree of these nodes. Every node carries a local ``name``; the dotted path of a node
+(``features.0``, ``layer1.0.downsample.0``) is its ancestors' names joined by dots, which is
+exactly the torchvision ``state_dict`` prefix of the layer. Children of a :class:`Sequential` with
+an empty name are named by their index, like ``torch.nn.Sequential``.
+
+Every numeric choice that torch and Keras default differently (BatchNorm eps/momentum, padding,
+pooling ceil mode, LRN constants) is a required field or has the torch default written out here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Tuple, Union
+
+IntPair = Tuple[int, int]
+PairLike = Union[int, Tuple[int, int]]
+
+
+def pair(value: PairLike) -> IntPair:
+    """Normalise ``3`` or ``(3, 3)`` to ``(3, 3)``; reject anything else with a clear message."""
+    if isinstance(value, bool):
+        raise TypeError(f"expected an int or a pair of ints, received {value!r}")
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (int(value[0]), int(value[1]))
+    raise TypeError(f"expected an int or a pair of ints, received {value!r}")
+
+
+class Node:
+    """Base of every node kind. ``name`` is the local name ("" = index inside a Sequential)."""
+
+    name: str
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def named(self, name: str) -> "Node":
+        return replace(self, name=name)  # type: ignore[type-var]
+
+
+def _normalise_pairs(node: object, *fields: str) -> None:
+    for f in fields:
+        object.__setattr__(node, f, pair(getattr(node, f)))
+
+
+# ----------------------------------------------------------------------------- parameterised
+
+
+@dataclass(frozen=True)
+class Conv(Node):
+    """2-D convolution. ``padding`` is explicit and symmetric (torch semantics), never 'same'."""
+
+    out: int
+    kernel: PairLike
+    stride: PairLike = 1
+    padding: PairLike = 0
+    groups: int = 1
+    bias: bool = True
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _normalise_pairs(self, "kernel", "stride", "padding")
+        if self.out <= 0 or self.groups <= 0 or self.out % self.groups:
+            raise ValueError(f"Conv {self.name!r}: out={self.out} must be a positive multiple of groups={self.groups}")
+
+
+@dataclass(frozen=True)
+class BatchNorm(Node):
+    """BatchNorm over channels. eps and momentum use torch's meaning (momentum = weight of the new
+    batch); Keras' momentum is ``1 - momentum``. Both are required: no framework default leaks in."""
+
+    eps: float
+    momentum: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Linear(Node):
+    """Fully connected layer; the number of inputs comes from the incoming shape."""
+
+    out: int
+    bias: bool = True
+    name: str = ""
+
+
+# ----------------------------------------------------------------------------- parameter-free
+
+
+@dataclass(frozen=True)
+class ReLU(Node):
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Tanh(Node):
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class MaxPool(Node):
+    """Max pooling with torch's output-size formula; ``ceil_mode`` is explicit (Keras has none)."""
+
+    kernel: PairLike
+    stride: PairLike
+    padding: PairLike = 0
+    ceil_mode: bool = False
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _normalise_pairs(self, "kernel", "stride", "padding")
+
+
+@dataclass(frozen=True)
+class AvgPool(Node):
+    """Average pooling; ``count_include_pad`` follows torch (True by default there)."""
+
+    kernel: PairLike
+    stride: PairLike
+    padding: PairLike = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _normalise_pairs(self, "kernel", "stride", "padding")
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool(Node):
+    """Average pooling to a fixed output size (torch's AdaptiveAvgPool2d bin edges)."""
+
+    output: PairLike
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _normalise_pairs(self, "output")
+
+
+@dataclass(frozen=True)
+class LocalResponseNorm(Node):
+    """Across-channel LRN with torch.nn.LocalResponseNorm's meaning:
+    ``b = a / (k + alpha / size * sum_{window} a^2) ** beta``, the window centred on the channel.
+    Note alpha is divided by ``size`` (TF's ``local_response_normalization`` does not)."""
+
+    size: int
+    alpha: float
+    beta: float
+    k: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Flatten(Node):
+    """Flattens (C, H, W) to C*H*W in torch's C-major order (Keras flattens H, W, C)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Dropout(Node):
+    p: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelAffine(Node):
+    """Fixed per-channel ``x * scale + shift`` with no parameters (GoogLeNet's transform_input)."""
+
+    scale: Tuple[float, ...]
+    shift: Tuple[float, ...]
+    name: str = ""
+
+
+# ----------------------------------------------------------------------------- containers
+
+
+@dataclass(frozen=True)
+class Sequential(Node):
+    """Children applied in order. Unnamed children are named "0", "1", ... like torch."""
+
+    children: Tuple[Node, ...]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "children", _name_children(self.children))
+
+
+@dataclass(frozen=True)
+class Concat(Node):
+    """Inception block: every branch sees the same input; outputs are concatenated on channels."""
+
+    branches: Tuple[Node, ...]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "branches", _name_children(self.branches))
+
+
+@dataclass(frozen=True)
+class Residual(Node):
+    """ResNet block: ``post(body(x) + shortcut(x))``. Body children sit directly under the block
+    (``layer1.0.conv1``), the shortcut under its own name (``layer1.0.downsample``)."""
+
+    body: Tuple[Node, ...]
+    shortcut: Node | None = None
+    post: Node = field(default_factory=lambda: ReLU(name="relu"))
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "body", _name_children(self.body))
+
+
+def _name_children(children: Tuple[Node, ...]) -> Tuple[Node, ...]:
+    named = tuple(c if c.name else c.named(str(i)) for i, c in enumerate(children))
+    names = [c.name for c in named]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"duplicate child names {duplicated} in {names}")
+    return named
+
+
+def children_of(node: Node) -> Tuple[Node, ...]:
+    """The child nodes of a container, in execution order (empty for a leaf)."""
+    if isinstance(node, Sequential):
+        return node.children
+    if isinstance(node, Concat):
+        return node.branches
+    if isinstance(node, Residual):
+        return node.body + ((node.shortcut,) if node.shortcut is not None else ()) + (node.post,)
+    return ()
+
+
+PARAMETERISED = (Conv, BatchNorm, Linear)
+CONTAINERS = (Sequential, Concat, Residual)

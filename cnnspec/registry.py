@@ -1,0 +1,54 @@
+"""Name -> spec builder registry, like torchvision's ``register_model`` / ``get_model``."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Dict, List
+
+from .model import ModelSpec
+
+SpecBuilder = Callable[..., ModelSpec]
+_BUILDERS: Dict[str, SpecBuilder] = {}
+
+
+def register(name: str) -> Callable[[SpecBuilder], SpecBuilder]:
+    """Decorator that adds a spec builder under ``name``; a duplicate name is an error."""
+
+    def add(builder: SpecBuilder) -> SpecBuilder:
+        if name in _BUILDERS:
+            raise ValueError(f"a model named {name!r} is already registered")
+        _BUILDERS[name] = builder
+        return builder
+
+    return add
+
+
+def names() -> List[str]:
+    """All registered model names, in registration order (families grouped)."""
+    return list(_BUILDERS)
+
+
+def builder(name: str) -> SpecBuilder:
+    try:
+        return _BUILDERS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; expected one of: {', '.join(_BUILDERS)}") from None
+
+
+def options(name: str) -> Dict[str, Any]:
+    """The keyword options a model accepts, with their defaults (e.g. num_classes, dropout)."""
+    sig = inspect.signature(builder(name))
+    return {k: p.default for k, p in sig.parameters.items()}
+
+
+def get(name: str, **overrides: Any) -> ModelSpec:
+    """The spec of ``name`` with options such as ``num_classes=10`` or ``aux_logits=False``."""
+    build = builder(name)
+    allowed = options(name)
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise TypeError(f"{name} does not accept {unknown}; its options are {sorted(allowed)}")
+    if "num_classes" in overrides:
+        n = overrides["num_classes"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"num_classes must be a positive int, received num_classes={n!r}")
+    return build(**overrides)

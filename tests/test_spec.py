@@ -1,0 +1,146 @@
+"""cnnspec alone: registry, shapes, parameter and MAC counts, summary CLI, no framework imports."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import cnnspec
+from cnnspec import analyse
+
+# torchvision's published figures (weights metadata: num_params, _ops in GFLOPS, i.e. GMACs)
+PUBLISHED = {
+    "alexnet": (61_100_840, 0.714),
+    "vgg11": (132_863_336, 7.609),
+    "vgg11_bn": (132_868_840, 7.609),
+    "vgg13": (133_047_848, 11.308),
+    "vgg13_bn": (133_053_736, 11.308),
+    "vgg16": (138_357_544, 15.47),
+    "vgg16_bn": (138_365_992, 15.47),
+    "vgg19": (143_667_240, 19.632),
+    "vgg19_bn": (143_678_248, 19.632),
+    "googlenet": (6_624_904, 1.498),
+    "resnet18": (11_689_512, 1.814),
+    "resnet34": (21_797_672, 3.664),
+    "resnet50": (25_557_032, 4.089),
+    "resnet101": (44_549_160, 7.801),
+    "resnet152": (60_192_808, 11.514),
+}
+
+
+def test_registry_lists_every_model():
+    assert set(cnnspec.names()) == set(PUBLISHED) | {"lenet5", "alexnet_original"}
+
+
+def test_registry_refuses_duplicates_and_unknowns():
+    with pytest.raises(ValueError, match="already registered"):
+        cnnspec.register("vgg16")(lambda: None)
+    with pytest.raises(KeyError, match="unknown model 'vgg17'"):
+        cnnspec.get("vgg17")
+    with pytest.raises(TypeError, match="does not accept"):
+        cnnspec.get("vgg16", aux_logits=False)
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        cnnspec.get("resnet18", num_classes=0)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_counts_match_torchvision_published(name):
+    params, gmacs = PUBLISHED[name]
+    spec = cnnspec.get(name, aux_logits=False) if name == "googlenet" else cnnspec.get(name)
+    a = analyse(spec, include_aux=False)
+    assert a.total_params == params
+    assert abs(a.total_macs / 1e9 - gmacs) / gmacs < 0.01
+    assert a.output_shape == (1000,)
+
+
+def test_published_figures_are_torchvision_metadata():
+    """The table above is torchvision's own metadata, not typed in from memory."""
+    tv = pytest.importorskip("torchvision.models")
+    for name, (params, gmacs) in PUBLISHED.items():
+        meta = tv.get_model_weights(name).DEFAULT.meta
+        assert meta["num_params"] == params, name
+        assert abs(meta["_ops"] - gmacs) < 1e-3, name
+
+
+def test_lenet5_matches_the_1998_paper():
+    a = analyse(cnnspec.get("lenet5"))
+    shapes = {l.path: l.output_shape for l in a.layers}
+    assert shapes["features.0"] == (6, 28, 28)  # C1
+    assert shapes["features.2"] == (6, 14, 14)  # S2
+    assert shapes["features.3"] == (16, 10, 10)  # C3
+    assert shapes["features.5"] == (16, 5, 5)  # S4
+    assert shapes["features.6"] == (120, 1, 1)  # C5
+    assert shapes["classifier.0"] == (84,)  # F6
+    params = {l.path: l.params for l in a.leaves if l.params}
+    # C1 156, C3 2416 (full connection; the paper's sparse table has 1516), C5 48120, F6 10164, out 850
+    assert params == {"features.0": 156, "features.3": 2416, "features.6": 48120, "classifier.0": 10164, "classifier.2": 850}
+    assert a.total_params == 61_706
+
+
+def test_alexnet_original_matches_the_2012_paper():
+    a = analyse(cnnspec.get("alexnet_original"))
+    shapes = {l.path: l.output_shape for l in a.layers}
+    # paper section 3.5: 55x55x96, 27x27x256, 13x13x384, 13x13x384, 13x13x256, then 4096, 4096, 1000
+    assert shapes["features.0"] == (96, 55, 55)
+    assert shapes["features.4"] == (256, 27, 27)
+    assert shapes["features.8"] == (384, 13, 13)
+    assert shapes["features.10"] == (384, 13, 13)
+    assert shapes["features.12"] == (256, 13, 13)
+    assert shapes["features.14"] == (256, 6, 6)
+    assert [l.output_shape for l in a.leaves if l.node.kind == "Linear"] == [(4096,), (4096,), (1000,)]
+    # the Caffe reference model's count, with the two-GPU grouping on conv2, conv4, conv5
+    assert a.total_params == 60_965_224
+    assert cnnspec.get("alexnet_original").node("features.2").alpha == pytest.approx(5e-4)
+
+
+def test_odd_sizes_and_clear_shape_errors():
+    a = analyse(cnnspec.get("googlenet"), (193, 161))
+    assert a.output_shape == (1000,)
+    assert analyse(cnnspec.get("vgg16"), (193, 161)).layer("features.30").output_shape == (512, 6, 5)
+    with pytest.raises(cnnspec.ShapeError, match="only takes 227x227"):
+        analyse(cnnspec.get("alexnet_original"), (224, 224))
+    with pytest.raises(cnnspec.ShapeError, match="smaller than"):
+        analyse(cnnspec.get("alexnet"), (20, 20))
+
+
+def test_ceil_mode_follows_torch_formula():
+    # googlenet at 224: 112 -> ceil((112-3)/2)+1 = 56 with ceil mode (55 without)
+    a = analyse(cnnspec.get("googlenet"))
+    assert a.layer("maxpool1").output_shape == (64, 56, 56)
+    assert a.layer("maxpool4").output_shape == (832, 7, 7)
+
+
+def test_flatten_source_is_recorded_for_the_first_linear():
+    a = analyse(cnnspec.get("vgg16"))
+    assert a.layer("classifier.0").flatten_from == (512, 7, 7)
+    assert a.layer("classifier.3").flatten_from is None
+    assert analyse(cnnspec.get("resnet18")).layer("fc").flatten_from is None  # 1x1 map: order is moot
+    assert analyse(cnnspec.get("googlenet")).layer("aux1.fc1").flatten_from == (128, 4, 4)
+
+
+def test_spec_edit_changes_one_number():
+    spec = cnnspec.get("googlenet")
+    edited = cnnspec.replace_at(spec, "conv1.bn", eps=1e-5)
+    assert edited.node("conv1.bn").eps == 1e-5 and spec.node("conv1.bn").eps == 1e-3
+    assert edited.node("conv2.bn").eps == 1e-3
+    with pytest.raises(KeyError):
+        cnnspec.replace_at(spec, "conv9.bn", eps=1)
+
+
+def test_summary_cli_prints_the_table():
+    out = subprocess.run([sys.executable, "-m", "cnnspec", "summary", "vgg16", "--size", "224"], capture_output=True, text=True, check=True).stdout
+    assert "features.28" in out and "(512, 14, 14)" in out
+    assert "total params: 138,357,544" in out
+    bad = subprocess.run([sys.executable, "-m", "cnnspec", "summary", "lenet5", "--size", "64"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "only takes 32x32" in bad.stderr
+
+
+def test_cnnspec_imports_no_framework():
+    code = (
+        "import sys, json, cnnspec; cnnspec.analyse(cnnspec.get('googlenet'));"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','keras','tensorflow','jax','torchvision','numpy'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []

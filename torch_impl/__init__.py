@@ -1,0 +1,34 @@
+"""torch_impl: torch.nn models interpreted from cnnspec, with torchvision's state_dict keys.
+
+>>> from torch_impl import resnet18
+>>> model = resnet18(num_classes=10).eval()
+"""
+from .builder import GoogLeNetOutputs, SpecModel, build_node
+from .models import (
+    alexnet,
+    alexnet_original,
+    get_model,
+    googlenet,
+    lenet5,
+    list_models,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    vgg11,
+    vgg11_bn,
+    vgg13,
+    vgg13_bn,
+    vgg16,
+    vgg16_bn,
+    vgg19,
+    vgg19_bn,
+)
+from .weights import read_state_dict, save_state_dict
+
+__all__ = [
+    "GoogLeNetOutputs", "SpecModel", "alexnet", "alexnet_original", "build_node", "get_model", "googlenet",
+    "lenet5", "list_models", "read_state_dict", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "save_state_dict", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+]

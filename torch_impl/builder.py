@@ -1,0 +1,198 @@
+"""The interpreter: one function per spec node kind, returning the torch module for it."""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from typing import Callable, Dict, Optional, Tuple, Type, Union
+
+import torch
+from torch import nn
+
+import cnnspec
+from cnnspec import nodes as n
+
+from . import layers
+
+_BUILDERS: Dict[Type[n.Node], Callable[..., nn.Module]] = {}
+
+
+def _builds(kind: Type[n.Node]) -> Callable:
+    def add(fn: Callable) -> Callable:
+        _BUILDERS[kind] = fn
+        return fn
+
+    return add
+
+
+def build_node(node: n.Node, path: str, shapes: Dict[str, cnnspec.LayerInfo]) -> nn.Module:
+    """The module for ``node``; ``shapes`` (from cnnspec.analyse) gives input channels/features."""
+    try:
+        fn = _BUILDERS[type(node)]
+    except KeyError:
+        raise NotImplementedError(f"torch_impl cannot build node kind {node.kind} at {path!r}") from None
+    return fn(node, path, shapes)
+
+
+def _children(children, path, shapes):
+    return [(c.name, build_node(c, f"{path}.{c.name}", shapes)) for c in children]
+
+
+@_builds(n.Conv)
+def _conv(node: n.Conv, path, shapes):
+    return nn.Conv2d(shapes[path].in_features, node.out, node.kernel, node.stride, node.padding, groups=node.groups, bias=node.bias)
+
+
+@_builds(n.BatchNorm)
+def _batchnorm(node: n.BatchNorm, path, shapes):
+    return nn.BatchNorm2d(shapes[path].in_features, eps=node.eps, momentum=node.momentum)
+
+
+@_builds(n.Linear)
+def _linear(node: n.Linear, path, shapes):
+    return nn.Linear(shapes[path].in_features, node.out, bias=node.bias)
+
+
+@_builds(n.ReLU)
+def _relu(node, path, shapes):
+    return nn.ReLU()
+
+
+@_builds(n.Tanh)
+def _tanh(node, path, shapes):
+    return nn.Tanh()
+
+
+@_builds(n.MaxPool)
+def _maxpool(node: n.MaxPool, path, shapes):
+    return nn.MaxPool2d(node.kernel, node.stride, node.padding, ceil_mode=node.ceil_mode)
+
+
+@_builds(n.AvgPool)
+def _avgpool(node: n.AvgPool, path, shapes):
+    return nn.AvgPool2d(node.kernel, node.stride, node.padding, ceil_mode=node.ceil_mode, count_include_pad=node.count_include_pad)
+
+
+@_builds(n.AdaptiveAvgPool)
+def _adaptive(node: n.AdaptiveAvgPool, path, shapes):
+    return nn.AdaptiveAvgPool2d(node.output)
+
+
+@_builds(n.LocalResponseNorm)
+def _lrn(node: n.LocalResponseNorm, path, shapes):
+    return nn.LocalResponseNorm(node.size, alpha=node.alpha, beta=node.beta, k=node.k)
+
+
+@_builds(n.Flatten)
+def _flatten(node, path, shapes):
+    return nn.Flatten(1)
+
+
+@_builds(n.Dropout)
+def _dropout(node: n.Dropout, path, shapes):
+    return nn.Dropout(node.p)
+
+
+@_builds(n.ChannelAffine)
+def _affine(node: n.ChannelAffine, path, shapes):
+    return layers.ChannelAffine(node.scale, node.shift)
+
+
+@_builds(n.Sequential)
+def _sequential(node: n.Sequential, path, shapes):
+    return nn.Sequential(OrderedDict(_children(node.children, path, shapes)))
+
+
+@_builds(n.Concat)
+def _concat(node: n.Concat, path, shapes):
+    return layers.Concat(_children(node.branches, path, shapes))
+
+
+@_builds(n.Residual)
+def _residual(node: n.Residual, path, shapes):
+    shortcut = None
+    if node.shortcut is not None:
+        shortcut = (node.shortcut.name, build_node(node.shortcut, f"{path}.{node.shortcut.name}", shapes))
+    post = (node.post.name, build_node(node.post, f"{path}.{node.post.name}", shapes))
+    return layers.Residual(_children(node.body, path, shapes), shortcut, post)
+
+
+GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
+
+
+class SpecModel(nn.Module):
+    """A torch model interpreted from a :class:`cnnspec.ModelSpec`.
+
+    Top-level children carry torchvision's attribute names (``features``, ``conv1``, ``layer1``,
+    ``fc``...), so ``state_dict()`` has torchvision's keys. In training mode a model with auxiliary
+    heads returns ``(logits, aux_n, ..., aux_1)`` as a namedtuple (torchvision's GoogLeNetOutputs).
+    """
+
+    def __init__(self, spec: cnnspec.ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self._valid_sizes: set = set()
+        shapes = cnnspec.analyse(spec).by_path()
+        self.feature_names = [node.name for node in spec.features]
+        self.head_names = [node.name for node in spec.head]
+        self.aux_sources = {aux.name: aux.source for aux in spec.aux_heads}
+        for node in spec.features:
+            self.add_module(node.name, build_node(node, node.name, shapes))
+        for aux in spec.aux_heads:
+            self.add_module(aux.name, build_node(aux.head, aux.name, shapes))
+        for node in spec.head:
+            self.add_module(node.name, build_node(node, node.name, shapes))
+        if spec.aux_heads:
+            fields = ["logits"] + [f"aux_logits{a.name[3:]}" if a.name.startswith("aux") else a.name for a in reversed(spec.aux_heads)]
+            self._outputs = GoogLeNetOutputs if fields == list(GoogLeNetOutputs._fields) else namedtuple("ModelOutputs", fields)
+
+    @property
+    def num_classes(self) -> int:
+        return self.get_classifier().out_features
+
+    def get_classifier(self) -> nn.Linear:
+        """The final Linear layer (``classifier.6`` for VGG, ``fc`` for ResNet)."""
+        return self.get_submodule(self.spec.classifier)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map, (N, C, H, W): what a frozen backbone hands to a new head."""
+        self._check_input(x)
+        for name in self.feature_names:
+            x = getattr(self, name)(x)
+        return x
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.head_names:
+            x = getattr(self, name)(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        want_aux = self.training and bool(self.aux_sources)
+        if not want_aux:
+            return self.forward_head(self.forward_features(x))
+        self._check_input(x)
+        aux_out: Dict[str, torch.Tensor] = {}
+        for name in self.feature_names:
+            x = getattr(self, name)(x)
+            for aux, source in self.aux_sources.items():
+                if source == name:
+                    aux_out[aux] = getattr(self, aux)(x)
+        logits = self.forward_head(x)
+        return self._outputs(logits, *[aux_out[a] for a in reversed(list(self.aux_sources))])
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """A clear error for a wrong input instead of a conv's shape traceback."""
+        if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export():
+            return
+        channels = self.spec.input_size[0]
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self.spec.name} expects a torch.Tensor of shape (N, {channels}, H, W), received {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"{self.spec.name} expects a floating-point input, received dtype {x.dtype}")
+        if x.ndim != 4 or x.shape[1] != channels:
+            raise ValueError(f"{self.spec.name} expects input of shape (N, {channels}, H, W), received {tuple(x.shape)}")
+        size = (int(x.shape[2]), int(x.shape[3]))
+        if size not in self._valid_sizes:
+            try:
+                cnnspec.analyse(self.spec, size, include_aux=False)
+            except cnnspec.ShapeError as err:
+                raise ValueError(str(err)) from None
+            self._valid_sizes.add(size)

@@ -1,0 +1,59 @@
+"""The torch modules the spec needs beyond torch.nn: inception concat, residual block, channel affine.
+
+Children are registered under their spec names, so ``state_dict`` keys are torchvision's.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import torch
+from torch import nn
+
+
+class Concat(nn.Module):
+    """Runs every branch on the same input and concatenates the outputs on channels."""
+
+    def __init__(self, branches: Sequence[tuple[str, nn.Module]]) -> None:
+        super().__init__()
+        self.branch_names: List[str] = []
+        for name, module in branches:
+            self.add_module(name, module)
+            self.branch_names.append(name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([getattr(self, n)(x) for n in self.branch_names], dim=1)
+
+
+class Residual(nn.Module):
+    """``post(body(x) + shortcut(x))`` with the body's layers directly under the block."""
+
+    def __init__(self, body: Sequence[tuple[str, nn.Module]], shortcut: Optional[tuple[str, nn.Module]], post: tuple[str, nn.Module]) -> None:
+        super().__init__()
+        self.body_names: List[str] = []
+        for name, module in body:
+            self.add_module(name, module)
+            self.body_names.append(name)
+        self.shortcut_name = shortcut[0] if shortcut else None
+        if shortcut:
+            self.add_module(*shortcut)
+        self.post_name = post[0]
+        self.add_module(*post)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for name in self.body_names:
+            out = getattr(self, name)(out)
+        identity = getattr(self, self.shortcut_name)(x) if self.shortcut_name else x
+        return getattr(self, self.post_name)(out + identity)
+
+
+class ChannelAffine(nn.Module):
+    """Fixed ``x * scale + shift`` per channel; non-persistent buffers, so no state_dict keys."""
+
+    def __init__(self, scale: Sequence[float], shift: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)

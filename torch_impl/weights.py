@@ -1,0 +1,104 @@
+"""Loading and saving weights files safely: torch.load(weights_only=True) or safetensors.
+
+No code is unpickled and nothing is downloaded: ``weights`` is a local file or a state dict.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Mapping, Union
+
+import torch
+from torch import nn
+
+WeightsLike = Union[str, os.PathLike, Mapping[str, torch.Tensor]]
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+
+
+def read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
+    """A state dict from a .pth/.pt (weights_only) or .safetensors file.
+
+    Training checkpoints that wrap the weights (``{"state_dict": ...}`` or ``{"model": ...}``) and
+    DataParallel's ``module.`` prefix are unwrapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ValueError(f"{path} is not a readable safetensors file: {err}") from None
+    elif suffix in TORCH_SUFFIXES:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # pickle/zip errors come in many types
+            raise ValueError(f"{path} is not a torch checkpoint that loads with weights_only=True: {err}") from None
+    else:
+        raise ValueError(f"unsupported weights file {path.name!r}: expected one of {TORCH_SUFFIXES + ('.safetensors',)}")
+    return _unwrap(state, str(path))
+
+
+def _unwrap(state: object, source: str) -> Dict[str, torch.Tensor]:
+    if isinstance(state, Mapping):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in state and isinstance(state[key], Mapping):
+                state = state[key]
+                break
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{source} does not hold a state dict (a mapping of names to tensors)")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def load_into(model: nn.Module, weights: WeightsLike, ignore_prefixes: tuple = ()) -> None:
+    """Loads strictly, after checking keys and shapes so a mismatch names the layers involved."""
+    state = read_state_dict(weights) if isinstance(weights, (str, os.PathLike)) else _unwrap(weights, "the given state dict")
+    state = {k: v for k, v in state.items() if not k.split(".")[0] in ignore_prefixes}
+    own = model.state_dict()
+    name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ValueError(
+            f"weights do not fit {name}: {len(missing)} missing keys {missing[:5]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:5]}"
+        )
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(own[key].shape):
+            hint = ""
+            classifier = getattr(getattr(model, "spec", None), "classifier", None)
+            if classifier and key.startswith(classifier + "."):
+                hint = f" (the checkpoint has {tensor.shape[0]} classes: build with num_classes={tensor.shape[0]}, then replace the head)"
+            raise ValueError(f"weights do not fit {name}: {key} has shape {tuple(tensor.shape)} in the file, {tuple(own[key].shape)} in the model{hint}")
+    model.load_state_dict(state, strict=True)
+
+
+def save_state_dict(state: Mapping[str, torch.Tensor], path: Union[str, os.PathLike]) -> Path:
+    """Writes .safetensors or .pth atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TORCH_SUFFIXES + (".safetensors",):
+        raise ValueError(f"unsupported weights file {path.name!r}: expected .pth, .pt or .safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+        if suffix == ".safetensors":
+            from safetensors.torch import save_file
+
+            save_file(tensors, tmp)
+        else:
+            torch.save(tensors, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
