@@ -1,0 +1,120 @@
+"""Keras layers for the torch semantics Keras lacks. Only keras.ops: they run on every backend.
+
+Each is registered as serializable, so a saved model (or a config sent to another process, as the
+ONNX export does) rebuilds them.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import keras
+from keras import ops
+
+PACKAGE = "keras_impl"
+
+
+def _pair(v) -> Tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TorchMaxPool2D(keras.layers.Layer):
+    """Max pooling with torch's padding and ``ceil_mode``.
+
+    torch pads with -inf (padding never wins a max) and, in ceil mode, lets a last partial window
+    hang over the bottom/right edge. Keras' MaxPooling2D has neither, so: pad -inf by ``padding``
+    on all sides plus ``stride - 1`` more at the bottom/right in ceil mode (that turns floor into
+    ceil), then a 'valid' max pool. torch also drops a last window that would start in the right
+    padding; that can only happen when ``padding >= kernel - stride + 1``, and is then cropped.
+    """
+
+    def __init__(self, pool_size, strides, padding=0, ceil_mode=False, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.strides, self.pad = _pair(pool_size), _pair(strides), _pair(padding)
+        self.ceil_mode = bool(ceil_mode)
+
+    def _out_size(self, size, k, s, p):
+        if size is None:
+            return None
+        span = size + 2 * p - k
+        if not self.ceil_mode:
+            return span // s + 1
+        out = -(-span // s) + 1
+        return out - 1 if (out - 1) * s >= size + p else out
+
+    def _may_crop(self, axis: int) -> bool:
+        k, s, p = self.pool_size[axis], self.strides[axis], self.pad[axis]
+        return self.ceil_mode and p >= k - s + 1
+
+    def call(self, x):
+        extra = [(s - 1) if self.ceil_mode else 0 for s in self.strides]
+        if any(self.pad) or any(extra):
+            (ph, pw), (eh, ew) = self.pad, extra
+            x_in = x
+            x = ops.pad(x, [[0, 0], [ph, ph + eh], [pw, pw + ew], [0, 0]], constant_values=float("-inf"))
+        else:
+            x_in = x
+        y = ops.max_pool(x, self.pool_size, self.strides, padding="valid")
+        if self._may_crop(0) or self._may_crop(1):
+            h, w = x_in.shape[1], x_in.shape[2]
+            if h is None or w is None:
+                raise ValueError(f"{self.name}: ceil_mode with padding {self.pad} needs a known input size")
+            oh, ow = (self._out_size(n, k, s, p) for n, k, s, p in zip((h, w), self.pool_size, self.strides, self.pad))
+            y = y[:, :oh, :ow, :]
+        return y
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        oh, ow = (self._out_size(size, k, s, p) for size, k, s, p in zip((h, w), self.pool_size, self.strides, self.pad))
+        return (n, oh, ow, c)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides, "padding": self.pad, "ceil_mode": self.ceil_mode}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LocalResponseNorm(keras.layers.Layer):
+    """torch.nn.LocalResponseNorm on NHWC: ``x / (k + alpha/size * sum_window x^2) ** beta``.
+
+    The window spans ``size`` channels, ``size // 2`` before and ``(size - 1) // 2`` after, zero
+    padded, and alpha is divided by ``size`` (tf.nn.local_response_normalization uses a radius and
+    does not divide), so the spec's torch constants are used as they are.
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+
+    def call(self, x):
+        channels = x.shape[-1]
+        sq = ops.pad(ops.square(x), [[0, 0], [0, 0], [0, 0], [self.size // 2, (self.size - 1) // 2]])
+        window = sq[..., 0:channels]
+        for i in range(1, self.size):
+            window = window + sq[..., i : i + channels]
+        return x / ops.power(self.k + (self.alpha / self.size) * window, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelAffine(keras.layers.Layer):
+    """Fixed ``x * scale + shift`` per channel (GoogLeNet's transform_input); no weights."""
+
+    def __init__(self, scale: Sequence[float], shift: Sequence[float], **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.shift = [float(v) for v in scale], [float(v) for v in shift]
+
+    def call(self, x):
+        scale = ops.convert_to_tensor(self.scale, dtype=x.dtype)
+        shift = ops.convert_to_tensor(self.shift, dtype=x.dtype)
+        return x * scale + shift
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "shift": self.shift}

@@ -1,0 +1,25 @@
+"""parity: weights torch <-> keras, output and per-layer comparison, ONNX export and comparison.
+
+>>> import parity
+>>> result = parity.check("alexnet", size=(96, 96))
+>>> result.passed
+True
+
+The only package that imports both frameworks. It loads torch (and torchvision, when installed)
+before Keras: torchvision's native extension segfaults when TensorFlow's libraries loaded first.
+"""
+import torch  # noqa: F401  (import order matters, see above)
+
+try:
+    import torchvision  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+from .compare import Figures, Report, compare, figures
+from .mapping import LayerMapping, layer_mappings
+from .randomise import randomise_keras, randomise_torch
+from .transfer import TransferError, transfer_weights
+
+__all__ = [
+    "Figures", "LayerMapping", "Report", "TransferError", "compare", "figures", "layer_mappings",
+    "randomise_keras", "randomise_torch", "transfer_weights",
+]

@@ -1,0 +1,178 @@
+"""``python -m parity``: check, list, summary, convert, export.
+
+    python -m parity check alexnet              # torch <-> keras agree on seeded random weights
+    python -m parity check --all --json out.json
+    python -m parity check vgg16 --weights vgg16-397923af.pth --layers
+    python -m parity convert --model vgg16 vgg16.pth vgg16.weights.h5
+    python -m parity export vgg19 --framework keras --out vgg19.keras.onnx
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from typing import List, Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cnnspec  # noqa: E402
+
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report  # noqa: E402
+from .files import write_text  # noqa: E402
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _report_line(name: str, r: Report) -> str:
+    o = r.output
+    verdict = "PASS" if r.passed else "FAIL"
+    return f"{name:17s} {r.label:15s} {o.max_abs:10.2e} {o.max_rel:10.2e} {_pct(o.top1):>6s} {_pct(o.top5):>6s}  {verdict}"
+
+
+def _layer_table(r: Report) -> List[str]:
+    lines = [f"  per layer ({r.label}); first divergence: {r.first_divergence.name if r.first_divergence else 'none'}"]
+    for f in r.layers:
+        mark = "" if f.passed else "  <-- diverges" if f is r.first_divergence else "  x"
+        lines.append(f"    {f.name:32s} {str(f.shape):22s} abs {f.max_abs:9.2e}  rel {f.max_rel:9.2e}{mark}")
+    return lines
+
+
+def _size(values: Optional[List[int]], parser) -> Optional[tuple]:
+    if not values:
+        return None
+    if len(values) > 2:
+        parser.error("--size takes HEIGHT [WIDTH]")
+    return (values[0], values[-1])
+
+
+def cmd_check(args, parser) -> int:
+    from .check import check
+
+    names = cnnspec.names() if args.all else [args.model]
+    if not args.all and not args.model:
+        parser.error("name a model or pass --all")
+    if args.weights and args.all:
+        parser.error("--weights checks one model; drop --all")
+    size = _size(args.size, parser)
+    print(f"{'model':17s} {'direction':15s} {'max abs':>10s} {'max rel':>10s} {'top-1':>6s} {'top-5':>6s}  result")
+    results, start = [], time.perf_counter()
+    for name in names:
+        model_size = size
+        spec = cnnspec.get(name)
+        if spec.fixed_input and size is not None and size != spec.input_size[1:]:
+            print(f"{name:17s} skipped: takes only {spec.input_size[1]}x{spec.input_size[2]} inputs")
+            continue
+        result = check(name, batch=args.batch, size=model_size, seed=args.seed, direction=args.direction,
+                       rtol=args.rtol, atol=args.atol, layers=args.layers, weights=args.weights, onnx=not args.no_onnx)
+        results.append(result)
+        for r in result.reports:
+            print(_report_line(name, r), f"  ({result.timings.get('total', 0):.1f}s)", flush=True)
+            if args.layers:
+                print("\n".join(_layer_table(r)))
+        if result.onnx is not None:
+            for r in result.onnx.reports:
+                print(_report_line(name, r))
+            exports = ", ".join(f"{k} export {e.seconds:.1f}s {e.size_mb:.0f} MB" for k, e in result.onnx.exports.items())
+            print(f"{'':17s} {exports}; graphs: {'ok' if not result.onnx.problems else 'PROBLEMS'}", flush=True)
+            for problem in result.onnx.problems:
+                print(f"{'':17s} ! {problem}")
+    elapsed = time.perf_counter() - start
+    failed = [r.model for r in results if not r.passed]
+    summary = {"passed": not failed, "failed": failed, "total_s": round(elapsed, 2), "peak_rss_mb": round(_peak_rss_mb(), 1),
+               "rtol": args.rtol, "atol": args.atol, "results": [r.to_dict() for r in results]}
+    if args.json:
+        write_text(args.json, json.dumps(summary, indent=2))
+    print(f"{len(results) - len(failed)}/{len(results)} models agree  ({elapsed:.1f}s, peak memory {_peak_rss_mb():.0f} MB)")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_summary(args, parser) -> int:
+    from .sidebyside import side_by_side
+
+    print(cnnspec.summary(cnnspec.get(args.model), _size(args.size, parser)))
+    print()
+    print(side_by_side(args.model, _size(args.size, parser)))
+    return 0
+
+
+def cmd_convert(args, parser) -> int:
+    from .convert import convert
+
+    t0 = time.perf_counter()
+    out = convert(args.model, args.src, args.dst, num_classes=args.num_classes)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def cmd_export(args, parser) -> int:
+    from .export import export
+
+    info = export(args.model, args.framework, args.out, weights=args.weights, size=_size(args.size, parser), seed=args.seed)
+    print(json.dumps(info.to_dict()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m parity", description="torch_impl <-> keras_impl parity tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="transfer weights and compare outputs (exit 1 on disagreement)")
+    c.add_argument("model", nargs="?", choices=cnnspec.names(), metavar="MODEL")
+    c.add_argument("--all", action="store_true", help="every model, each at its default input size")
+    c.add_argument("--batch", type=int, default=2)
+    c.add_argument("--size", type=int, nargs="+", metavar="N", help="input HEIGHT [WIDTH] (default: the model's)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--direction", choices=("torch2keras", "keras2torch", "both"), default="both")
+    c.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help="max error relative to the output's scale")
+    c.add_argument("--atol", type=float, default=DEFAULT_ATOL)
+    c.add_argument("--layers", action="store_true", help="compare every layer and name the first divergence")
+    c.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    c.add_argument("--weights", metavar="FILE", help="a torchvision/torch_impl checkpoint instead of random weights")
+    c.add_argument("--no-onnx", action="store_true", help="skip exporting both models and comparing in onnxruntime")
+    e = sub.add_parser("export", help="write one ONNX export (atomically)")
+    e.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
+    e.add_argument("--framework", choices=("torch", "keras"), required=True)
+    e.add_argument("--out", required=True, metavar="FILE")
+    e.add_argument("--weights", metavar="FILE", help="torch checkpoint (.pth/.safetensors) or Keras .weights.h5; default: seeded random")
+    e.add_argument("--size", type=int, nargs="+", metavar="N")
+    e.add_argument("--seed", type=int, default=0)
+    sub.add_parser("list", help="list the models")
+    s = sub.add_parser("summary", help="spec, torch and keras summaries side by side")
+    s.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
+    s.add_argument("--size", type=int, nargs="+", metavar="N")
+    v = sub.add_parser("convert", help="torch checkpoint <-> Keras .weights.h5 (direction from the file names)")
+    v.add_argument("--model", required=True, choices=cnnspec.names(), metavar="MODEL")
+    v.add_argument("src")
+    v.add_argument("dst")
+    v.add_argument("--num-classes", type=int, default=None, help="when it cannot be read from the source")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name in cnnspec.names():
+            spec = cnnspec.get(name)
+            print(f"{name:17s} {'x'.join(map(str, spec.input_size)):10s} {spec.paper}")
+        return 0
+    commands = {"check": cmd_check, "summary": cmd_summary, "convert": cmd_convert, "export": cmd_export}
+    try:
+        return commands[args.command](args, parser)
+    except (ValueError, FileNotFoundError, TypeError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""``check(name)``: build both models, transfer, compare; the heart of ``python -m parity check``."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+import cnnspec
+
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, compare
+from .randomise import randomise_keras, randomise_torch
+from .transfer import transfer_weights
+
+DIRECTIONS = ("torch2keras", "keras2torch", "both")
+
+
+@dataclass
+class CheckResult:
+    model: str
+    input_shape: Tuple[int, ...]
+    reports: List[Report] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    onnx: Optional["OnnxResult"] = None  # noqa: F821
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.reports) and all(r.passed for r in self.reports) and (self.onnx is None or self.onnx.passed)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "input_shape": list(self.input_shape), "passed": self.passed,
+                "timings_s": self.timings, "reports": [r.to_dict() for r in self.reports],
+                "onnx": self.onnx.to_dict() if self.onnx is not None else None}
+
+
+def model_options(name: str) -> dict:
+    """Options that make both frameworks build the same inference graph (no aux heads)."""
+    return {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
+
+
+def build_pair(name: str, size: Optional[Tuple[int, int]] = None, weights=None, **options):
+    """A torch_impl model (from ``weights`` or untouched) and the keras_impl twin, logits out."""
+    import keras_impl
+    import torch_impl
+
+    options = {**model_options(name), **options}
+    torch_model = torch_impl.get_model(name, weights=weights, init_weights=False, **options).eval()
+    spec = torch_model.spec
+    h, w = size or spec.input_size[1:]
+    keras_options = dict(options)
+    if "num_classes" in keras_options:
+        keras_options["classes"] = keras_options.pop("num_classes")
+    keras_model = keras_impl.get_model(name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_options)
+    return torch_model, keras_model
+
+
+def check(
+    name: str,
+    batch: int = 2,
+    size: Optional[Tuple[int, int]] = None,
+    seed: int = 0,
+    direction: str = "both",
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    layers: bool = False,
+    weights=None,
+    onnx: bool = False,
+    onnx_dir: Optional[str] = None,
+) -> CheckResult:
+    """Seeded random weights (random BatchNorm statistics too) or ``weights`` (a torch checkpoint),
+    transferred torch -> keras and/or keras -> torch, then compared on a seeded random input.
+    With ``onnx=True`` both models are also exported and run in onnxruntime (four-way), on a batch
+    of another size than the export's, so the dynamic batch axis is proven too."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, received {direction!r}")
+    timings = {}
+    start = time.perf_counter()
+    options = {}
+    if weights is not None:
+        options = checkpoint_options(name, weights)
+    torch_model, keras_model = build_pair(name, size, weights=weights, **options)
+    spec = torch_model.spec
+    h, w = size or spec.input_size[1:]
+    timings["build"] = round(time.perf_counter() - start, 3)
+    inputs = np.random.default_rng(seed).standard_normal((batch, spec.input_size[0], h, w)).astype(np.float32)
+    result = CheckResult(name, tuple(inputs.shape), timings=timings)
+    if direction in ("torch2keras", "both"):
+        t0 = time.perf_counter()
+        if weights is None:
+            randomise_torch(torch_model, seed)
+        transfer_weights(torch_model, keras_model)
+        result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="torch -> keras"))
+        timings["torch2keras"] = round(time.perf_counter() - t0, 3)
+    if direction in ("keras2torch", "both"):
+        t0 = time.perf_counter()
+        if weights is None:
+            randomise_keras(keras_model, seed + 1)
+        else:
+            transfer_weights(torch_model, keras_model)  # the checkpoint's values, then back into a fresh model
+            randomise_torch(torch_model, seed + 1)
+        transfer_weights(keras_model, torch_model)
+        result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="keras -> torch"))
+        timings["keras2torch"] = round(time.perf_counter() - t0, 3)
+    if onnx:
+        from .onnx_compare import onnx_check
+        from .onnx_export import EXPORT_BATCH
+
+        t0 = time.perf_counter()
+        onnx_batch = batch if batch != EXPORT_BATCH else EXPORT_BATCH + 1
+        onnx_inputs = np.random.default_rng(seed + 2).standard_normal((onnx_batch,) + inputs.shape[1:]).astype(np.float32)
+        result.onnx = onnx_check(torch_model, keras_model, onnx_inputs, workdir=onnx_dir, rtol=rtol, atol=atol, keep=onnx_dir is not None)
+        timings["onnx"] = round(time.perf_counter() - t0, 3)
+    timings["total"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def checkpoint_options(name: str, weights) -> dict:
+    """num_classes (and GoogLeNet's aux heads) read from a torch checkpoint's tensors."""
+    from torch_impl import read_state_dict
+
+    state = read_state_dict(weights) if not isinstance(weights, dict) else weights
+    spec = cnnspec.get(name)
+    key = f"{spec.classifier}.weight"
+    if key not in state:
+        raise ValueError(f"{weights} is not a {name} checkpoint: it has no {key!r}")
+    options = {"num_classes": int(state[key].shape[0])}
+    if spec.aux_heads:
+        options["aux_logits"] = any(k.startswith(spec.aux_heads[0].name + ".") for k in state)
+    return options

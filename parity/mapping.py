@@ -1,0 +1,75 @@
+"""The torch <-> keras weight mapping, derived from the spec (no per-model tables).
+
+For every parameterised spec node (Conv, BatchNorm, Linear) the torch tensors (by state_dict key)
+and the keras weights (by layer name = spec path) correspond as follows:
+
+- Conv: torch (out, in/groups, kh, kw) <-> keras (kh, kw, in/groups, out): transpose (2, 3, 1, 0).
+- Linear: torch (out, in) <-> keras (in, out): transpose. When the spec says the Linear follows a
+  flatten of a (C, H, W) map (``LayerInfo.flatten_from``), torch's inputs are in C, H, W order and
+  Keras' in H, W, C order, so the input axis is permuted too.
+- BatchNorm: weight, bias, running_mean, running_var <-> gamma, beta, moving_mean,
+  moving_variance. torch's ``num_batches_tracked`` has no Keras counterpart (it only matters when
+  momentum is None, which no spec uses) and is left as it is on the torch side.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+import cnnspec
+from cnnspec import nodes as n
+
+Shape = Tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerMapping:
+    path: str  # spec path = keras layer name = torch module path
+    kind: str  # "conv", "linear", "batchnorm"
+    torch_keys: Tuple[str, ...]  # state_dict keys, in keras weight order
+    flatten_from: Optional[Shape] = None  # (C, H, W) when a spatial flatten precedes this Linear
+
+    def to_keras(self, tensors: List[np.ndarray]) -> List[np.ndarray]:
+        out = []
+        for key, t in zip(self.torch_keys, tensors):
+            if key.endswith(".weight") and self.kind == "conv":
+                t = t.transpose(2, 3, 1, 0)
+            elif key.endswith(".weight") and self.kind == "linear":
+                if self.flatten_from is not None:
+                    c, h, w = self.flatten_from
+                    t = t.reshape(t.shape[0], c, h, w).transpose(0, 2, 3, 1).reshape(t.shape[0], -1)
+                t = t.T
+            out.append(np.ascontiguousarray(t))
+        return out
+
+    def to_torch(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
+        out = []
+        for key, a in zip(self.torch_keys, arrays):
+            if key.endswith(".weight") and self.kind == "conv":
+                a = a.transpose(3, 2, 0, 1)
+            elif key.endswith(".weight") and self.kind == "linear":
+                a = a.T
+                if self.flatten_from is not None:
+                    c, h, w = self.flatten_from
+                    a = a.reshape(a.shape[0], h, w, c).transpose(0, 3, 1, 2).reshape(a.shape[0], -1)
+            out.append(np.ascontiguousarray(a))
+        return out
+
+
+def layer_mappings(spec: cnnspec.ModelSpec, include_aux: bool = True) -> List[LayerMapping]:
+    """Every parameterised layer of ``spec`` with its torch keys and conversion, in order."""
+    shapes = cnnspec.analyse(spec, include_aux=include_aux).by_path()
+    out = []
+    for path, node in spec.parameterised(include_aux):
+        if isinstance(node, n.Conv):
+            keys = (f"{path}.weight",) + ((f"{path}.bias",) if node.bias else ())
+            out.append(LayerMapping(path, "conv", keys))
+        elif isinstance(node, n.Linear):
+            keys = (f"{path}.weight",) + ((f"{path}.bias",) if node.bias else ())
+            out.append(LayerMapping(path, "linear", keys, shapes[path].flatten_from))
+        elif isinstance(node, n.BatchNorm):
+            keys = tuple(f"{path}.{k}" for k in ("weight", "bias", "running_mean", "running_var"))
+            out.append(LayerMapping(path, "batchnorm", keys))
+    return out

@@ -1,0 +1,174 @@
+"""Four-way comparison: torch, keras, onnxruntime on the torch export, onnxruntime on the keras export.
+
+Besides outputs, the exported graphs are compared: input/output names and shapes, a dynamic batch
+axis, the number of weights stored as initializers against the spec's parameters and BatchNorm
+statistics, and the op-type histogram of each graph.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+import cnnspec
+
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, figures, keras_outputs, to_nhwc, torch_outputs
+from .onnx_export import EXPORT_BATCH, ExportInfo, export_keras, export_torch
+
+
+@dataclass
+class GraphInfo:
+    path: str
+    inputs: Dict[str, list]
+    outputs: Dict[str, list]
+    dynamic_batch: bool
+    initializer_elements: int  # all float initializers (BatchNorm may be folded or decomposed)
+    weight_elements: int  # float initializers with >= 2 non-unit axes: conv kernels, linear matrices
+    op_histogram: Dict[str, int]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def graph_info(path) -> GraphInfo:
+    """Validates ``path`` with onnx.checker and summarises its interface and contents."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+
+    def dims(value):
+        return [d.dim_param if d.dim_param else d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    init_names = {i.name for i in model.graph.initializer}
+    inputs = {v.name: dims(v) for v in model.graph.input if v.name not in init_names}
+    outputs = {v.name: dims(v) for v in model.graph.output}
+    dynamic = all(isinstance(d[0], str) and d[0] for d in list(inputs.values()) + list(outputs.values()))
+    floats = [i for i in model.graph.initializer if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)]
+    elements = sum(int(np.prod(i.dims)) for i in floats)
+    weights = sum(int(np.prod(i.dims)) for i in floats if sum(d > 1 for d in i.dims) >= 2)
+    ops = Counter(node.op_type for node in model.graph.node)
+    return GraphInfo(str(path), inputs, outputs, dynamic, elements, weights, dict(sorted(ops.items())))
+
+
+def run_onnx(path, inputs: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: inputs})[0]
+
+
+def expected_weight_elements(spec: cnnspec.ModelSpec, include_aux: bool = False) -> int:
+    """Elements of the conv kernels and linear matrices: what every faithful export stores.
+
+    The exporters' optimisers fold BatchNorm into the preceding conv (torch) or into one scale
+    per channel (keras on torch), which changes the count of 1-D tensors (biases, statistics) but
+    never that of the kernels, so this is the count compared with the spec.
+    """
+    total = 0
+    for layer in cnnspec.analyse(spec, include_aux=include_aux).leaves:
+        node = layer.node
+        if isinstance(node, (cnnspec.Conv, cnnspec.Linear)):
+            total += layer.params - (node.out if node.bias else 0)
+    return total
+
+
+@dataclass
+class OnnxResult:
+    model: str
+    reports: List[Report] = field(default_factory=list)
+    graphs: Dict[str, GraphInfo] = field(default_factory=dict)
+    exports: Dict[str, ExportInfo] = field(default_factory=dict)
+    problems: List[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and all(r.passed for r in self.reports)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "passed": self.passed, "problems": self.problems,
+            "reports": [r.to_dict() for r in self.reports],
+            "graphs": {k: g.to_dict() for k, g in self.graphs.items()},
+            "exports": {k: e.to_dict() for k, e in self.exports.items()},
+        }
+
+
+def check_graphs(spec: cnnspec.ModelSpec, graphs: Dict[str, GraphInfo], size) -> List[str]:
+    """Interface and content checks of both exports against the spec; a list of problems."""
+    problems = []
+    c, (h, w) = spec.input_size[0], size
+    expected_in = {"torch": [c, h, w], "keras": [h, w, c]}
+    want = expected_weight_elements(spec)
+    for framework, g in graphs.items():
+        (in_name, in_dims), = g.inputs.items()
+        (out_name, out_dims), = g.outputs.items()
+        if in_dims[1:] != expected_in[framework]:
+            problems.append(f"{framework} export: input {in_name} has shape {in_dims}, expected [batch, {expected_in[framework]}]")
+        if out_dims[1:] != [spec.num_classes]:
+            problems.append(f"{framework} export: output {out_name} has shape {out_dims}, expected [batch, {spec.num_classes}]")
+        if not g.dynamic_batch:
+            problems.append(f"{framework} export: the batch axis is not dynamic ({in_dims} -> {out_dims})")
+        if g.weight_elements != want:
+            problems.append(f"{framework} export stores {g.weight_elements:,} kernel/matrix weights, the spec has {want:,}")
+    names = {framework: (list(g.inputs), list(g.outputs)) for framework, g in graphs.items()}
+    if len(set(map(str, names.values()))) > 1:
+        problems.append(f"input/output names differ between exports: {names}")
+    return problems
+
+
+def onnx_check(torch_model, keras_model, inputs: np.ndarray, workdir: Optional[str] = None,
+               rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, keep: bool = False) -> OnnxResult:
+    """Exports both models (same weights expected), runs both files in onnxruntime on ``inputs``
+    (a batch size other than the export's), and compares all four against torch."""
+    spec = torch_model.spec
+    size = tuple(inputs.shape[2:])
+    result = OnnxResult(spec.name)
+    if inputs.shape[0] == EXPORT_BATCH:
+        result.problems.append(f"use a batch size other than {EXPORT_BATCH} (the export's) to prove the batch axis is dynamic")
+    own_dir = None
+    if workdir is None:
+        own_dir = tempfile.TemporaryDirectory(prefix="parity_onnx_")
+        workdir = own_dir.name
+    try:
+        paths = {"torch": Path(workdir) / f"{spec.name}.torch.onnx", "keras": Path(workdir) / f"{spec.name}.keras.onnx"}
+        result.exports["torch"] = export_torch(torch_model, paths["torch"], size=size)
+        result.exports["keras"] = export_keras(keras_model, paths["keras"])
+        for framework, path in paths.items():
+            result.graphs[framework] = graph_info(path)
+        result.problems += check_graphs(spec, result.graphs, size)
+        reference = torch_outputs(torch_model, inputs, [])["output"]
+        outputs = {
+            "keras": keras_outputs(keras_model, to_nhwc(inputs), [])["output"],
+            "onnx(torch)": run_onnx(paths["torch"], inputs),
+            "onnx(keras)": run_onnx(paths["keras"], to_nhwc(inputs)),
+        }
+        for label, out in outputs.items():
+            result.reports.append(Report(spec.name, f"torch vs {label}", figures("output", reference, out, rtol, atol, classes=True), rtol=rtol, atol=atol))
+    finally:
+        if own_dir is not None and not keep:
+            own_dir.cleanup()
+    return result
+
+
+def corrupt_initializer(src, dst, index: int = 0, delta: float = 1e-2) -> str:
+    """Writes a copy of ``src`` with one element of the largest initializer changed; returns its name.
+    For tests: the comparison must then fail."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    init = max(model.graph.initializer, key=lambda i: int(np.prod(i.dims)))
+    array = numpy_helper.to_array(init).copy()
+    array.flat[index] += delta * max(1.0, float(np.abs(array).max()))
+    init.CopyFrom(numpy_helper.from_array(array, init.name))
+    onnx.save(model, str(dst))
+    return init.name

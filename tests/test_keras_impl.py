@@ -1,0 +1,173 @@
+"""keras_impl: every model from the same spec, the torch-semantics layers, keras.applications' VGG16."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import cnnspec
+import keras_impl
+from keras_impl import LocalResponseNorm, TorchMaxPool2D
+
+from conftest import model_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spec_for_keras(name: str) -> cnnspec.ModelSpec:
+    return cnnspec.get(name, aux_logits=False) if name == "googlenet" else cnnspec.get(name)
+
+
+def assert_matches_spec(model: keras.Model, spec: cnnspec.ModelSpec, size) -> None:
+    analysis = cnnspec.analyse(spec, size, include_aux=False)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == analysis.total_params
+    names = {layer.name for layer in model.layers}
+    checked = 0
+    for info in analysis.layers:
+        if keras_impl.layer_name(info.path) in names:
+            shape = tuple(model.get_layer(keras_impl.layer_name(info.path)).output.shape[1:])
+            expected = info.output_shape if len(info.output_shape) != 3 else info.output_shape[1:] + info.output_shape[:1]
+            assert shape == expected, info.path
+            checked += 1
+    assert checked >= len([l for l in analysis.leaves]) * 0.9  # nearly every spec node is a named layer
+
+
+@pytest.mark.parametrize("name", model_params(cnnspec.names()))
+def test_every_layer_matches_the_spec(name):
+    spec = spec_for_keras(name)
+    sizes = [spec.input_size[1:]] if spec.fixed_input else [(224, 224), (193, 161)]
+    for size in sizes:
+        model = keras_impl.get_model(name, input_shape=(*size, spec.input_size[0]))
+        assert_matches_spec(model, spec, size)
+
+
+def test_keras_applications_vgg16_weights_give_identical_outputs(tmp_path):
+    reference = keras.applications.VGG16(weights=None, classifier_activation=None)
+    rng = np.random.default_rng(0)
+    reference.set_weights([(rng.standard_normal(w.shape) / np.sqrt(np.prod(w.shape[:-1]) if w.ndim > 1 else 10)).astype("float32") for w in reference.get_weights()])
+    x = rng.standard_normal((2, 224, 224, 3)).astype("float32")
+    expected = np.asarray(reference(x, training=False))
+    ours = keras_impl.load_keras_applications_vgg16(keras_impl.vgg16(classifier_activation=None), reference)
+    assert np.abs(np.asarray(ours(x, training=False)) - expected).max() <= 1e-5
+    path = tmp_path / "vgg16.weights.h5"
+    reference.save_weights(path)
+    from_file = keras_impl.load_keras_applications_vgg16(keras_impl.vgg16(classifier_activation=None), path)
+    assert np.abs(np.asarray(from_file(x, training=False)) - expected).max() <= 1e-5
+    with pytest.raises(ValueError, match="weighted layers"):
+        keras_impl.load_keras_applications_vgg16(keras_impl.vgg19(), reference)
+
+
+@pytest.mark.parametrize("size", [7, 8, 9, 10, 13, 15, 17, 28])
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 0), (2, 2, 0), (3, 1, 1), (3, 2, 1), (2, 2, 1)])
+def test_torch_max_pool_matches_torch(size, kernel, stride, padding):
+    torch = pytest.importorskip("torch")
+    x = torch.randn(2, 3, size, size + 1)
+    for ceil_mode in (False, True):
+        ref = torch.nn.functional.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode).permute(0, 2, 3, 1).numpy()
+        layer = TorchMaxPool2D(kernel, stride, padding, ceil_mode)
+        out = np.asarray(layer(x.permute(0, 2, 3, 1).numpy()))
+        assert out.shape == ref.shape and np.array_equal(out, ref), (ceil_mode, out.shape, ref.shape)
+        assert layer.compute_output_shape((2, size, size + 1, 3)) == (2,) + ref.shape[1:]
+
+
+def test_local_response_norm_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(2, 11, 5, 4) * 3
+    for size, alpha, beta, k in [(5, 5e-4, 0.75, 2.0), (4, 1e-2, 0.5, 1.0), (3, 1.0, 0.75, 1.0)]:
+        ref = torch.nn.LocalResponseNorm(size, alpha, beta, k)(x).permute(0, 2, 3, 1).numpy()
+        out = np.asarray(LocalResponseNorm(size, alpha, beta, k)(x.permute(0, 2, 3, 1).numpy()))
+        assert np.abs(out - ref).max() <= 1e-6 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("size", [7, 10, 13, 15, 17])
+def test_adaptive_average_pooling_matches_torch(size):
+    torch = pytest.importorskip("torch")
+    x = torch.randn(1, 4, size, size)
+    ref = torch.nn.AdaptiveAvgPool2d(6)(x).permute(0, 2, 3, 1).numpy()
+    out = np.asarray(keras.layers.AdaptiveAveragePooling2D(6)(x.permute(0, 2, 3, 1).numpy()))
+    assert np.abs(out - ref).max() <= 1e-6
+
+
+def test_keras_applications_style_arguments():
+    base = keras_impl.resnet18(include_top=False, pooling="avg")
+    assert base.output.shape == (None, 512) and base.input.shape == (None, None, None, 3)
+    fmap = keras_impl.vgg11(include_top=False, input_shape=(64, 96, 3))
+    assert fmap.output.shape == (None, 2, 3, 512)
+    model = keras_impl.googlenet(aux_logits=True, classes=7)
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 7)] * 3
+    assert model.get_layer("fc").activation.__name__ == "softmax"
+    inp = keras.Input((32, 32, 1))
+    lenet = keras_impl.lenet5(input_tensor=inp, classifier_activation=None)
+    assert lenet.inputs[0] is inp and lenet.get_layer("classifier_2").activation.__name__ == "linear"
+    # the config rebuilds the model (custom layers are registered): needed for saving and export
+    for m in (keras_impl.alexnet_original(), keras_impl.googlenet(transform_input=True)):
+        clone = keras.Model.from_config(m.get_config())
+        assert clone.count_params() == m.count_params()
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="expects 3 input channels"):
+        keras_impl.resnet18(input_shape=(224, 224, 1))
+    with pytest.raises(ValueError, match="only takes 227x227"):
+        keras_impl.alexnet_original(input_shape=(224, 224, 3))
+    with pytest.raises(ValueError, match="pooling must be None, 'avg' or 'max'"):
+        keras_impl.vgg11(include_top=False, pooling="mean")
+    with pytest.raises(ValueError, match="would download"):
+        keras_impl.vgg16(weights="imagenet")
+    with pytest.raises(FileNotFoundError):
+        keras_impl.lenet5(weights="missing.weights.h5")
+    with pytest.raises(ValueError, match="weights.h5"):
+        keras_impl.lenet5(weights=__file__)
+    with pytest.raises(TypeError, match="does not accept"):
+        keras_impl.vgg16(aux_logits=True)
+
+
+def test_weights_file_round_trip(tmp_path):
+    model = keras_impl.lenet5(classifier_activation=None)
+    path = tmp_path / "lenet5.weights.h5"
+    model.save_weights(path)
+    again = keras_impl.lenet5(weights=path, classifier_activation=None)
+    x = np.random.default_rng(1).standard_normal((3, 32, 32, 1)).astype("float32")
+    assert np.array_equal(np.asarray(model(x)), np.asarray(again(x)))
+    with pytest.raises(ValueError, match="does not fit"):
+        keras_impl.alexnet(weights=path)
+
+
+def test_keras_impl_imports_no_torch():
+    code = "import sys, keras_impl; keras_impl.resnet18(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+BACKEND_SCRIPT = """
+import json, sys, numpy as np, keras, cnnspec, keras_impl
+out = {"backend": keras.backend.backend()}
+for name in cnnspec.names():
+    spec = cnnspec.get(name)
+    size = spec.input_size[1:] if spec.fixed_input else (64, 64)
+    model = keras_impl.get_model(name, input_shape=(*size, spec.input_size[0]), classifier_activation=None)
+    y = keras.ops.convert_to_numpy(model(np.ones((1, *size, spec.input_size[0]), "float32"), training=False))
+    out[name] = [list(y.shape), bool(np.isfinite(y).all())]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_model_suite_runs_on_every_backend(backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result.pop("backend") == backend
+    for name, (shape, finite) in result.items():
+        assert shape == [1, cnnspec.get(name).num_classes] and finite, name

@@ -1,0 +1,80 @@
+"""ONNX: both exports validate, keep a dynamic batch axis, match the spec and agree four ways."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cnnspec
+import parity
+from parity.check import build_pair, check
+from parity.compare import figures, to_nhwc
+from parity.onnx_compare import corrupt_initializer, expected_weight_elements, graph_info, run_onnx
+from parity.onnx_export import export_torch
+
+from conftest import model_params
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+def assert_onnx_passes(result):
+    onnx = result.onnx
+    assert onnx is not None and not onnx.problems, onnx.problems
+    for r in onnx.reports:
+        assert r.passed and r.output.max_rel <= 1e-5 and r.output.top1 == 1.0, (r.label, r.output)
+    for framework, g in onnx.graphs.items():
+        assert g.dynamic_batch, framework
+        assert g.weight_elements == expected_weight_elements(cnnspec.get(result.model, **parity.check.model_options(result.model)))
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet18", "googlenet"])
+def test_four_way_agreement_at_a_small_size(name):
+    size = None if name == "lenet5" else (64, 64) if name == "resnet18" else (96, 96)
+    result = check(name, size=size, direction="torch2keras", onnx=True)
+    assert result.passed
+    assert_onnx_passes(result)
+    assert [r.label for r in result.onnx.reports] == ["torch vs keras", "torch vs onnx(torch)", "torch vs onnx(keras)"]
+    g = result.onnx.graphs
+    assert list(g["torch"].inputs) == list(g["keras"].inputs) == ["input"]
+    assert list(g["torch"].outputs) == list(g["keras"].outputs) == ["logits"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", model_params([n for n in cnnspec.names() if n not in ("lenet5",)]))
+def test_four_way_agreement_at_the_default_size(name):
+    result = check(name, batch=1, direction="torch2keras", onnx=True)
+    assert result.passed, result.to_dict()
+    assert_onnx_passes(result)
+
+
+def test_a_corrupted_initializer_is_caught(tmp_path):
+    torch_model, _ = build_pair("lenet5")
+    parity.randomise_torch(torch_model, 0)
+    path = tmp_path / "lenet5.onnx"
+    export_torch(torch_model, path)
+    x = np.random.default_rng(0).standard_normal((3, 1, 32, 32)).astype(np.float32)
+    import torch
+
+    with torch.no_grad():
+        reference = torch_model(torch.from_numpy(x)).numpy()
+    assert figures("ok", reference, run_onnx(path, x), 1e-5, 0, classes=True).passed
+    bad = tmp_path / "corrupt.onnx"
+    name = corrupt_initializer(path, bad)
+    assert name and graph_info(bad).weight_elements == graph_info(path).weight_elements
+    assert not figures("corrupt", reference, run_onnx(bad, x), 1e-5, 0, classes=True).passed
+
+
+def test_export_cli_writes_one_file_atomically(tmp_path):
+    out = tmp_path / "lenet5.keras.onnx"
+    proc = subprocess.run([sys.executable, "-m", "parity", "export", "lenet5", "--framework", "keras", "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert info["framework"] == "keras" and out.is_file()
+    assert graph_info(out).inputs == {"input": ["batch", 32, 32, 1]}
+    assert [p.name for p in tmp_path.iterdir()] == ["lenet5.keras.onnx"]  # no temp files left
+    bad = subprocess.run([sys.executable, "-m", "parity", "export", "lenet5", "--framework", "torch", "--out", str(tmp_path / "x.onnx"), "--weights", str(tmp_path / "none.pth")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not found" in bad.stderr
