@@ -1,0 +1,23 @@
+"""toydata: a small embedded image dataset of coloured shapes, in ImageFolder layout.
+
+Transfer-learning demos and tests need images, and nothing may be downloaded: this draws them.
+Every image is a function of (seed, split, shape, index) only, so the same call gives the same
+bytes on every machine, and asking for fewer classes or images never changes the others.
+Shapes have a random position, size, small rotation, colour and a noisy background, so a model has
+to learn the outline, not a colour. Framework-free (numpy + Pillow): torch_impl and keras_impl
+both read it.
+
+Example (``root/train/diamond/diamond_0000.png`` ...)::
+
+    import toydata
+    root = toydata.generate("shapes", part="target", train_per_class=10, val_per_class=10)
+
+``python -m toydata DIR`` writes the same from the shell.
+"""
+from __future__ import annotations
+
+from .layout import DataLayoutError, check_layout
+from .shapes import PARTS, SHAPES, draw
+from .writer import default_root, ensure, generate
+
+__all__ = ["DataLayoutError", "PARTS", "SHAPES", "check_layout", "default_root", "draw", "ensure", "generate"]
