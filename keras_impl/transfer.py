@@ -1,0 +1,355 @@
+"""Transfer-learning surgery on a keras_impl model: a new classifier, a frozen backbone, partial
+unfreezing and a lower learning rate for pretrained layers. The Keras twin of
+``torch_impl.transfer``; the same three words, used the same way:
+
+- the *classifier* is the layer at the spec's ``classifier`` path (``fc``, ``classifier_6``): the
+  only part :func:`replace_head` replaces and the only part feature extraction trains;
+- the *head* is the spec's head (pooling, flatten, classifier; for VGG and AlexNet also the
+  pretrained fc6/fc7, which feature extraction keeps frozen);
+- the *backbone* is everything that is not the classifier.
+
+>>> from keras_impl import resnet18
+>>> from keras_impl.transfer import replace_head, freeze_backbone, make_optimizer
+>>> model = freeze_backbone(replace_head(resnet18(), num_classes=5))
+>>> model.compile(make_optimizer(model, lr=1e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+The spec is recovered from the model's name (keras_impl names every model after its spec, and
+:func:`replace_head` keeps that name). Keras layer names are spec paths with underscores; the
+mapping back goes through the spec (``features.1`` never matches ``features.10``), and the helper
+layers ``<path>_pad`` (explicit padding) and ``<block>_add`` (residual sum) belong to their node.
+
+Frozen BatchNorm: in Keras 3 a BatchNormalization whose ``trainable`` is False runs in inference
+mode (moving statistics used, never updated) even inside ``fit``, which is what a frozen backbone
+needs and what torch_impl gets with its eval-mode hook. A frozen Dropout, however, still drops
+in training; and ``model(x, training=False)`` recorded in a functional graph is overridden by the
+outer ``training=True`` in Keras 3. :class:`InferenceOnly` wraps a model so that it always runs in
+inference mode: ``keras_impl.finetune`` uses it for the frozen backbone of feature extraction.
+
+This module imports no deep-learning framework besides Keras: it runs on every Keras backend
+(:func:`select_device` imports the active backend's library lazily, and only that one).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import keras
+from keras import layers
+
+import cnnspec
+
+from .builder import layer_name
+
+MLP_PARTS = 4  # Dense, BatchNormalization, ReLU, Dense: layers <classifier>_0 .. <classifier>_3
+
+
+# ----------------------------------------------------------------------------- spec <-> layers
+
+
+def spec_of(model: keras.Model) -> cnnspec.ModelSpec:
+    """The spec behind a keras_impl model, found by its name (``model.name == spec.name``)."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"expected a keras_impl model (keras.Model from keras_impl.get_model), received {type(model).__name__}")
+    try:
+        return cnnspec.get(model.name)
+    except KeyError:
+        raise ValueError(
+            f"model {model.name!r} is not named after a keras_impl spec (expected one of {', '.join(cnnspec.names())}); "
+            "build it with keras_impl.get_model(name) and keep its name"
+        ) from None
+
+
+def layer_paths(spec: cnnspec.ModelSpec) -> Dict[str, str]:
+    """Keras layer name -> the spec path it belongs to, helper layers included.
+
+    Built forwards from the spec (every path, with its ``_pad``/``_add`` helpers, and the MLP head
+    layers ``<classifier>.0..3`` that :func:`replace_head` may add), so an underscore in a name is
+    never parsed back into a dot.
+    """
+    owners: Dict[str, str] = {}
+    paths = [p for p, _ in spec.walk()] + [f"{spec.classifier}.{i}" for i in range(MLP_PARTS)]
+    for path in paths:
+        for name in (layer_name(path), layer_name(path) + "_pad", layer_name(path) + "_add"):
+            if owners.setdefault(name, path) != path:
+                raise ValueError(f"{spec.name}: keras layer name {name!r} would belong to both {owners[name]!r} and {path!r}")
+    return owners
+
+
+def _inside(path: str, prefixes: Iterable[str]) -> bool:
+    """True when ``path`` is one of ``prefixes`` or below one (``features.1`` is not below ``features.10``)."""
+    return any(p == "" or path == p or path.startswith(p + ".") for p in prefixes)
+
+
+def _owner(model: keras.Model, owners: Dict[str, str], layer: layers.Layer) -> Optional[str]:
+    """The spec path of ``layer``; None for weightless layers outside the spec (the InputLayer,
+    include_top=False pooling); a layer with weights that the spec does not know is an error."""
+    path = owners.get(layer.name)
+    if path is None and layer.weights:
+        raise ValueError(f"layer {layer.name!r} of {model.name} has weights but no spec path; transfer works on keras_impl models only")
+    return path
+
+
+def classifier_layers(model: keras.Model) -> List[layers.Layer]:
+    """The layers of the classifier, in call order: one Dense, or the MLP head's four layers."""
+    spec = spec_of(model)
+    owners = layer_paths(spec)
+    found = [l for l in model.layers if l.name in owners and _inside(owners[l.name], [spec.classifier])]
+    if not found:
+        raise ValueError(f"{model.name} has no classifier layer {layer_name(spec.classifier)!r}: was it built with include_top=False?")
+    return found
+
+
+# ----------------------------------------------------------------------------- surgery
+
+
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
+    return value
+
+
+def replace_head(model: keras.Model, num_classes: int, hidden: Optional[int] = None) -> keras.Model:
+    """A new functional model where the classifier Dense is replaced by a fresh ``Dense(num_classes)``
+    (same layer name) or, with ``hidden``, by Dense-BatchNorm-ReLU-Dense (layers
+    ``<classifier>_0`` .. ``<classifier>_3``, torch_impl's ``MLPHead`` keys). It outputs logits
+    (no softmax: train with ``from_logits=True``).
+
+    Every other layer is shared with ``model``, weights included (training one trains the other);
+    the name stays the spec's. GoogLeNet's auxiliary outputs, if built, are kept as they are.
+    """
+    spec = spec_of(model)
+    _positive("num_classes", num_classes)
+    if hidden is not None:
+        _positive("hidden", hidden)
+    old = classifier_layers(model)
+    x = old[0].input
+    base = layer_name(spec.classifier)
+    if hidden is None:
+        head = [layers.Dense(num_classes, name=base)]
+    else:
+        # BatchNorm1d's torch defaults written out (Keras' own are eps 1e-3, momentum 0.99)
+        head = [layers.Dense(hidden, name=f"{base}_0"), layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{base}_1"),
+                layers.ReLU(name=f"{base}_2"), layers.Dense(num_classes, name=f"{base}_3")]
+    for layer in head:
+        x = layer(x)
+    replaced = old[-1].output
+    outputs = [x if out is replaced else out for out in model.outputs]
+    if not any(out is replaced for out in model.outputs):
+        raise ValueError(f"{model.name}: the classifier {base!r} does not produce one of the model's outputs")
+    return keras.Model(model.inputs, outputs[0] if len(outputs) == 1 else outputs, name=model.name)
+
+
+def _set_trainable(model: keras.Model, prefixes: Sequence[str]) -> keras.Model:
+    """Layers under ``prefixes`` train, all others are frozen (a frozen BatchNorm runs in inference mode)."""
+    spec = spec_of(model)
+    owners = layer_paths(spec)
+    model.trainable = True  # Keras propagates this to every layer; each is then set below
+    for layer in model.layers:
+        path = _owner(model, owners, layer)
+        layer.trainable = path is not None and _inside(path, prefixes)
+    return model
+
+
+def freeze_backbone(model: keras.Model) -> keras.Model:
+    """Feature extraction: only the classifier trains; every other layer has ``trainable=False``,
+    so the backbone's BatchNorm layers keep (and use) their moving statistics. Recompile after."""
+    return _set_trainable(model, [spec_of(model).classifier])
+
+
+def unfreeze(model: keras.Model, last_n_blocks: Optional[int] = None) -> keras.Model:
+    """Fine-tuning: ``None`` makes every layer trainable; ``N`` the last N entries of the spec's
+    ``stages`` plus its head (for ResNet: ``layer4`` and ``fc`` when N=1), the rest frozen as in
+    :func:`freeze_backbone`; ``0`` is the head alone. Recompile after."""
+    spec = spec_of(model)
+    if last_n_blocks is None:
+        return _set_trainable(model, [""])
+    stages = spec.stages
+    if isinstance(last_n_blocks, bool) or not isinstance(last_n_blocks, int) or not 0 <= last_n_blocks <= len(stages):
+        raise ValueError(
+            f"last_n_blocks must be an int from 0 to {len(stages)} ({spec.name} has {len(stages)} stages: "
+            f"{[s[0] if len(s) == 1 else f'{s[0]}..{s[-1]}' for s in stages]}), received last_n_blocks={last_n_blocks!r}"
+        )
+    chosen = [path for stage in stages[len(stages) - last_n_blocks:] for path in stage]
+    return _set_trainable(model, chosen + [node.name for node in spec.head])
+
+
+def trainable_names(model: keras.Model) -> List[str]:
+    """Paths (``layer/variable``) of the trainable variables, in order."""
+    return [v.path for v in model.trainable_variables]
+
+
+def frozen_batchnorms(model: keras.Model) -> List[str]:
+    """Names of the BatchNormalization layers that run in inference mode because they are frozen."""
+    return [l.name for l in model.layers if isinstance(l, layers.BatchNormalization) and not l.trainable]
+
+
+class InferenceOnly(layers.Layer):
+    """Runs ``inner`` in inference mode whatever the caller's ``training``: a frozen backbone whose
+    BatchNorm and Dropout behave as at prediction time, also inside ``fit``.
+
+    Needed because in Keras 3 ``inner(x, training=False)`` inside a functional model is overridden
+    by the outer call's ``training=True``; an explicit argument in ``call`` is not.
+    """
+
+    def __init__(self, inner: keras.Model, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, inputs, training=None):
+        return self.inner(inputs, training=False)
+
+    def compute_output_shape(self, input_shape):
+        return self.inner.compute_output_shape(input_shape)
+
+
+def features_model(model: keras.Model) -> keras.Model:
+    """The model up to the classifier's input (pooled, flattened features): what feature
+    extraction computes once per image. Shares its layers with ``model``."""
+    return keras.Model(model.inputs, classifier_layers(model)[0].input, name=f"{model.name}_features")
+
+
+def head_model(model: keras.Model) -> keras.Model:
+    """The classifier alone, on feature vectors: trains on cached features. Shares its layers."""
+    head = classifier_layers(model)
+    inputs = keras.Input(shape=tuple(head[0].input.shape[1:]), name="features")
+    x = inputs
+    for layer in head:
+        x = layer(x)
+    return keras.Model(inputs, x, name=f"{model.name}_head")
+
+
+# ----------------------------------------------------------------------------- learning rates
+
+
+def param_groups(model: keras.Model, lr: float, backbone_lr_factor: float = 0.1) -> List[Dict[str, Any]]:
+    """The torch_impl ``param_groups`` twin: the new classifier's trainable variables at ``lr``,
+    every other trainable (pretrained) variable at ``lr * backbone_lr_factor``. Frozen variables are
+    left out; each group has ``name`` ("classifier"/"backbone"), ``variables`` and ``lr``."""
+    spec = spec_of(model)
+    if not lr > 0 or not backbone_lr_factor >= 0:
+        raise ValueError(f"need lr > 0 and backbone_lr_factor >= 0, received lr={lr!r}, backbone_lr_factor={backbone_lr_factor!r}")
+    head = {id(v) for l in classifier_layers(model) for v in l.trainable_variables}
+    variables = model.trainable_variables
+    groups = [{"name": "classifier", "variables": [v for v in variables if id(v) in head], "lr": lr},
+              {"name": "backbone", "variables": [v for v in variables if id(v) not in head], "lr": lr * backbone_lr_factor}]
+    groups = [g for g in groups if g["variables"]]
+    if not groups:
+        raise ValueError(f"{spec.name} has no trainable variables: call freeze_backbone() or unfreeze() first")
+    return groups
+
+
+@keras.saving.register_keras_serializable(package="keras_impl")
+class ScaledAdam(keras.optimizers.Adam):
+    """Adam with a learning-rate multiplier per variable, given by variable path (``conv1/kernel``).
+
+    Keras has no parameter groups; this is the smallest equivalent that works on every backend:
+    ``update_step`` (which Keras calls once per variable on tensorflow, jax and torch alike) scales
+    the learning rate of the listed variables. Adam is invariant to a gradient scale, so scaling
+    gradients instead would change nothing. Variables not listed use the learning rate as is.
+
+    The multipliers are looked up by position (``_get_variable_index``, the lookup Keras' own
+    optimizers and its custom-optimizer example use), not by ``variable.path`` inside the step:
+    on tensorflow ``update_step`` receives the raw ``tf.Variable``, which has no Keras path.
+    Checked on tensorflow (CPU), jax and torch (CPU and an H100), plain and under the
+    ``LossScaleOptimizer`` that mixed_float16 adds.
+    """
+
+    def __init__(self, learning_rate: float = 0.001, lr_multipliers: Optional[Dict[str, float]] = None, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.lr_multipliers = dict(lr_multipliers or {})
+        bad = {k: v for k, v in self.lr_multipliers.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"lr_multipliers must be >= 0, received {bad}")
+        self._multiplier_by_index: List[float] = []
+
+    def build(self, var_list):
+        super().build(var_list)
+        self._multiplier_by_index = [float(self.lr_multipliers.get(v.path, 1.0)) for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._multiplier_by_index[self._get_variable_index(variable)]
+        super().update_step(gradient, variable, learning_rate if factor == 1.0 else learning_rate * factor)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "lr_multipliers": self.lr_multipliers}
+
+
+def make_optimizer(model: keras.Model, lr: float, backbone_lr_factor: float = 0.1, **adam_kwargs: Any) -> ScaledAdam:
+    """Adam at ``lr`` for the classifier and ``lr * backbone_lr_factor`` for every other trainable
+    variable of ``model`` (see :func:`param_groups`); set the trainable layers first."""
+    groups = {g["name"]: g for g in param_groups(model, lr, backbone_lr_factor)}
+    backbone = groups.get("backbone", {"variables": []})["variables"]
+    return ScaledAdam(learning_rate=lr, lr_multipliers={v.path: backbone_lr_factor for v in backbone}, **adam_kwargs)
+
+
+# ----------------------------------------------------------------------------- device
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """Where the active Keras backend will run: ``name`` is what ``keras.device(name)`` takes."""
+
+    backend: str
+    name: str  # "cpu:0", "gpu:0", "mps"
+    description: str
+
+    @property
+    def is_gpu(self) -> bool:
+        return not self.name.startswith("cpu")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _gpus(backend: str) -> List[str]:
+    """Descriptions of the GPUs the backend sees; its library is imported only here."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return []
+
+
+def _mps(backend: str) -> bool:
+    if backend != "torch":
+        return False
+    import torch
+
+    return torch.backends.mps.is_available()
+
+
+def select_device(preferred: Optional[str] = None) -> Device:
+    """``preferred`` ("cpu", "cuda", "cuda:1", "mps"), or with None/"auto" the best the active Keras
+    backend has: its first GPU, then (torch backend) mps, then the CPU. The flags are torch_impl's;
+    "cuda" means the backend's GPU. Asking for an accelerator that is not there is an error."""
+    backend = keras.backend.backend()
+    if preferred in (None, "auto"):
+        gpus = _gpus(backend)
+        if gpus:
+            return Device(backend, "gpu:0", f"GPU 0 of {len(gpus)} ({gpus[0]}) on the {backend} backend")
+        if _mps(backend):
+            return Device(backend, "mps", "Apple MPS on the torch backend")
+        return Device(backend, "cpu:0", f"CPU on the {backend} backend")
+    if preferred == "cpu":
+        return Device(backend, "cpu:0", f"CPU on the {backend} backend")
+    if preferred == "mps":
+        if not _mps(backend):
+            raise ValueError(f"device 'mps' requested but the {backend} Keras backend has no MPS device (only the torch backend on Apple silicon has)")
+        return Device(backend, "mps", "Apple MPS on the torch backend")
+    kind, _, index = preferred.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, received {preferred!r}")
+    gpus = _gpus(backend)
+    i = int(index or 0)
+    if i >= len(gpus):
+        hint = " (tensorflow-cpu has none; is CUDA_VISIBLE_DEVICES empty?)" if backend == "tensorflow" and not gpus else ""
+        raise ValueError(f"device {preferred!r} requested but the {backend} Keras backend sees {len(gpus)} GPU(s){hint}")
+    return Device(backend, f"gpu:{i}", f"GPU {i} of {len(gpus)} ({gpus[i]}) on the {backend} backend")
