@@ -157,6 +157,8 @@ def _avgpool(node: n.AvgPool, x, path, ctx):
 def _adaptive(node: n.AdaptiveAvgPool, x, path, ctx):
     if node.output == (1, 1):
         return layers.GlobalAveragePooling2D(keepdims=True, name=layer_name(path))(x)
+    if tuple(x.shape[1:3]) == node.output:  # e.g. VGG at 224: 7x7 -> 7x7 is the identity
+        return layers.Identity(name=layer_name(path))(x)
     # torch's bins (floor start, ceil end); checked equal to torch.nn.AdaptiveAvgPool2d in tests
     return layers.AdaptiveAveragePooling2D(node.output, name=layer_name(path))(x)
 

@@ -54,6 +54,15 @@ def _size(values: Optional[List[int]], parser) -> Optional[tuple]:
     return (values[0], values[-1])
 
 
+def _release_models() -> None:
+    """Keras keeps every model in its global state; free it between models of --all."""
+    import gc
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+
+
 def cmd_check(args, parser) -> int:
     from .check import check
 
@@ -74,6 +83,7 @@ def cmd_check(args, parser) -> int:
         result = check(name, batch=args.batch, size=model_size, seed=args.seed, direction=args.direction,
                        rtol=args.rtol, atol=args.atol, layers=args.layers, weights=args.weights, onnx=not args.no_onnx)
         results.append(result)
+        _release_models()
         for r in result.reports:
             print(_report_line(name, r), f"  ({result.timings.get('total', 0):.1f}s)", flush=True)
             if args.layers:

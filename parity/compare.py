@@ -161,6 +161,28 @@ def _check_logits(spec: cnnspec.ModelSpec, keras_model) -> None:
         )
 
 
+def strict_float32() -> None:
+    """Turns off TF32 in every framework present, so "float32" means float32 on GPUs too.
+
+    On Ampere and newer GPUs, cuDNN/cuBLAS (torch convs by default), XLA (jax by default) and
+    TensorFlow compute float32 convolutions and matmuls in TF32 (10-bit mantissa), which moves
+    outputs by ~1e-3 relative and makes a correct weight transfer look broken (measured on an
+    H100: resnet50 torch (CPU) vs keras on jax (GPU) differed by 5e-4 relative). Parity is about
+    the models, not the hardware's shortcuts, so the comparison runs in true float32. This is a
+    process-wide setting.
+    """
+    import sys
+
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    if "jax" in sys.modules:
+        sys.modules["jax"].config.update("jax_default_matmul_precision", "highest")
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].config.experimental.enable_tensor_float_32_execution(False)
+
+
 def compare(
     torch_model,
     keras_model,
@@ -178,6 +200,7 @@ def compare(
     spec = torch_model.spec
     inputs = _check_inputs(spec, inputs)
     _check_logits(spec, keras_model)
+    strict_float32()
     paths = comparable_layers(spec, keras_model) if layers else []
     t = torch_outputs(torch_model, inputs, paths)
     k = keras_outputs(keras_model, to_nhwc(inputs), paths)

@@ -97,6 +97,9 @@ def save_state_dict(state: Mapping[str, torch.Tensor], path: Union[str, os.PathL
             save_file(tensors, tmp)
         else:
             torch.save(tensors, tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
