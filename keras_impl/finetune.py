@@ -39,6 +39,7 @@ import numpy as np
 
 import cnnspec
 from toydata import check_layout
+from toydata.runfiles import atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
 from toydata.cli import DEFAULT_SIZE, FinetuneOptions
 
 from .models import get_model
@@ -113,20 +114,6 @@ def build_model(name: str, num_classes: int, *, weights: Optional[Union[str, os.
     return replace_head(model, num_classes, hidden)
 
 
-def resolve_size(spec: cnnspec.ModelSpec, size: Optional[int]) -> int:
-    """The input side: ``size``, else 64, else the model's only size when its head is not adaptive."""
-    fixed = spec.input_size[1:]
-    if size is None:
-        size = fixed[0] if spec.fixed_input else DEFAULT_SIZE
-    if spec.fixed_input and (size, size) != tuple(fixed):
-        raise ValueError(f"{spec.name} takes only {fixed[0]}x{fixed[1]} inputs (its head has no adaptive pool), received size={size}")
-    try:
-        cnnspec.analyse(spec, (size, size), include_aux=False)
-    except cnnspec.ShapeError as err:
-        raise ValueError(f"size={size} does not fit {spec.name}: {err}") from None
-    return size
-
-
 # ----------------------------------------------------------------------------- data
 
 
@@ -150,11 +137,6 @@ def _augmentation(seed: int) -> Callable:
     return augment
 
 
-def _drop_last(n: int, batch_size: int) -> bool:
-    """A last training batch of one sample is dropped: BatchNorm cannot train on it."""
-    return n % batch_size == 1 and n > 1
-
-
 def image_dataset(folder: Union[str, os.PathLike], spec: cnnspec.ModelSpec, size: int, classes: List[str], batch_size: int, *,
                   shuffle_seed: Optional[int] = None, augment: bool = False, drop_last: bool = False):
     """(tf.data batches of normalised NHWC images and int labels, the file paths in dataset order
@@ -163,7 +145,7 @@ def image_dataset(folder: Union[str, os.PathLike], spec: cnnspec.ModelSpec, size
         folder, labels="inferred", label_mode="int", class_names=classes, color_mode="grayscale" if spec.input_size[0] == 1 else "rgb",
         batch_size=None, image_size=(size, size), shuffle=shuffle_seed is not None, seed=shuffle_seed, verbose=False)
     paths = list(ds.file_paths)
-    ds = ds.batch(batch_size, drop_remainder=drop_last and _drop_last(len(paths), batch_size))
+    ds = ds.batch(batch_size, drop_remainder=drop_last and should_drop_last(len(paths), batch_size))
     if augment:
         aug = _augmentation(shuffle_seed or 0)
         ds = ds.map(lambda x, y: (aug(x), y))  # sequential: the random draws keep their order
@@ -227,53 +209,6 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 # ----------------------------------------------------------------------------- files
 
 
-def _readable(path: Union[str, os.PathLike]) -> None:
-    """mkstemp files are private (0600); results are meant to be shared like any other file."""
-    os.chmod(path, 0o644)
-
-
-def _atomic(path: Path, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
-    """Writes through a temp file in the same folder and a rename: never a half-written file.
-    ``suffix`` keeps a file kind that Keras checks by name (``.weights.h5``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        _readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    return _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=1)))
-
-
-def plot_history(history: List[Mapping[str, float]], path: Union[str, os.PathLike], title: str = "") -> Path:
-    """Loss and accuracy curves (train and val) as a PNG, drawn with the Agg canvas: no GUI
-    backend is touched, whatever matplotlib backend the caller has selected."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.5))
-    FigureCanvasAgg(fig)
-    epochs = [h["epoch"] for h in history]
-    for ax, metric in zip(fig.subplots(1, 2), ("loss", "acc")):
-        for split in ("train", "val"):
-            ax.plot(epochs, [h[f"{split}_{metric}"] for h in history], marker="o", label=split)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if metric == "acc" else "cross-entropy loss")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-
-
 def resolve_checkpoint(path: Union[str, os.PathLike]) -> Path:
     """The checkpoint .json for a run folder (its last.json), a .json, or a .weights.h5 beside one."""
     p = Path(path)
@@ -312,7 +247,7 @@ def load_checkpoint(path: Union[str, os.PathLike]) -> Tuple[keras.Model, Dict[st
 def _save_checkpoint(out: Path, stem: str, model: keras.Model, optimizer: keras.optimizers.Optimizer, info: Dict[str, Any]) -> Path:
     """Weights (.weights.h5), optimizer state (.optim.npz), then the .json that names them
     (written last: it is the commit)."""
-    _atomic(out / f"{stem}.weights.h5", lambda tmp: model.save_weights(tmp, overwrite=True), suffix=".weights.h5")
+    atomic_write(out / f"{stem}.weights.h5", lambda tmp: model.save_weights(tmp, overwrite=True), suffix=".weights.h5")
     state: Dict[str, Any] = {}
     optimizer.save_own_variables(state)  # Keras' own (de)serialisation: {"0": array, "1": ...}
 
@@ -320,8 +255,8 @@ def _save_checkpoint(out: Path, stem: str, model: keras.Model, optimizer: keras.
         with open(tmp, "wb") as f:
             np.savez(f, __epoch__=np.int64(info["epoch"]), **state)
 
-    _atomic(out / f"{stem}.optim.npz", write)
-    return _write_json(out / f"{stem}.json", {**info, "weights": f"{stem}.weights.h5", "optimizer": f"{stem}.optim.npz"})
+    atomic_write(out / f"{stem}.optim.npz", write)
+    return write_json(out / f"{stem}.json", {**info, "weights": f"{stem}.weights.h5", "optimizer": f"{stem}.optim.npz"})
 
 
 def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: List, path: Path, epoch: int, lr: float) -> None:
@@ -336,16 +271,6 @@ def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: List, path
         raise ValueError(f"{path}: optimizer state has {len(state)} variables, this run's optimizer has {len(optimizer.variables)}")
     optimizer.load_own_variables(state)
     getattr(optimizer, "inner_optimizer", optimizer).learning_rate = lr
-
-
-def _check_resume(info: Dict[str, Any], ours: Dict[str, Any], classes: List[str]) -> None:
-    """A checkpoint only continues the run that wrote it: same architecture, head, mode and classes."""
-    diff = {k: (info.get(k), v) for k, v in ours.items() if info.get(k) != v}
-    if diff:
-        flags = lambda i: " ".join(f"--{k.replace('_', '-')} {pair[i]}" for k, pair in diff.items())  # noqa: E731
-        raise ValueError(f"cannot resume {info['_dir']}: it was trained with {flags(0)}; received {flags(1)}. Pass the same options to resume.")
-    if info.get("classes") != classes:
-        raise ValueError(f"cannot resume {info['_dir']}: it was trained on classes {info.get('classes')}, the data folder has {classes}")
 
 
 def _summary(opts: FinetuneOptions, classes: List[str], device: str, root: Path, best_acc: float, best_epoch: int,
@@ -388,7 +313,7 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
     info = read_checkpoint_info(opts.resume) if opts.resume else None
     arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
     if info is not None:
-        _check_resume(info, arch, classes)
+        check_resume(info, arch, classes)
     if opts.weights is not None and info is None:
         _check_weights_file(opts.weights, opts.model)
     device = select_device(opts.device)
@@ -435,7 +360,7 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
             if opts.use_cache:
                 x, y = train_cache
                 order = np.random.default_rng(seed).permutation(len(y))
-                if _drop_last(len(y), opts.batch_size):
+                if should_drop_last(len(y), opts.batch_size):
                     order = order[:-1]
                 logs = train_model.fit(x[order], y[order], batch_size=opts.batch_size, shuffle=False, validation_data=val_cache,
                                        validation_batch_size=opts.batch_size, **fit).history
@@ -457,9 +382,9 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
                 _save_checkpoint(out, "best", model, train_model.optimizer, ckpt)
                 if opts.progress:
                     print(f"epoch {epoch}: best val accuracy so far {best_acc:.4f}, saved {out / 'best.weights.h5'}")
-            _write_json(names["history"], _summary(opts, classes, str(device), root, best_acc, best_epoch, cache_seconds, history))
+            write_json(names["history"], _summary(opts, classes, str(device), root, best_acc, best_epoch, cache_seconds, history))
 
-    _write_json(names["history"], _summary(opts, classes, str(device), root, best_acc, best_epoch, cache_seconds, history))
+    write_json(names["history"], _summary(opts, classes, str(device), root, best_acc, best_epoch, cache_seconds, history))
     if history:
         plot_history(history, names["plot"], title=f"{opts.model} {opts.mode} on {Path(root).name} (keras, {keras.backend.backend()})")
     return FinetuneResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch, epoch_times=epoch_times,

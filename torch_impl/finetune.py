@@ -40,6 +40,7 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on a Data
 
 import cnnspec
 from toydata import check_layout
+from toydata.runfiles import atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
 from toydata.cli import DEFAULT_SIZE, FinetuneOptions
 
 from .builder import SpecModel
@@ -101,20 +102,6 @@ def build_model(name: str, num_classes: int, *, weights: Optional[WeightsLike] =
     return replace_head(model, num_classes, hidden)
 
 
-def resolve_size(spec: cnnspec.ModelSpec, size: Optional[int]) -> int:
-    """The input side: ``size``, else 64, else the model's only size when its head is not adaptive."""
-    fixed = spec.input_size[1:]
-    if size is None:
-        size = fixed[0] if spec.fixed_input else DEFAULT_SIZE
-    if spec.fixed_input and (size, size) != tuple(fixed):
-        raise ValueError(f"{spec.name} takes only {fixed[0]}x{fixed[1]} inputs (its head has no adaptive pool), received size={size}")
-    try:
-        cnnspec.analyse(spec, (size, size), include_aux=False)
-    except cnnspec.ShapeError as err:
-        raise ValueError(f"size={size} does not fit {spec.name}: {err}") from None
-    return size
-
-
 # ----------------------------------------------------------------------------- data
 
 
@@ -160,13 +147,8 @@ def _tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, generator
     the one over the images, so a cached run sees the same batches as a live one."""
     shuffle = generator is not None
     index = DataLoader(TensorDataset(torch.arange(len(x))), batch_size=batch_size, shuffle=shuffle, generator=generator,
-                       drop_last=shuffle and _drop_last(len(x), batch_size))
+                       drop_last=shuffle and should_drop_last(len(x), batch_size))
     return [(x[i.to(x.device)], y[i.to(y.device)]) for (i,) in index]
-
-
-def _drop_last(n: int, batch_size: int) -> bool:
-    """A last training batch of one sample is dropped: BatchNorm cannot train on it."""
-    return n % batch_size == 1 and n > 1
 
 
 # ----------------------------------------------------------------------------- loop
@@ -220,52 +202,6 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 # ----------------------------------------------------------------------------- files
 
 
-def _readable(path: Union[str, os.PathLike]) -> None:
-    """mkstemp files are private (0600); results are meant to be shared like any other file."""
-    os.chmod(path, 0o644)
-
-
-def _atomic(path: Path, write: Callable[[str], None]) -> Path:
-    """Writes through a temp file in the same folder and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        _readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    return _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=1)))
-
-
-def plot_history(history: List[Mapping[str, float]], path: Union[str, os.PathLike], title: str = "") -> Path:
-    """Loss and accuracy curves (train and val) as a PNG, drawn with the Agg canvas: no GUI
-    backend is touched, whatever matplotlib backend the caller has selected."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.5))
-    FigureCanvasAgg(fig)
-    epochs = [h["epoch"] for h in history]
-    for ax, metric in zip(fig.subplots(1, 2), ("loss", "acc")):
-        for split in ("train", "val"):
-            ax.plot(epochs, [h[f"{split}_{metric}"] for h in history], marker="o", label=split)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if metric == "acc" else "cross-entropy loss")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-
-
 def resolve_checkpoint(path: Union[str, os.PathLike]) -> Path:
     """The checkpoint .json for a run folder (its last.json), a .json, or a weights file beside one."""
     p = Path(path)
@@ -297,20 +233,10 @@ def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.devi
 
 def _save_checkpoint(out: Path, stem: str, model: nn.Module, optimizer: torch.optim.Optimizer, scaler, info: Dict[str, Any]) -> Path:
     """Weights, optimizer state, then the .json that names them (written last: it is the commit)."""
-    _readable(save_state_dict(model.state_dict(), out / f"{stem}.safetensors"))
+    readable(save_state_dict(model.state_dict(), out / f"{stem}.safetensors"))
     state = {"epoch": info["epoch"], "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None}
-    _atomic(out / f"{stem}.optim.pth", lambda tmp: torch.save(state, tmp))
-    return _write_json(out / f"{stem}.json", {**info, "weights": f"{stem}.safetensors", "optimizer": f"{stem}.optim.pth"})
-
-
-def _check_resume(info: Dict[str, Any], ours: Dict[str, Any], classes: List[str]) -> None:
-    """A checkpoint only continues the run that wrote it: same architecture, head, mode and classes."""
-    diff = {k: (info.get(k), v) for k, v in ours.items() if info.get(k) != v}
-    if diff:
-        flags = lambda i: " ".join(f"--{k.replace('_', '-')} {pair[i]}" for k, pair in diff.items())  # noqa: E731
-        raise ValueError(f"cannot resume {info['_dir']}: it was trained with {flags(0)}; received {flags(1)}. Pass the same options to resume.")
-    if info.get("classes") != classes:
-        raise ValueError(f"cannot resume {info['_dir']}: it was trained on classes {info.get('classes')}, the data folder has {classes}")
+    atomic_write(out / f"{stem}.optim.pth", lambda tmp: torch.save(state, tmp))
+    return write_json(out / f"{stem}.json", {**info, "weights": f"{stem}.safetensors", "optimizer": f"{stem}.optim.pth"})
 
 
 def _summary(opts: FinetuneOptions, classes: List[str], device: torch.device, root: Path, best_acc: float, best_epoch: int,
@@ -339,7 +265,7 @@ def _restore(info: Dict[str, Any], optimizer: torch.optim.Optimizer, scaler, dev
     if out.resolve() != source.resolve():  # continuing into another folder: take the best so far along
         for suffix in (".safetensors", ".optim.pth", ".json"):
             if (source / f"best{suffix}").is_file():
-                _atomic(out / f"best{suffix}", lambda tmp, src=source / f"best{suffix}": shutil.copyfile(src, tmp))
+                atomic_write(out / f"best{suffix}", lambda tmp, src=source / f"best{suffix}": shutil.copyfile(src, tmp))
     return list(info["history"]), info["epoch"], info["best_val_acc"], info["best_epoch"]
 
 
@@ -376,7 +302,7 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
     info = read_checkpoint_info(opts.resume) if opts.resume else None
     arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
     if info is not None:
-        _check_resume(info, arch, classes)
+        check_resume(info, arch, classes)
     device = select_device(opts.device)
     amp = opts.amp and device.type == "cuda"
     if opts.amp and not amp:
@@ -402,7 +328,7 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
     loader_kw = {"batch_size": opts.batch_size, "num_workers": opts.workers, "pin_memory": device.type == "cuda"}
     shuffle = torch.Generator()  # reseeded every epoch: the order depends on (seed, epoch) alone
     data: Dict[str, Any] = {
-        "train_loader": DataLoader(train_ds, shuffle=True, generator=shuffle, drop_last=_drop_last(len(train_ds), opts.batch_size), **loader_kw),
+        "train_loader": DataLoader(train_ds, shuffle=True, generator=shuffle, drop_last=should_drop_last(len(train_ds), opts.batch_size), **loader_kw),
         "val_loader": DataLoader(val_ds, shuffle=False, **loader_kw),
     }
     cache_seconds = None
@@ -429,12 +355,12 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
         _save_checkpoint(out, "last", model, optimizer, scaler, ckpt)
         if improved:
             _save_checkpoint(out, "best", model, optimizer, scaler, ckpt)
-        _write_json(history_path, _summary(opts, classes, device, root, best_acc, best_epoch, cache_seconds, history))
+        write_json(history_path, _summary(opts, classes, device, root, best_acc, best_epoch, cache_seconds, history))
         if opts.progress:
             tqdm.write(f"{tag}  train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.3f}  val loss {stats['val_loss']:.4f} "
                        f"acc {stats['val_acc']:.3f}  {stats['seconds']:.1f}s{'  *best' if improved else ''}")
 
-    _write_json(history_path, _summary(opts, classes, device, root, best_acc, best_epoch, cache_seconds, history))
+    write_json(history_path, _summary(opts, classes, device, root, best_acc, best_epoch, cache_seconds, history))
     if history:
         plot_history(history, out / "curves.png", title=f"{opts.model} {opts.mode} on {Path(root).name}")
     return FinetuneResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch, epoch_times=epoch_times,

@@ -101,7 +101,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
     parser.add_argument("--model", default=d.model, choices=list(models) or None, metavar="NAME", help=f"architecture (default {d.model})" + (f": {', '.join(models)}" if models else ""))
     parser.add_argument("--mode", default=d.mode, choices=MODES, help=f"train the new classifier on a frozen backbone, or the network too (default {d.mode})")
     parser.add_argument("--epochs", type=int, default=d.epochs, help=f"total epochs; a resumed run continues up to this (default {d.epochs})")
-    parser.add_argument("--weights", metavar="FILE", help="checkpoint (.pth/.safetensors) whose backbone is used; its classifier is replaced. Default: random init (training from scratch)")
+    parser.add_argument("--weights", metavar="FILE", help="checkpoint whose backbone is used (torch: .pth/.safetensors; keras: .weights.h5, see python -m parity convert); its classifier is replaced. Default: random init (training from scratch)")
     parser.add_argument("--size", type=int, help=f"input side in pixels (default {DEFAULT_SIZE}, or the model's fixed size)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
     parser.add_argument("--lr", type=float, help="learning rate of the new classifier (default " + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LR.items()) + ")")
@@ -111,11 +111,11 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment, help="random resized crop (scale 0.7-1) and horizontal flip on train/ (default off)")
     parser.add_argument("--no-cache", dest="cache", action="store_false", help="feature-extract: run the frozen backbone every epoch instead of caching its features once")
     parser.add_argument("--device", default=d.device, metavar="auto|cpu|cuda|mps", help=f"(default {d.device}: cuda, then mps, then cpu)")
-    parser.add_argument("--amp", action="store_true", help="mixed precision (float16 autocast) on CUDA")
+    parser.add_argument("--amp", action="store_true", help="mixed precision on a GPU (torch: float16 autocast; keras: mixed_float16)")
     parser.add_argument("--out", metavar="DIR", help="run folder for checkpoints, history.json, curves.png (default runs/<model>-<mode>)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (.json, its weights file, or a run folder)")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
-    parser.add_argument("--workers", type=int, default=d.workers, help=f"data loading processes (default {d.workers})")
+    parser.add_argument("--workers", type=int, default=d.workers, help=f"torch: DataLoader worker processes (default {d.workers}); keras: tf.data chooses its own")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars or per-epoch lines")
     return parser
 
