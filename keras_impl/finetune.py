@@ -39,7 +39,7 @@ import numpy as np
 
 import cnnspec
 from toydata import check_layout
-from toydata.runfiles import atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
+from toydata.runfiles import FinetuneResult, atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
 from toydata.cli import DEFAULT_SIZE, FinetuneOptions
 
 from .models import get_model
@@ -49,27 +49,6 @@ from .transfer import (InferenceOnly, classifier_layers, features_model, freeze_
 CHECKPOINT_FORMAT = 1
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
 ZOOM_IN = 0.16  # RandomZoom height factor: keep 84-100% of the side, ~70-100% of the area
-
-
-@dataclasses.dataclass
-class FinetuneResult:
-    """What a run produced: per-epoch history, the best validation accuracy, timings and files."""
-
-    history: List[Dict[str, float]]
-    best_val_acc: float
-    best_epoch: int
-    epoch_times: List[float]  # seconds per epoch (train + val) run by this call
-    cache_seconds: Optional[float]  # one-off time to compute the feature cache, None without it
-    classes: List[str]
-    device: str
-    out_dir: Path
-    best_checkpoint: Path
-    last_checkpoint: Path
-    history_path: Path
-    plot_path: Path
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
 
 
 # ----------------------------------------------------------------------------- model

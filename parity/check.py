@@ -39,6 +39,11 @@ def model_options(name: str) -> dict:
     return {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
 
 
+def keras_options(options: dict) -> dict:
+    """Spec options as keras_impl's factories take them (keras.applications says ``classes``)."""
+    return {("classes" if k == "num_classes" else k): v for k, v in options.items()}
+
+
 def build_pair(name: str, size: Optional[Tuple[int, int]] = None, weights=None, **options):
     """A torch_impl model (from ``weights`` or untouched) and the keras_impl twin, logits out."""
     import keras_impl
@@ -48,10 +53,7 @@ def build_pair(name: str, size: Optional[Tuple[int, int]] = None, weights=None, 
     torch_model = torch_impl.get_model(name, weights=weights, init_weights=False, **options).eval()
     spec = torch_model.spec
     h, w = size or spec.input_size[1:]
-    keras_options = dict(options)
-    if "num_classes" in keras_options:
-        keras_options["classes"] = keras_options.pop("num_classes")
-    keras_model = keras_impl.get_model(name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_options)
+    keras_model = keras_impl.get_model(name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_options(options))
     return torch_model, keras_model
 
 

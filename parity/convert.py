@@ -34,7 +34,7 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: Optional[int] 
     import keras_impl
     import torch_impl
 
-    from .check import checkpoint_options
+    from .check import checkpoint_options, keras_options
 
     src, dst = Path(src), Path(dst)
     cnnspec.registry.builder(name)  # unknown names fail here, with the list of models
@@ -43,8 +43,7 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: Optional[int] 
     if _is_torch_file(src) and _is_keras_file(dst):
         options = checkpoint_options(name, src)
         torch_model = torch_impl.get_model(name, weights=src, **options)
-        keras_options = {("classes" if k == "num_classes" else k): v for k, v in options.items()}
-        keras_model = keras_impl.get_model(name, classifier_activation=None, **keras_options)
+        keras_model = keras_impl.get_model(name, classifier_activation=None, **keras_options(options))
         transfer_weights(torch_model, keras_model)
         with atomic_path(dst, suffix=KERAS_SUFFIX) as tmp:
             keras_model.save_weights(str(tmp))
@@ -54,8 +53,7 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: Optional[int] 
         options = {"num_classes": num_classes or classes}
         if "aux_logits" in cnnspec.options(name):
             options["aux_logits"] = aux
-        keras_options = {("classes" if k == "num_classes" else k): v for k, v in options.items()}
-        keras_model = keras_impl.get_model(name, classifier_activation=None, weights=src, **keras_options)
+        keras_model = keras_impl.get_model(name, classifier_activation=None, weights=src, **keras_options(options))
         torch_model = torch_impl.get_model(name, init_weights=False, **options)
         transfer_weights(keras_model, torch_model)
         torch_impl.save_state_dict(torch_model.state_dict(), dst)

@@ -40,7 +40,7 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on a Data
 
 import cnnspec
 from toydata import check_layout
-from toydata.runfiles import atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
+from toydata.runfiles import FinetuneResult, atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
 from toydata.cli import DEFAULT_SIZE, FinetuneOptions
 
 from .builder import SpecModel
@@ -50,27 +50,6 @@ from .weights import WeightsLike, load_into, read_state_dict, save_state_dict
 
 CHECKPOINT_FORMAT = 1
 Batches = Iterable[Tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclasses.dataclass
-class FinetuneResult:
-    """What a run produced: per-epoch history, the best validation accuracy, timings and files."""
-
-    history: List[Dict[str, float]]
-    best_val_acc: float
-    best_epoch: int
-    epoch_times: List[float]  # seconds per epoch (train + val) run by this call
-    cache_seconds: Optional[float]  # one-off time to compute the feature cache, None without it
-    classes: List[str]
-    device: str
-    out_dir: Path
-    best_checkpoint: Path
-    last_checkpoint: Path
-    history_path: Path
-    plot_path: Path
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
 
 
 # ----------------------------------------------------------------------------- model

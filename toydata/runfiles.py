@@ -4,6 +4,7 @@ and torch_impl should not import keras, and both must write the same run folder.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -13,6 +14,27 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 import cnnspec
 
 from .cli import DEFAULT_SIZE
+
+
+@dataclasses.dataclass
+class FinetuneResult:
+    """What a run produced: per-epoch history, the best validation accuracy, timings and files."""
+
+    history: List[Dict[str, float]]
+    best_val_acc: float
+    best_epoch: int
+    epoch_times: List[float]  # seconds per epoch (train + val) run by this call
+    cache_seconds: Optional[float]  # one-off time to compute the feature cache, None without it
+    classes: List[str]
+    device: str
+    out_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    history_path: Path
+    plot_path: Path
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
 
 def readable(path: Union[str, os.PathLike]) -> None:
     """mkstemp files are private (0600); results are meant to be shared like any other file."""
