@@ -9,6 +9,7 @@ This package imports no deep-learning framework: torch_impl and keras_impl inter
 """
 from . import models as _models  # noqa: F401  (registers every model)
 from .analysis import Analysis, LayerInfo, ShapeError, analyse
+from .catalog import EvalTransform, PublishedWeights, categories, published_weights, register_weights, weights_names
 from .model import IMAGENET_MEAN, IMAGENET_STD, AuxHead, ModelSpec
 from .nodes import (
     AdaptiveAvgPool,
@@ -35,7 +36,8 @@ from .edit import map_nodes, replace_at
 
 __all__ = [
     "AdaptiveAvgPool", "Analysis", "AuxHead", "AvgPool", "BatchNorm", "ChannelAffine", "Concat", "Conv",
-    "Dropout", "Flatten", "IMAGENET_MEAN", "IMAGENET_STD", "LayerInfo", "Linear", "LocalResponseNorm",
-    "MaxPool", "ModelSpec", "Node", "ReLU", "Residual", "Sequential", "ShapeError", "Tanh", "analyse",
-    "children_of", "get", "map_nodes", "names", "replace_at", "options", "register", "summary",
+    "Dropout", "EvalTransform", "Flatten", "IMAGENET_MEAN", "IMAGENET_STD", "LayerInfo", "Linear", "LocalResponseNorm",
+    "MaxPool", "ModelSpec", "Node", "PublishedWeights", "ReLU", "Residual", "Sequential", "ShapeError", "Tanh", "analyse",
+    "categories", "children_of", "get", "map_nodes", "names", "replace_at", "options", "published_weights", "register",
+    "register_weights", "summary", "weights_names",
 ]

@@ -1,4 +1,5 @@
-"""``python -m cnnspec summary vgg16 --size 224`` prints the spec's table; ``list`` lists models."""
+"""``python -m cnnspec summary vgg16 --size 224`` prints the spec's table; ``list`` lists models;
+``weights`` lists the published checkpoints (the README's table)."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +14,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnnspec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list models with parameter and MAC counts")
+    sub.add_parser("weights", help="published checkpoints: names, acc@1/acc@5, file size, eval resize/crop (markdown)")
     s = sub.add_parser("summary", help="per-layer table: output shape, params, MACs")
     s.add_argument("model", choices=names(), metavar="MODEL")
     s.add_argument("--size", type=int, nargs="+", metavar="N", help="input height [width] (default: the model's)")
@@ -27,6 +29,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             size = "x".join(map(str, spec.input_size))
             print(f"{name:18s} input {size:10s} params {a.total_params:>12,}  MACs {a.total_macs / 1e9:7.3f} G")
         return 0
+    if args.command == "weights":
+        print(weights_table())
+        return 0
     overrides = {} if args.num_classes is None else {"num_classes": args.num_classes}
     spec = get(args.model, **overrides)
     size = None
@@ -40,6 +45,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def weights_table() -> str:
+    """The catalog as a markdown table (models without published weights are listed last)."""
+    from .catalog import NO_WEIGHTS_REASON, table_rows
+
+    rows = table_rows()
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(r[k]) for k in head) + " |" for r in rows]
+    lines += [f"| {m} | none: {why} |" + " |" * (len(head) - 2) for m, why in NO_WEIGHTS_REASON.items()]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

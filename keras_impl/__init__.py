@@ -29,11 +29,13 @@ from .models import (
     vgg19,
     vgg19_bn,
 )
+from .pretrained import decode_predictions, load_image, preprocess_input
 from .weights import load_keras_applications_vgg16, load_weights_file
 
 __all__ = [
-    "ChannelAffine", "LocalResponseNorm", "TorchMaxPool2D", "alexnet", "alexnet_original", "build_model", "get_model",
-    "googlenet", "layer_name", "lenet5", "list_models", "load_keras_applications_vgg16", "load_weights_file", "model_info",
+    "ChannelAffine", "LocalResponseNorm", "TorchMaxPool2D", "alexnet", "alexnet_original", "build_model", "decode_predictions", "get_model",
+    "googlenet", "layer_name", "lenet5", "list_models", "load_image", "load_keras_applications_vgg16", "load_weights_file", "model_info",
+    "preprocess_input",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn",
     "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
 ]

@@ -38,10 +38,12 @@ import keras
 import numpy as np
 
 import cnnspec
+from cnnspec import catalog
 from toydata import check_layout
 from toydata.runfiles import FinetuneResult, atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
 from toydata.cli import DEFAULT_SIZE, FinetuneOptions
 
+from . import pretrained
 from .models import get_model
 from .transfer import (InferenceOnly, classifier_layers, features_model, freeze_backbone, head_model, make_optimizer,
                        replace_head, select_device, unfreeze)
@@ -56,6 +58,8 @@ ZOOM_IN = 0.16  # RandomZoom height factor: keep 84-100% of the side, ~70-100% o
 
 def _check_weights_file(path: Union[str, os.PathLike], model: str) -> Path:
     """A Keras ``.weights.h5``; a torch checkpoint gets the command that converts it."""
+    if catalog.is_weights_name(path):  # published weights: converted once, cached under $KERAS_HOME
+        return pretrained.ensure_converted(cnnspec.published_weights(model, path))
     p = Path(path)
     if p.suffix in TORCH_SUFFIXES:
         raise ValueError(f"{p} is a torch checkpoint; keras_impl takes Keras .weights.h5 files. Convert it first: "
@@ -67,12 +71,12 @@ def _check_weights_file(path: Union[str, os.PathLike], model: str) -> Path:
     return p
 
 
-def load_backbone(model: keras.Model, weights: Union[str, os.PathLike]) -> keras.Model:
+def load_backbone(model: keras.Model, weights: Union[str, os.PathLike], name: Optional[str] = None) -> keras.Model:
     """Loads every weight but the classifier's from a ``.weights.h5`` of the same architecture
     (any number of classes, plain or MLP head: a fine-tuned checkpoint or a converted torchvision
     file). Keras matches layers by kind and order, so the classifier, last in that order, is
     skipped and everything before it must fit exactly."""
-    path = _check_weights_file(weights, model.name)
+    path = _check_weights_file(weights, name or model.name)
     try:
         model.load_weights(str(path), objects_to_skip=classifier_layers(model))
     except (ValueError, KeyError) as err:
@@ -81,15 +85,17 @@ def load_backbone(model: keras.Model, weights: Union[str, os.PathLike]) -> keras
 
 
 def build_model(name: str, num_classes: int, *, weights: Optional[Union[str, os.PathLike]] = None, hidden: Optional[int] = None,
-                size: Optional[int] = None) -> keras.Model:
+                size: Optional[int] = None, model_options: Optional[dict] = None) -> keras.Model:
     """``name`` (inputs ``size`` x ``size``) with its backbone from ``weights`` (or random init) and a
     fresh classifier that outputs logits. GoogLeNet is built without auxiliary heads."""
     spec = cnnspec.get(name)
     extra = {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
+    extra.update(catalog.finetune_model_options(name, weights) if weights is not None else {})
+    extra.update(model_options or {})
     size = resolve_size(spec, size)
     model = get_model(name, input_shape=(size, size, spec.input_size[0]), classifier_activation=None, **extra)
     if weights is not None:
-        load_backbone(model, weights)
+        load_backbone(model, weights, name)
     return replace_head(model, num_classes, hidden)
 
 
@@ -293,6 +299,8 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
     arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
     if info is not None:
         check_resume(info, arch, classes)
+    # options the published weights need (GoogLeNet's transform_input); a resumed run keeps its own
+    arch["model_options"] = info.get("model_options", {}) if info else catalog.finetune_model_options(opts.model, opts.weights)
     if opts.weights is not None and info is None:
         _check_weights_file(opts.weights, opts.model)
     device = select_device(opts.device)
@@ -305,7 +313,8 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
 
     with keras.device(device.name), _dtype_policy("mixed_float16" if amp else None):
         keras.utils.set_random_seed(opts.seed)
-        model = build_model(opts.model, len(classes), weights=None if info else opts.weights, hidden=opts.hidden, size=size)
+        model = build_model(opts.model, len(classes), weights=None if info else opts.weights, hidden=opts.hidden, size=size,
+                            model_options=arch["model_options"])
         if info is not None:
             model.load_weights(str(Path(info["_dir"]) / info["weights"]))
         freeze_backbone(model) if opts.mode == "feature-extract" else unfreeze(model, opts.last_n_blocks)

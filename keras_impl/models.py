@@ -4,20 +4,27 @@
           classes=1000, classifier_activation="softmax", **model_options)
 
 ``model_options`` are the spec's own (``dropout``, ``aux_logits``, ``transform_input``,
-``zero_init_residual``). ``weights`` is None or a local ``.weights.h5``; nothing is downloaded.
-Inputs are channels-last (NHWC); preprocessing (mean/std in ``model_info(name)``) is the torch
-one, since the architectures and their published weights come from torchvision.
+``zero_init_residual``). ``weights`` is None, ``"imagenet"`` (the catalog's DEFAULT entry), a
+catalog name (``"IMAGENET1K_V1"``; see ``cnnspec.weights_names``), or a local ``.weights.h5``.
+Published weights are torchvision's files converted once by the parity layer and cached under
+``$KERAS_HOME`` (see :mod:`keras_impl.pretrained`). Inputs are channels-last (NHWC) and
+preprocessed the torch way (``keras_impl.preprocess_input``), since the architectures and their
+published weights come from torchvision.
 GoogLeNet with ``aux_logits=True`` returns ``[logits, aux2, aux1]`` (torchvision's order) in
 training and inference alike, since a functional model has fixed outputs; it defaults to False.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, List, Optional
 
 import keras
 
 import cnnspec
 
+from cnnspec import catalog
+
+from . import pretrained
 from .builder import build_model
 from .weights import load_weights_file
 
@@ -44,17 +51,22 @@ def get_model(
 ) -> keras.Model:
     """Builds ``name`` the way keras.applications builds its models (see the module docstring)."""
     if weights is not None and not isinstance(weights, (str, bytes)) and not hasattr(weights, "__fspath__"):
-        raise TypeError(f"weights must be None or a path to a .weights.h5 file. Received: weights={weights!r}")
-    if isinstance(weights, str) and weights == "imagenet":
-        raise ValueError("weights='imagenet' would download; pass a local .weights.h5 (e.g. from `python -m parity convert`)")
+        raise TypeError(f"weights must be None, 'imagenet', a weights name or a path to a .weights.h5 file. Received: weights={weights!r}")
+    entry = cnnspec.published_weights(name, weights) if catalog.is_weights_name(weights) else None
+    if entry is not None:
+        classes, options = pretrained.keras_options(entry, include_top, classes, options)
+        if include_top and not entry.classifies:
+            warnings.warn(f"{entry.key} are feature-only weights: the classifier holds no valid values; use include_top=False", stacklevel=3)
     if name == "googlenet":
         options.setdefault("aux_logits", False)
     if classes is not None:
         options["num_classes"] = classes
     spec = cnnspec.get(name, **options)
     model = build_model(spec, include_top, input_tensor, input_shape, pooling, classifier_activation)
-    if weights is not None:
-        load_weights_file(model, weights)
+    if entry is not None:
+        pretrained.load_pretrained(model, entry, options)
+    elif weights is not None:
+        load_weights_file(model, weights, name, options)
     return model
 
 

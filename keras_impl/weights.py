@@ -2,16 +2,24 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
-from typing import Union
+from typing import Any, Dict, List, Optional, Union
 
 import keras
+
+import cnnspec
 
 PathLike = Union[str, os.PathLike]
 
 
-def load_weights_file(model: keras.Model, path: PathLike) -> None:
-    """Loads a Keras ``.weights.h5`` file (no code in it, nothing unpickled)."""
+def load_weights_file(model: keras.Model, path: PathLike, name: Optional[str] = None, options: Optional[Dict[str, Any]] = None) -> None:
+    """Loads a Keras ``.weights.h5`` file (no code in it, nothing unpickled).
+
+    A file with auxiliary heads (a converted torchvision GoogLeNet) loads into a model built
+    without them: the heads' weights are ignored, as torch_impl and torchvision do. ``name`` and
+    ``options`` (the spec options the model was built with) make that possible.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
@@ -20,10 +28,57 @@ def load_weights_file(model: keras.Model, path: PathLike) -> None:
             f"unsupported weights file {path.name!r}: keras_impl loads Keras '.weights.h5' files; "
             "convert a torch checkpoint with `python -m parity convert`"
         )
-    try:
-        model.load_weights(str(path))
-    except (ValueError, OSError, KeyError) as err:
-        raise ValueError(f"{path} does not fit {model.name}: {err}") from None
+    with warnings.catch_warnings(record=True) as caught:  # re-emitted only if this first attempt is the answer
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(str(path))
+            first_error = None
+        except (ValueError, OSError, KeyError) as err:
+            first_error = err
+    if first_error is None:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return
+    options = dict(options or {})
+    if name is not None and cnnspec.get(name).aux_heads and not options.get("aux_logits"):
+        from .models import get_model
+
+        twin = get_model(name, weights=None, classifier_activation=None, **{**_keras_names(options), "aux_logits": True})
+        try:
+            twin.load_weights(str(path))
+        except (ValueError, OSError, KeyError):
+            pass  # not a file with aux heads either: report the first error
+        else:
+            copy_weights_by_name(twin, model, label=str(path))
+            return
+    raise ValueError(f"{path} does not fit {model.name}: {first_error}") from None
+
+
+def _keras_names(options: Dict[str, Any]) -> Dict[str, Any]:
+    return {("classes" if k == "num_classes" else k): v for k, v in options.items()}
+
+
+def copy_weights_by_name(source: keras.Model, target: keras.Model, label: str = "") -> List[str]:
+    """Copies every weighted layer of ``target`` from the layer of the same name in ``source``
+    (layer names are spec paths, so this works across include_top, aux heads and input sizes).
+    Returns the target's layers that ``source`` does not have; a shape mismatch is an error."""
+    label = label or source.name
+    available = {layer.name: layer for layer in source.layers if layer.weights}
+    pairs, missing = [], []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in available:
+            missing.append(layer.name)
+            continue
+        values = available[layer.name].get_weights()
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if [tuple(v.shape) for v in values] != shapes:
+            raise ValueError(f"{label}: layer {layer.name} has shapes {[tuple(v.shape) for v in values]}, the model {shapes}")
+        pairs.append((layer, values))
+    for layer, values in pairs:  # all checked before anything is written
+        layer.set_weights(values)
+    return missing
 
 
 def load_keras_applications_vgg16(model: keras.Model, source: Union[keras.Model, PathLike]) -> keras.Model:

@@ -1,8 +1,10 @@
-"""``python -m parity``: check, list, summary, convert, export.
+"""``python -m parity``: check, list, summary, convert, export, fetch.
 
     python -m parity check alexnet              # torch <-> keras agree on seeded random weights
     python -m parity check --all --json out.json
     python -m parity check vgg16 --weights vgg16-397923af.pth --layers
+    python -m parity check resnet50 --weights IMAGENET1K_V2   # the published weights (downloaded once)
+    python -m parity fetch googlenet --framework both         # download, convert for Keras, verify
     python -m parity convert --model vgg16 vgg16.pth vgg16.weights.h5
     python -m parity export vgg19 --framework keras --out vgg19.keras.onnx
 """
@@ -133,6 +135,21 @@ def cmd_export(args, parser) -> int:
     return 0
 
 
+def cmd_fetch(args, parser) -> int:
+    from .pretrained import fetch
+
+    t0 = time.perf_counter()
+    result = fetch(args.model, args.weights, framework=args.framework, progress=not args.no_progress, force=args.force)
+    print(f"{result.entry.key}: {result.entry.url}")
+    print(f"torch  {result.torch_path}")
+    if result.keras_path is not None:
+        probe = result.record["probe"]
+        print(f"keras  {result.keras_path}  (probe batch max rel {probe['max_rel']:.2e}, top-1 {_pct(probe['top1'])}; record "
+              f"{result.keras_path.with_name(result.record['keras_file'].removesuffix('.weights.h5') + '.json').name})")
+    print(f"done in {time.perf_counter() - t0:.1f}s, peak memory {_peak_rss_mb():.0f} MB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m parity", description="torch_impl <-> keras_impl parity tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--atol", type=float, default=DEFAULT_ATOL)
     c.add_argument("--layers", action="store_true", help="compare every layer and name the first divergence")
     c.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    c.add_argument("--weights", metavar="FILE", help="a torchvision/torch_impl checkpoint instead of random weights")
+    c.add_argument("--weights", metavar="FILE|NAME", help="a torchvision/torch_impl checkpoint, or published weights (IMAGENET1K_V1, DEFAULT), instead of random weights")
     c.add_argument("--no-onnx", action="store_true", help="skip exporting both models and comparing in onnxruntime")
     e = sub.add_parser("export", help="write one ONNX export (atomically)")
     e.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
@@ -156,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--weights", metavar="FILE", help="torch checkpoint (.pth/.safetensors) or Keras .weights.h5; default: seeded random")
     e.add_argument("--size", type=int, nargs="+", metavar="N")
     e.add_argument("--seed", type=int, default=0)
+    f = sub.add_parser("fetch", help="download published weights (hash-checked) and convert them for Keras, ahead of time")
+    f.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
+    f.add_argument("--weights", default="DEFAULT", metavar="NAME", help="IMAGENET1K_V1, IMAGENET1K_V2, ... (default: DEFAULT; 'imagenet' is the same)")
+    f.add_argument("--framework", choices=("torch", "keras", "both"), default="both", help="keras and both also convert and verify (default both)")
+    f.add_argument("--force", action="store_true", help="convert for Keras again even when a verified conversion is cached")
+    f.add_argument("--no-progress", action="store_true", help="no download progress bar")
     sub.add_parser("list", help="list the models")
     s = sub.add_parser("summary", help="spec, torch and keras summaries side by side")
     s.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
@@ -176,11 +199,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             spec = cnnspec.get(name)
             print(f"{name:17s} {'x'.join(map(str, spec.input_size)):10s} {spec.paper}")
         return 0
-    commands = {"check": cmd_check, "summary": cmd_summary, "convert": cmd_convert, "export": cmd_export}
+    commands = {"check": cmd_check, "summary": cmd_summary, "convert": cmd_convert, "export": cmd_export, "fetch": cmd_fetch}
     try:
         return commands[args.command](args, parser)
-    except (ValueError, FileNotFoundError, TypeError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, OSError, TypeError, RuntimeError, KeyError) as err:
+        print(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", file=sys.stderr)
         return 2
 
 

@@ -8,6 +8,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 import cnnspec
+from cnnspec import catalog
 
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, compare
 from .randomise import randomise_keras, randomise_torch
@@ -70,7 +71,8 @@ def check(
     onnx: bool = False,
     onnx_dir: Optional[str] = None,
 ) -> CheckResult:
-    """Seeded random weights (random BatchNorm statistics too) or ``weights`` (a torch checkpoint),
+    """Seeded random weights (random BatchNorm statistics too) or ``weights`` (a torch checkpoint, or
+    a published weights name such as ``IMAGENET1K_V1``, fetched through torch.hub's cache),
     transferred torch -> keras and/or keras -> torch, then compared on a seeded random input.
     With ``onnx=True`` both models are also exported and run in onnxruntime (four-way), on a batch
     of another size than the export's, so the dynamic batch axis is proven too."""
@@ -79,7 +81,12 @@ def check(
     timings = {}
     start = time.perf_counter()
     options = {}
-    if weights is not None:
+    if weights is not None and catalog.is_weights_name(weights):  # published weights: fetched, options from the catalog
+        from .pretrained import fetch, model_options as published_options
+
+        fetched = fetch(name, weights, framework="torch")
+        weights, options = fetched.torch_path, published_options(fetched.entry)
+    elif weights is not None:
         options = checkpoint_options(name, weights)
     torch_model, keras_model = build_pair(name, size, weights=weights, **options)
     spec = torch_model.spec

@@ -119,8 +119,10 @@ def test_clear_errors():
         keras_impl.alexnet_original(input_shape=(224, 224, 3))
     with pytest.raises(ValueError, match="pooling must be None, 'avg' or 'max'"):
         keras_impl.vgg11(include_top=False, pooling="mean")
-    with pytest.raises(ValueError, match="would download"):
-        keras_impl.vgg16(weights="imagenet")
+    with pytest.raises(ValueError, match="alexnet_original has no published weights"):
+        keras_impl.alexnet_original(weights="imagenet")
+    with pytest.raises(ValueError, match="with include_top=True, classes must be 1000"):
+        keras_impl.vgg16(weights="imagenet", classes=10)
     with pytest.raises(FileNotFoundError):
         keras_impl.lenet5(weights="missing.weights.h5")
     with pytest.raises(ValueError, match="weights.h5"):

@@ -128,8 +128,8 @@ def test_clear_errors_for_bad_input_and_weights(tmp_path):
     bad.write_text("x")
     with pytest.raises(ValueError, match="expected one of"):
         torch_impl.resnet18(weights=bad)
-    with pytest.raises(ValueError, match="not downloaded"):
-        torch_impl.resnet18(weights="IMAGENET1K_V1")
+    with pytest.raises(ValueError, match="lenet5 has no published weights"):
+        torch_impl.lenet5(weights="DEFAULT")
     # a checkpoint for 1000 classes into a 10-class model names the classifier and the fix
     full = tmp_path / "r18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), full)

@@ -45,6 +45,7 @@ from toydata.cli import DEFAULT_SIZE, FinetuneOptions
 
 from .builder import SpecModel
 from .models import get_model
+from . import pretrained
 from .transfer import _inside, freeze_backbone, param_groups, replace_head, select_device, unfreeze
 from .weights import WeightsLike, load_into, read_state_dict, save_state_dict
 
@@ -68,13 +69,21 @@ def load_backbone(model: SpecModel, weights: WeightsLike) -> SpecModel:
     return model
 
 
-def build_model(name: str, num_classes: int, *, weights: Optional[WeightsLike] = None, hidden: Optional[int] = None) -> SpecModel:
-    """``name`` with its backbone from ``weights`` (or random init) and a fresh classifier.
+def build_model(name: str, num_classes: int, *, weights: Optional[WeightsLike] = None, hidden: Optional[int] = None,
+                model_options: Optional[dict] = None) -> SpecModel:
+    """``name`` with its backbone from ``weights`` (a file, a state dict, or published weights such
+    as ``"IMAGENET1K_V1"``; or random init) and a fresh classifier.
 
     GoogLeNet is built without auxiliary heads: they would need their own new classifiers and only
-    help deep training from scratch on ImageNet.
+    help deep training from scratch on ImageNet. Published weights add the options their file needs
+    (``model_options`` gives them explicitly, e.g. when resuming).
     """
     extra = {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
+    entry = pretrained.resolve(name, weights) if weights is not None else None
+    if entry is not None:
+        extra.update(entry.model_options())
+        weights = pretrained.download(entry)
+    extra.update(model_options or {})
     model = get_model(name, init_weights=weights is None, **extra)
     if weights is not None:
         load_backbone(model, weights)
@@ -282,6 +291,8 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
     arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
     if info is not None:
         check_resume(info, arch, classes)
+    # options the published weights need (GoogLeNet's transform_input); a resumed run keeps its own
+    arch["model_options"] = info.get("model_options", {}) if info else cnnspec.catalog.finetune_model_options(opts.model, opts.weights)
     device = select_device(opts.device)
     amp = opts.amp and device.type == "cuda"
     if opts.amp and not amp:
@@ -291,7 +302,7 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
     out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))
 
     torch.manual_seed(opts.seed)
-    model = build_model(opts.model, len(classes), weights=None if info else opts.weights, hidden=opts.hidden)
+    model = build_model(opts.model, len(classes), weights=None if info else opts.weights, hidden=opts.hidden, model_options=arch["model_options"])
     if info is not None:
         load_into(model, Path(info["_dir"]) / info["weights"])
     freeze_backbone(model) if opts.mode == "feature-extract" else unfreeze(model, opts.last_n_blocks)

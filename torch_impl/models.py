@@ -1,15 +1,20 @@
 """Public factories, named and shaped like torchvision's: ``vgg16(weights=None, num_classes=1000)``.
 
 Every factory is one line around :func:`get_model`; the architecture lives in the cnnspec spec.
-``weights`` is a local checkpoint (.pth/.pt loaded with weights_only=True, or .safetensors; a
-torchvision checkpoint works as is) or a state dict. Nothing is ever downloaded.
+``weights`` is a published checkpoint's name (``"IMAGENET1K_V1"``, ``"DEFAULT"``; see
+``cnnspec.weights_names``) or torchvision's enum member, fetched through torch.hub's cache; or a
+local checkpoint (.pth/.pt loaded with weights_only=True, or .safetensors; a torchvision
+checkpoint works as is); or a state dict.
 """
 from __future__ import annotations
 
 from typing import Any, List, Optional
 
+import warnings
+
 import cnnspec
 
+from . import pretrained
 from .builder import SpecModel
 from .init import initialise
 from .weights import WeightsLike, load_into
@@ -23,20 +28,26 @@ def get_model(name: str, *, weights: Optional[WeightsLike] = None, init_weights:
     """Builds ``name`` with spec options (``num_classes``, ``dropout``, ``aux_logits``...).
 
     ``init_weights`` (default True) applies torchvision's initialisation for the family; it is
-    skipped when ``weights`` are given. A checkpoint's auxiliary-head weights are ignored when the
-    model is built without them (``aux_logits=False``), as torchvision does.
+    skipped when ``weights`` are given. Published weights fix ``num_classes`` (another value is an
+    error) and set the options the file needs (GoogLeNet's ``transform_input=True``) unless given.
+    A checkpoint's auxiliary-head weights are ignored when the model is built without them
+    (``aux_logits=False``), as torchvision does.
     """
+    entry = pretrained.resolve(name, weights)
+    if entry is not None:
+        options = pretrained.checkpoint_options(entry, options)
+        if not entry.classifies:
+            warnings.warn(f"{entry.key} are feature-only weights: the classifier holds no valid values; replace the head", stacklevel=3)
+        if options.get("aux_logits") and entry.dropped:
+            warnings.warn(f"the auxiliary heads in {entry.key} are NOT pretrained, so make sure to train them", stacklevel=3)
+        cnnspec.get(name, **options)  # bad options fail before any download
+        weights = pretrained.download(entry)
     spec = cnnspec.get(name, **options)
     model = SpecModel(spec)
     if weights is None:
         if init_weights is None or init_weights:
             initialise(model, spec.init)
         return model
-    if isinstance(weights, str) and not any(sep in weights for sep in "/\\.") and not weights.endswith("safetensors"):
-        raise ValueError(
-            f"weights={weights!r}: expected a path to a local checkpoint (.pth, .pt, .safetensors) or a state dict; "
-            "published weights are not downloaded, pass the file you have"
-        )
     absent_aux = tuple(a.name for a in cnnspec.get(name).aux_heads if a.name not in {x.name for x in spec.aux_heads})
     load_into(model, weights, ignore_prefixes=absent_aux)
     return model

@@ -29,7 +29,7 @@ class FinetuneOptions:
     model: str = "resnet18"
     mode: str = "feature-extract"  # or "fine-tune"
     epochs: int = 5  # total: a resumed run continues up to this many
-    weights: Optional[str] = None  # checkpoint whose backbone is used; its classifier is discarded
+    weights: Optional[str] = None  # published weights name or checkpoint whose backbone is used; its classifier is discarded
     size: Optional[int] = None  # None: 64, or the model's only size when its input is fixed
     batch_size: int = 32
     lr: Optional[float] = None  # None: DEFAULT_LR[mode]
@@ -101,7 +101,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
     parser.add_argument("--model", default=d.model, choices=list(models) or None, metavar="NAME", help=f"architecture (default {d.model})" + (f": {', '.join(models)}" if models else ""))
     parser.add_argument("--mode", default=d.mode, choices=MODES, help=f"train the new classifier on a frozen backbone, or the network too (default {d.mode})")
     parser.add_argument("--epochs", type=int, default=d.epochs, help=f"total epochs; a resumed run continues up to this (default {d.epochs})")
-    parser.add_argument("--weights", metavar="FILE", help="checkpoint whose backbone is used (torch: .pth/.safetensors; keras: .weights.h5, see python -m parity convert); its classifier is replaced. Default: random init (training from scratch)")
+    parser.add_argument("--weights", metavar="FILE|NAME", help="backbone to start from: published weights (IMAGENET1K_V1, DEFAULT or imagenet; fetched once, see python -m parity fetch) or a checkpoint (torch: .pth/.safetensors; keras: .weights.h5, see python -m parity convert); its classifier is replaced. Default: random init (training from scratch)")
     parser.add_argument("--size", type=int, help=f"input side in pixels (default {DEFAULT_SIZE}, or the model's fixed size)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
     parser.add_argument("--lr", type=float, help="learning rate of the new classifier (default " + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LR.items()) + ")")
