@@ -98,3 +98,11 @@ def test_is_weights_name_tells_names_from_paths():
     assert catalog.is_weights_name("IMAGENET1K_V1") and catalog.is_weights_name("DEFAULT") and catalog.is_weights_name("imagenet")
     for path in ("resnet18-f37072fd.pth", "weights/r18", "r18.weights.h5", "Imagenet"):
         assert not catalog.is_weights_name(path)
+
+
+def test_readme_table_is_the_catalog():
+    from pathlib import Path
+
+    from cnnspec.__main__ import weights_table
+
+    assert weights_table() in (Path(__file__).parents[1] / "README.md").read_text()
