@@ -37,7 +37,7 @@ import toydata  # noqa: E402
 from keras_impl import resnet18  # noqa: E402
 from keras_impl.finetune import finetune  # noqa: E402
 from keras_impl.transfer import select_device  # noqa: E402
-from toydata.cli import FinetuneOptions  # noqa: E402
+from finetuning import FinetuneOptions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transfer_keras.json"
 SETTINGS = {  # full run / --quick: the torch experiment's

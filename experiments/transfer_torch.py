@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import torch  # noqa: E402
 
 import toydata  # noqa: E402
-from toydata.cli import FinetuneOptions  # noqa: E402
+from finetuning import FinetuneOptions  # noqa: E402
 from torch_impl import resnet18  # noqa: E402
 from torch_impl.finetune import finetune  # noqa: E402
 from torch_impl.transfer import select_device  # noqa: E402

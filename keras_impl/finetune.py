@@ -1,5 +1,5 @@
 """Fine-tuning a classic CNN on an image folder with Keras: feature extraction or (partial)
-fine-tuning. The twin of ``torch_impl.finetune``: same options (``toydata.cli.FinetuneOptions``),
+fine-tuning. The twin of ``torch_impl.finetune``: same options (``finetuning.FinetuneOptions``),
 same run folder layout, same history; Keras' own facilities wherever they fit.
 
 Data: ``keras.utils.image_dataset_from_directory`` on ``DIR/train`` and ``DIR/val`` (checked first
@@ -25,31 +25,28 @@ from its checkpoint (weights, optimizer state, history) continues as the uninter
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
 
 import cnnspec
 from cnnspec import catalog
-from toydata import check_layout
-from toydata.runfiles import FinetuneResult, atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
-from toydata.cli import DEFAULT_SIZE, FinetuneOptions
+from finetuning import loop, run
+from finetuning.atomic import atomic_write
+from finetuning.loop import RunSetup
+from finetuning.options import FinetuneOptions
+from finetuning.run import TORCH_SUFFIXES, FinetuneResult, resolve_size, should_drop_last
 
 from . import pretrained
 from .models import get_model
 from .transfer import (InferenceOnly, classifier_layers, features_model, freeze_backbone, head_model, make_optimizer,
                        replace_head, select_device, unfreeze)
 
-CHECKPOINT_FORMAT = 1
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
 ZOOM_IN = 0.16  # RandomZoom height factor: keep 84-100% of the side, ~70-100% of the area
 
 
@@ -187,61 +184,20 @@ class _EpochClock(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch) % (2**31 - 1)
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def resolve_checkpoint(path: Union[str, os.PathLike]) -> Path:
-    """The checkpoint .json for a run folder (its last.json), a .json, or a .weights.h5 beside one."""
-    p = Path(path)
-    if p.is_dir():
-        json_path = p / "last.json"
-    elif p.suffix == ".json":
-        json_path = p
-    else:
-        json_path = p.with_name(p.name.removesuffix(".weights.h5").removesuffix(".h5") + ".json")
-    if not json_path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: expected a run folder holding last.json, a checkpoint .json, or a .weights.h5 with its .json beside it")
-    return json_path
+# ----------------------------------------------------------------------------- checkpoints
 
 
 def read_checkpoint_info(path: Union[str, os.PathLike]) -> Dict[str, Any]:
-    json_path = resolve_checkpoint(path)
-    try:
-        info = json.loads(json_path.read_text())
-    except ValueError as err:
-        raise ValueError(f"{json_path} is not a readable checkpoint: {err}") from None
-    if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT or info.get("framework") != "keras":
-        raise ValueError(f"{json_path} is not a keras_impl.finetune checkpoint (format {CHECKPOINT_FORMAT}); "
-                         "a torch_impl run resumes with python -m torch_impl finetune --resume")
-    info["_dir"] = str(json_path.parent)
-    return info
+    """A Keras fine-tune checkpoint's .json (a run folder, a .json, or its .weights.h5)."""
+    return run.read_checkpoint_info(path, "keras")
 
 
 def load_checkpoint(path: Union[str, os.PathLike]) -> Tuple[keras.Model, Dict[str, Any]]:
     """A fine-tuned model (logits output) and its checkpoint info (classes, size, history...)."""
     info = read_checkpoint_info(path)
-    model = build_model(info["model"], info["num_classes"], hidden=info["hidden"], size=info["size"])
+    model = build_model(info["model"], info["num_classes"], hidden=info["hidden"], size=info["size"], model_options=info.get("model_options"))
     model.load_weights(str(Path(info["_dir"]) / info["weights"]))
     return model, info
-
-
-def _save_checkpoint(out: Path, stem: str, model: keras.Model, optimizer: keras.optimizers.Optimizer, info: Dict[str, Any]) -> Path:
-    """Weights (.weights.h5), optimizer state (.optim.npz), then the .json that names them
-    (written last: it is the commit)."""
-    atomic_write(out / f"{stem}.weights.h5", lambda tmp: model.save_weights(tmp, overwrite=True), suffix=".weights.h5")
-    state: Dict[str, Any] = {}
-    optimizer.save_own_variables(state)  # Keras' own (de)serialisation: {"0": array, "1": ...}
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, __epoch__=np.int64(info["epoch"]), **state)
-
-    atomic_write(out / f"{stem}.optim.npz", write)
-    return write_json(out / f"{stem}.json", {**info, "weights": f"{stem}.weights.h5", "optimizer": f"{stem}.optim.npz"})
 
 
 def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: List, path: Path, epoch: int, lr: float) -> None:
@@ -258,13 +214,6 @@ def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: List, path
     getattr(optimizer, "inner_optimizer", optimizer).learning_rate = lr
 
 
-def _summary(opts: FinetuneOptions, classes: List[str], device: str, root: Path, best_acc: float, best_epoch: int,
-             cache_seconds: Optional[float], history: List[Dict[str, float]]) -> Dict[str, Any]:
-    """The content of history.json: the run's curves with what is needed to read them."""
-    return {"model": opts.model, "mode": opts.mode, "classes": classes, "device": device, "framework": "keras", "backend": keras.backend.backend(),
-            "data": str(root), "best_val_acc": best_acc, "best_epoch": best_epoch, "cache_seconds": cache_seconds, "epochs": history}
-
-
 @contextlib.contextmanager
 def _dtype_policy(name: Optional[str]) -> Iterator[None]:
     """Sets Keras' global dtype policy for the layers built inside, and restores it after."""
@@ -279,103 +228,99 @@ def _dtype_policy(name: Optional[str]) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-# ----------------------------------------------------------------------------- entry point
+# ----------------------------------------------------------------------------- the adapter
+
+
+class KerasAdapter:
+    """Keras' part of a fine-tuning run (:class:`finetuning.loop.Adapter`), on the current backend."""
+
+    framework = "keras"
+    weights_suffix = ".weights.h5"
+    optimizer_suffix = ".optim.npz"
+
+    def __init__(self) -> None:
+        self.scope = contextlib.ExitStack()
+
+    def setup(self, setup: RunSetup) -> str:
+        opts, info = setup.opts, setup.info
+        self.opts, self.setup_ = opts, setup
+        if opts.weights is not None and info is None:
+            _check_weights_file(opts.weights, opts.model)
+        device = select_device(opts.device)
+        amp = opts.amp and device.is_gpu
+        if opts.amp and not amp:
+            warnings.warn(f"amp (mixed_float16) is used on a GPU only; running in float32 on {device}", stacklevel=4)
+        self.scope.enter_context(keras.device(device.name))
+        self.scope.enter_context(_dtype_policy("mixed_float16" if amp else None))
+        keras.utils.set_random_seed(opts.seed)
+        self.model = build_model(opts.model, len(setup.classes), weights=None if info else opts.weights, hidden=opts.hidden, size=setup.size,
+                                 model_options=setup.model_options)
+        if info is not None:
+            self.model.load_weights(str(Path(info["_dir"]) / info["weights"]))
+        freeze_backbone(self.model) if opts.mode == "feature-extract" else unfreeze(self.model, opts.last_n_blocks)
+        self.train_model = _training_model(self.model, opts, opts.use_cache)
+        optimizer = make_optimizer(self.model, opts.learning_rate, opts.backbone_lr_factor)
+        self.train_model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        if info is not None:
+            _load_optimizer(self.train_model.optimizer, self.train_model.trainable_variables, Path(info["_dir"]) / info["optimizer"],
+                            info["epoch"], opts.learning_rate)
+        return str(device)
+
+    def prepare(self, cache: bool) -> Optional[float]:
+        opts, setup = self.opts, self.setup_
+        self.val_ds, val_paths = image_dataset(os.path.join(setup.root, "val"), setup.spec, setup.size, setup.classes, opts.batch_size)
+        self.cache = None
+        if not cache:
+            return None
+        t0 = time.perf_counter()
+        train_plain, train_paths = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, opts.batch_size)
+        train_x, val_x = extract_features(self.model, [train_plain, self.val_ds], opts.progress)
+        self.cache = {"train": (train_x, _labels(train_paths, setup.classes)), "val": (val_x, _labels(val_paths, setup.classes))}
+        return time.perf_counter() - t0
+
+    def epoch(self, epoch: int, seed: int, tag: str) -> Dict[str, float]:
+        opts, setup = self.opts, self.setup_
+        keras.utils.set_random_seed(seed)  # shuffle, augmentation, dropout: the same on resume
+        clock = _EpochClock()
+        fit = dict(epochs=opts.epochs, initial_epoch=epoch - 1, callbacks=[clock], verbose=1 if opts.progress else 0)
+        if self.cache is not None:
+            x, y = self.cache["train"]
+            order = np.random.default_rng(seed).permutation(len(y))
+            if should_drop_last(len(y), opts.batch_size):
+                order = order[:-1]
+            logs = self.train_model.fit(x[order], y[order], batch_size=opts.batch_size, shuffle=False, validation_data=self.cache["val"],
+                                        validation_batch_size=opts.batch_size, **fit).history
+        else:
+            train_ds, _ = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, opts.batch_size,
+                                        shuffle_seed=seed, augment=opts.augment, drop_last=True)
+            logs = self.train_model.fit(train_ds, validation_data=self.val_ds, shuffle=False, **fit).history
+        return {"train_loss": float(logs["loss"][-1]), "train_acc": float(logs["accuracy"][-1]), "val_loss": float(logs["val_loss"][-1]),
+                "val_acc": float(logs["val_accuracy"][-1]), "seconds": clock.seconds, "train_seconds": clock.train_seconds}
+
+    def save(self, out: Path, stem: str, epoch: int) -> None:
+        atomic_write(out / f"{stem}{self.weights_suffix}", lambda tmp: self.model.save_weights(tmp, overwrite=True), suffix=self.weights_suffix)
+        state: Dict[str, Any] = {}
+        self.train_model.optimizer.save_own_variables(state)  # Keras' own (de)serialisation: {"0": array, "1": ...}
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, __epoch__=np.int64(epoch), **state)
+
+        atomic_write(out / f"{stem}{self.optimizer_suffix}", write)
+
+    def describe(self) -> Dict[str, Any]:
+        return {"backend": keras.backend.backend()}
+
+    def close(self) -> None:
+        self.scope.close()
 
 
 def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> FinetuneResult:
     """Trains ``options.model`` on ``options.data`` and returns the history and best accuracy.
 
-    Keyword ``overrides`` are :class:`toydata.cli.FinetuneOptions` fields (``mode="fine-tune"``,
+    Keyword ``overrides`` are :class:`finetuning.FinetuneOptions` fields (``mode="fine-tune"``,
     ``epochs=3``...); ``workers`` is unused (tf.data parallelises by itself). Writes to the run
     folder: ``best``/``last`` checkpoints (``.weights.h5`` weights, ``.optim.npz`` optimizer state,
     ``.json`` info), ``history.json`` and ``curves.png``.
     """
-    opts = dataclasses.replace(options or FinetuneOptions(), **overrides)
-    spec = cnnspec.get(opts.model)
-    size = resolve_size(spec, opts.size)
-    root = opts.data_root()
-    classes = check_layout(root)
-    info = read_checkpoint_info(opts.resume) if opts.resume else None
-    arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
-    if info is not None:
-        check_resume(info, arch, classes)
-    # options the published weights need (GoogLeNet's transform_input); a resumed run keeps its own
-    arch["model_options"] = info.get("model_options", {}) if info else catalog.finetune_model_options(opts.model, opts.weights)
-    if opts.weights is not None and info is None:
-        _check_weights_file(opts.weights, opts.model)
-    device = select_device(opts.device)
-    amp = opts.amp and device.is_gpu
-    if opts.amp and not amp:
-        warnings.warn(f"amp (mixed_float16) is used on a GPU only; running in float32 on {device}", stacklevel=2)
-    if opts.weights is None and info is None and opts.mode == "feature-extract":
-        warnings.warn("feature extraction without weights: the classifier trains on a randomly initialised backbone", stacklevel=2)
-    out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))
-
-    with keras.device(device.name), _dtype_policy("mixed_float16" if amp else None):
-        keras.utils.set_random_seed(opts.seed)
-        model = build_model(opts.model, len(classes), weights=None if info else opts.weights, hidden=opts.hidden, size=size,
-                            model_options=arch["model_options"])
-        if info is not None:
-            model.load_weights(str(Path(info["_dir"]) / info["weights"]))
-        freeze_backbone(model) if opts.mode == "feature-extract" else unfreeze(model, opts.last_n_blocks)
-        train_model = _training_model(model, opts, opts.use_cache)
-        optimizer = make_optimizer(model, opts.learning_rate, opts.backbone_lr_factor)
-        train_model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-        history: List[Dict[str, float]] = []
-        start, best_acc, best_epoch = 0, -1.0, 0
-        if info is not None:
-            _load_optimizer(train_model.optimizer, train_model.trainable_variables, Path(info["_dir"]) / info["optimizer"], info["epoch"], opts.learning_rate)
-            history, start, best_acc, best_epoch = list(info["history"]), info["epoch"], info["best_val_acc"], info["best_epoch"]
-
-        val_ds, val_paths = image_dataset(os.path.join(root, "val"), spec, size, classes, opts.batch_size)
-        cache_seconds = None
-        if opts.use_cache and start < opts.epochs:
-            t0 = time.perf_counter()
-            train_plain, train_paths = image_dataset(os.path.join(root, "train"), spec, size, classes, opts.batch_size)
-            train_x, val_x = extract_features(model, [train_plain, val_ds], opts.progress)
-            train_cache, val_cache = (train_x, _labels(train_paths, classes)), (val_x, _labels(val_paths, classes))
-            cache_seconds = time.perf_counter() - t0
-
-        epoch_times: List[float] = []
-        names = {"history": out / "history.json", "plot": out / "curves.png"}
-        base = {"format": CHECKPOINT_FORMAT, "framework": "keras", "backend": keras.backend.backend(), **arch,
-                "num_classes": len(classes), "classes": classes, "options": opts.to_dict()}
-        for epoch in range(start + 1, opts.epochs + 1):
-            seed = _epoch_seed(opts.seed, epoch)
-            keras.utils.set_random_seed(seed)  # shuffle, augmentation, dropout: the same on resume
-            clock = _EpochClock()
-            fit = dict(epochs=opts.epochs, initial_epoch=epoch - 1, callbacks=[clock], verbose=1 if opts.progress else 0)
-            if opts.use_cache:
-                x, y = train_cache
-                order = np.random.default_rng(seed).permutation(len(y))
-                if should_drop_last(len(y), opts.batch_size):
-                    order = order[:-1]
-                logs = train_model.fit(x[order], y[order], batch_size=opts.batch_size, shuffle=False, validation_data=val_cache,
-                                       validation_batch_size=opts.batch_size, **fit).history
-            else:
-                train_ds, _ = image_dataset(os.path.join(root, "train"), spec, size, classes, opts.batch_size, shuffle_seed=seed,
-                                            augment=opts.augment, drop_last=True)
-                logs = train_model.fit(train_ds, validation_data=val_ds, shuffle=False, **fit).history
-            epoch_times.append(clock.seconds)
-            row = {"epoch": epoch, "train_loss": float(logs["loss"][-1]), "train_acc": float(logs["accuracy"][-1]),
-                   "val_loss": float(logs["val_loss"][-1]), "val_acc": float(logs["val_accuracy"][-1]),
-                   "seconds": clock.seconds, "train_seconds": clock.train_seconds}
-            history.append(row)
-            improved = row["val_acc"] > best_acc
-            if improved:
-                best_acc, best_epoch = row["val_acc"], epoch
-            ckpt = {**base, "epoch": epoch, "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history}
-            _save_checkpoint(out, "last", model, train_model.optimizer, ckpt)
-            if improved:
-                _save_checkpoint(out, "best", model, train_model.optimizer, ckpt)
-                if opts.progress:
-                    print(f"epoch {epoch}: best val accuracy so far {best_acc:.4f}, saved {out / 'best.weights.h5'}")
-            write_json(names["history"], _summary(opts, classes, str(device), root, best_acc, best_epoch, cache_seconds, history))
-
-    write_json(names["history"], _summary(opts, classes, str(device), root, best_acc, best_epoch, cache_seconds, history))
-    if history:
-        plot_history(history, names["plot"], title=f"{opts.model} {opts.mode} on {Path(root).name} (keras, {keras.backend.backend()})")
-    return FinetuneResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch, epoch_times=epoch_times,
-                          cache_seconds=cache_seconds, classes=classes, device=str(device), out_dir=out,
-                          best_checkpoint=out / "best.weights.h5", last_checkpoint=out / "last.weights.h5",
-                          history_path=names["history"], plot_path=names["plot"])
+    return loop.finetune(KerasAdapter(), options, **overrides)

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 import cnnspec
-from cnnspec import catalog
+
 from cnnspec.catalog import PublishedWeights
 
 CACHE_SUBDIR = Path("models") / "classic_cnns"

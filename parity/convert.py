@@ -13,10 +13,11 @@ from typing import Optional, Union
 import cnnspec
 import cnnspec.registry
 
+from finetuning.run import TORCH_SUFFIXES
+
 from .files import atomic_path
 from .transfer import transfer_weights
 
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 KERAS_SUFFIX = ".weights.h5"
 PathLike = Union[str, os.PathLike]
 

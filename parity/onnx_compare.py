@@ -6,7 +6,6 @@ statistics, and the op-type histogram of each graph.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field

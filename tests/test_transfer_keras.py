@@ -20,7 +20,7 @@ import keras
 import cnnspec
 import toydata
 from toydata import DataLayoutError
-from toydata.cli import FinetuneOptions
+from finetuning import FinetuneOptions
 import keras_impl
 import keras_impl.finetune as ft
 from keras_impl.__main__ import main as cli_main
@@ -317,7 +317,7 @@ def test_bad_inputs_say_what_was_expected(tmp_path, capsys):
         Image.new("RGB", (8, 8)).save(fixed / split / "a" / "0.png")
     assert cli_main(["finetune", "--data", str(fixed), "--weights", str(torch_file), "--no-progress"]) == 2
     assert f"python -m parity convert --model resnet18 {torch_file} {tmp_path / 'resnet18.weights.h5'}" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="not a keras_impl.finetune checkpoint"):
+    with pytest.raises(ValueError, match="is a torch checkpoint; resume it with python -m torch_impl finetune --resume"):
         (tmp_path / "torch-run").mkdir()
         (tmp_path / "torch-run" / "last.json").write_text(json.dumps({"format": 1, "model": "resnet18"}))
         ft.finetune(data=str(fixed), resume=str(tmp_path / "torch-run"), **TINY)

@@ -17,7 +17,7 @@ from PIL import Image
 
 import toydata
 from toydata import DataLayoutError
-from toydata.cli import FinetuneOptions
+from finetuning import FinetuneOptions
 import torch_impl
 import torch_impl.finetune as ft
 from torch_impl.__main__ import main as cli_main
@@ -80,7 +80,7 @@ def test_toydata_is_deterministic_disjoint_atomic_and_framework_free(tmp_path):
     assert toydata.generate(tmp_path / "a", part="target", train_per_class=3, val_per_class=2, size=32) == a  # reused as is
     with pytest.raises(FileExistsError, match="does not hold this toydata dataset"):
         toydata.generate(tmp_path / "a", part="pretrain", train_per_class=3, val_per_class=2, size=32)
-    code = ("import sys, toydata, toydata.cli; toydata.generate(sys.argv[1], train_per_class=1, val_per_class=1, size=16); "
+    code = ("import sys, toydata, finetuning, finetuning.loop, finetuning.cli; toydata.generate(sys.argv[1], train_per_class=1, val_per_class=1, size=16); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'keras', 'tensorflow', 'jax')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "free")], cwd=ROOT, check=True)

@@ -1,50 +1,17 @@
 """``python -m torch_impl finetune [--data DIR] --model resnet18 --mode feature-extract ...``
 
-The flags come from ``toydata.cli`` so that ``python -m keras_impl finetune`` takes the same ones.
-Without ``--data`` the embedded toydata shapes are generated into a cache folder (nothing is
-downloaded). Wrong input (data layout, size, checkpoint) ends with a one-line error and status 2.
+The command is ``finetuning.cli`` (the same for ``python -m keras_impl finetune``). Without
+``--data`` the embedded toydata shapes are generated into a cache folder (nothing is downloaded).
+Wrong input (data layout, size, checkpoint) ends with a one-line error and status 2.
 """
-from __future__ import annotations
-
-import argparse
 import sys
 from typing import List, Optional
 
-import cnnspec
-from toydata.cli import add_finetune_arguments, options_from_args
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m torch_impl", description="torch_impl commands")
-    commands = parser.add_subparsers(dest="command", required=True)
-    finetune = commands.add_parser(
-        "finetune",
-        help="transfer learning on an image folder (train/<class>/, val/<class>/)",
-        description="Feature extraction or fine-tuning of a classic CNN on an image folder; "
-        "writes best/last checkpoints, history.json and curves.png to --out.",
-    )
-    add_finetune_arguments(finetune, models=cnnspec.names())
-    finetune.set_defaults(command_parser=finetune)  # errors then print the subcommand's usage
-    return parser
+from finetuning import cli
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        options = options_from_args(args)
-    except ValueError as err:
-        args.command_parser.error(str(err))
-    from .finetune import finetune  # torch/torchvision imports only once the flags are known good
-
-    try:
-        result = finetune(options)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"python -m torch_impl finetune: error: {err}", file=sys.stderr)
-        return 2
-    print(f"best val accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch}; "
-          f"checkpoint {result.best_checkpoint}, history {result.history_path}, plot {result.plot_path}")
-    return 0
+    return cli.main("torch", argv)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,11 @@ Example (or ``python -m torch_impl finetune --data shapes --mode fine-tune --wei
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,9 +35,12 @@ from torchvision import transforms as T
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on a DataLoader twice (workers started twice)
 
 import cnnspec
+from finetuning import loop, run
+from finetuning.atomic import atomic_write
+from finetuning.loop import RunSetup
+from finetuning.options import FinetuneOptions
+from finetuning.run import FinetuneResult, should_drop_last
 from toydata import check_layout
-from toydata.runfiles import FinetuneResult, atomic_write, check_resume, should_drop_last, plot_history, readable, resolve_size, write_json
-from toydata.cli import DEFAULT_SIZE, FinetuneOptions
 
 from .builder import SpecModel
 from .models import get_model
@@ -49,7 +48,6 @@ from . import pretrained
 from .transfer import _inside, freeze_backbone, param_groups, replace_head, select_device, unfreeze
 from .weights import WeightsLike, load_into, read_state_dict, save_state_dict
 
-CHECKPOINT_FORMAT = 1
 Batches = Iterable[Tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -183,177 +181,117 @@ def make_optimizer(groups: List[Dict], device: torch.device) -> torch.optim.Opti
     return torch.optim.Adam(groups)
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch) % (2**63)
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def resolve_checkpoint(path: Union[str, os.PathLike]) -> Path:
-    """The checkpoint .json for a run folder (its last.json), a .json, or a weights file beside one."""
-    p = Path(path)
-    json_path = p / "last.json" if p.is_dir() else p if p.suffix == ".json" else p.with_suffix(".json")
-    if not json_path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: expected a run folder holding last.json, a checkpoint .json, or a .safetensors with its .json beside it")
-    return json_path
+# ----------------------------------------------------------------------------- checkpoints
 
 
 def read_checkpoint_info(path: Union[str, os.PathLike]) -> Dict[str, Any]:
-    json_path = resolve_checkpoint(path)
-    try:
-        info = json.loads(json_path.read_text())
-    except ValueError as err:
-        raise ValueError(f"{json_path} is not a readable checkpoint: {err}") from None
-    if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{json_path} is not a torch_impl.finetune checkpoint (format {CHECKPOINT_FORMAT})")
-    info["_dir"] = str(json_path.parent)
-    return info
+    """A torch fine-tune checkpoint's .json (a run folder, a .json, or its .safetensors)."""
+    return run.read_checkpoint_info(path, "torch")
 
 
 def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> Tuple[SpecModel, Dict[str, Any]]:
     """A fine-tuned model (eval mode) and its checkpoint info (classes, size, history...)."""
     info = read_checkpoint_info(path)
-    model = build_model(info["model"], info["num_classes"], hidden=info["hidden"])
+    model = build_model(info["model"], info["num_classes"], hidden=info["hidden"], model_options=info.get("model_options"))
     load_into(model, Path(info["_dir"]) / info["weights"])
     return model.to(device).eval(), info
 
 
-def _save_checkpoint(out: Path, stem: str, model: nn.Module, optimizer: torch.optim.Optimizer, scaler, info: Dict[str, Any]) -> Path:
-    """Weights, optimizer state, then the .json that names them (written last: it is the commit)."""
-    readable(save_state_dict(model.state_dict(), out / f"{stem}.safetensors"))
-    state = {"epoch": info["epoch"], "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None}
-    atomic_write(out / f"{stem}.optim.pth", lambda tmp: torch.save(state, tmp))
-    return write_json(out / f"{stem}.json", {**info, "weights": f"{stem}.safetensors", "optimizer": f"{stem}.optim.pth"})
+# ----------------------------------------------------------------------------- the adapter
 
 
-def _summary(opts: FinetuneOptions, classes: List[str], device: torch.device, root: Path, best_acc: float, best_epoch: int,
-             cache_seconds: Optional[float], history: List[Dict[str, float]]) -> Dict[str, Any]:
-    """The content of history.json: the run's curves with what is needed to read them."""
-    return {"model": opts.model, "mode": opts.mode, "classes": classes, "device": str(device), "data": str(root),
-            "best_val_acc": best_acc, "best_epoch": best_epoch, "cache_seconds": cache_seconds, "epochs": history}
+class TorchAdapter:
+    """torch's part of a fine-tuning run (:class:`finetuning.loop.Adapter`)."""
 
+    framework = "torch"
+    weights_suffix = ".safetensors"
+    optimizer_suffix = ".optim.pth"
 
-# ----------------------------------------------------------------------------- entry point
+    def setup(self, setup: RunSetup) -> str:
+        opts, info = setup.opts, setup.info
+        self.opts, self.setup_ = opts, setup
+        self.device = select_device(opts.device)
+        self.amp = opts.amp and self.device.type == "cuda"
+        if opts.amp and not self.amp:
+            warnings.warn(f"amp (float16 autocast) is used on CUDA only; running in float32 on {self.device}", stacklevel=4)
+        torch.manual_seed(opts.seed)
+        self.model = build_model(opts.model, len(setup.classes), weights=None if info else opts.weights, hidden=opts.hidden,
+                                 model_options=setup.model_options)
+        if info is not None:
+            load_into(self.model, Path(info["_dir"]) / info["weights"])
+        freeze_backbone(self.model) if opts.mode == "feature-extract" else unfreeze(self.model, opts.last_n_blocks)
+        self.model.to(self.device)
+        self.optimizer = make_optimizer(param_groups(self.model, opts.learning_rate, opts.backbone_lr_factor), self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        if info is not None:
+            self._restore_optimizer(info)
+        return str(self.device)
 
+    def _restore_optimizer(self, info: Dict[str, Any]) -> None:
+        source = Path(info["_dir"])
+        state = torch.load(source / info["optimizer"], map_location=self.device, weights_only=True)
+        if state["epoch"] != info["epoch"]:
+            raise ValueError(f"{source}: weights and optimizer state are from different epochs ({info['epoch']} vs {state['epoch']}); "
+                             "the save was interrupted, resume from best.json")
+        lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.optimizer.load_state_dict(state["optimizer"])
+        for group, lr in zip(self.optimizer.param_groups, lrs):  # the learning rates asked for now win
+            group["lr"] = lr
+        if self.scaler is not None and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
 
-def _restore(info: Dict[str, Any], optimizer: torch.optim.Optimizer, scaler, device: torch.device, out: Path) -> Tuple[List[Dict[str, float]], int, float, int]:
-    """Optimizer (and scaler) state from a checkpoint; returns its history, epoch and best so far."""
-    source = Path(info["_dir"])
-    state = torch.load(source / info["optimizer"], map_location=device, weights_only=True)
-    if state["epoch"] != info["epoch"]:
-        raise ValueError(f"{source}: weights and optimizer state are from different epochs ({info['epoch']} vs {state['epoch']}); "
-                         "the save was interrupted, resume from best.json")
-    lrs = [group["lr"] for group in optimizer.param_groups]
-    optimizer.load_state_dict(state["optimizer"])
-    for group, lr in zip(optimizer.param_groups, lrs):  # the learning rates asked for now win
-        group["lr"] = lr
-    if scaler is not None and state["scaler"]:
-        scaler.load_state_dict(state["scaler"])
-    if out.resolve() != source.resolve():  # continuing into another folder: take the best so far along
-        for suffix in (".safetensors", ".optim.pth", ".json"):
-            if (source / f"best{suffix}").is_file():
-                atomic_write(out / f"best{suffix}", lambda tmp, src=source / f"best{suffix}": shutil.copyfile(src, tmp))
-    return list(info["history"]), info["epoch"], info["best_val_acc"], info["best_epoch"]
+    def prepare(self, cache: bool) -> Optional[float]:
+        opts, setup = self.opts, self.setup_
+        train_ds, val_ds = image_folders(setup.root, setup.spec, setup.size, opts.augment)
+        loader_kw = {"batch_size": opts.batch_size, "num_workers": opts.workers, "pin_memory": self.device.type == "cuda"}
+        self.shuffle = torch.Generator()  # reseeded every epoch: the order depends on (seed, epoch) alone
+        self.data: Dict[str, Any] = {
+            "train_loader": DataLoader(train_ds, shuffle=True, generator=self.shuffle, drop_last=should_drop_last(len(train_ds), opts.batch_size), **loader_kw),
+            "val_loader": DataLoader(val_ds, shuffle=False, **loader_kw),
+        }
+        if not cache:
+            return None
+        t0 = time.perf_counter()
+        self.data["train_cache"] = extract_features(self.model, DataLoader(train_ds, shuffle=False, **loader_kw), self.device, self.amp, opts.progress)
+        self.data["val_cache"] = extract_features(self.model, self.data["val_loader"], self.device, self.amp, opts.progress)
+        return time.perf_counter() - t0
 
+    def epoch(self, epoch: int, seed: int, tag: str) -> Dict[str, float]:
+        """One training pass and one validation pass, on the cached features or on the images."""
+        torch.manual_seed(seed)  # augmentation, dropout: the same on resume
+        self.shuffle.manual_seed(seed)
+        opts, data, amp = self.opts, self.data, self.amp
+        t0 = time.perf_counter()
+        if "train_cache" in data:  # the classifier alone, on the backbone's features computed once
+            net: nn.Module = self.model.get_classifier()
+            train = _tensor_batches(*data["train_cache"], opts.batch_size, self.shuffle)
+            val = _tensor_batches(*data["val_cache"], opts.batch_size)
+            amp = False  # the features are float32 already, and the head is a few matrix products
+        else:
+            net, train, val = self.model, data["train_loader"], data["val_loader"]
+        train_loss, train_acc = _run_epoch(net, train, len(train), self.device, self.optimizer, self.scaler, amp, f"{tag} train", opts.progress)
+        train_seconds = time.perf_counter() - t0
+        val_loss, val_acc = _run_epoch(net, val, len(val), self.device, None, None, amp, f"{tag} val", opts.progress)
+        return {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+                "seconds": time.perf_counter() - t0, "train_seconds": train_seconds}
 
-def _epoch(model: SpecModel, data: Dict[str, Any], opts: FinetuneOptions, device: torch.device, optimizer, scaler, amp: bool,
-           shuffle: torch.Generator, tag: str) -> Dict[str, float]:
-    """One training pass and one validation pass, on the cached features or on the images."""
-    t0 = time.perf_counter()
-    if "train_cache" in data:  # the classifier alone, on the backbone's features computed once
-        net: nn.Module = model.get_classifier()
-        train = _tensor_batches(*data["train_cache"], opts.batch_size, shuffle)
-        val = _tensor_batches(*data["val_cache"], opts.batch_size)
-        amp = False  # the features are float32 already, and the head is a few matrix products
-    else:
-        net, train, val = model, data["train_loader"], data["val_loader"]
-    train_loss, train_acc = _run_epoch(net, train, len(train), device, optimizer, scaler, amp, f"{tag} train", opts.progress)
-    train_seconds = time.perf_counter() - t0
-    val_loss, val_acc = _run_epoch(net, val, len(val), device, None, None, amp, f"{tag} val", opts.progress)
-    return {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
-            "seconds": time.perf_counter() - t0, "train_seconds": train_seconds}
+    def save(self, out: Path, stem: str, epoch: int) -> None:
+        save_state_dict(self.model.state_dict(), out / f"{stem}{self.weights_suffix}")
+        state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+        atomic_write(out / f"{stem}{self.optimizer_suffix}", lambda tmp: torch.save(state, tmp))
+
+    def describe(self) -> Dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        pass
 
 
 def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> FinetuneResult:
     """Trains ``options.model`` on ``options.data`` and returns the history and best accuracy.
 
-    Keyword ``overrides`` are :class:`toydata.cli.FinetuneOptions` fields (``mode="fine-tune"``,
+    Keyword ``overrides`` are :class:`finetuning.FinetuneOptions` fields (``mode="fine-tune"``,
     ``epochs=3``...). Writes to the run folder: ``best``/``last`` checkpoints (``.safetensors``
     weights, ``.optim.pth`` optimizer state, ``.json`` info), ``history.json`` and ``curves.png``.
     """
-    opts = dataclasses.replace(options or FinetuneOptions(), **overrides)
-    spec = cnnspec.get(opts.model)
-    size = resolve_size(spec, opts.size)
-    root = opts.data_root()
-    classes = check_layout(root)
-    info = read_checkpoint_info(opts.resume) if opts.resume else None
-    arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
-    if info is not None:
-        check_resume(info, arch, classes)
-    # options the published weights need (GoogLeNet's transform_input); a resumed run keeps its own
-    arch["model_options"] = info.get("model_options", {}) if info else cnnspec.catalog.finetune_model_options(opts.model, opts.weights)
-    device = select_device(opts.device)
-    amp = opts.amp and device.type == "cuda"
-    if opts.amp and not amp:
-        warnings.warn(f"amp (float16 autocast) is used on CUDA only; running in float32 on {device}", stacklevel=2)
-    if opts.weights is None and info is None and opts.mode == "feature-extract":
-        warnings.warn("feature extraction without weights: the classifier trains on a randomly initialised backbone", stacklevel=2)
-    out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))
-
-    torch.manual_seed(opts.seed)
-    model = build_model(opts.model, len(classes), weights=None if info else opts.weights, hidden=opts.hidden, model_options=arch["model_options"])
-    if info is not None:
-        load_into(model, Path(info["_dir"]) / info["weights"])
-    freeze_backbone(model) if opts.mode == "feature-extract" else unfreeze(model, opts.last_n_blocks)
-    model.to(device)
-    optimizer = make_optimizer(param_groups(model, opts.learning_rate, opts.backbone_lr_factor), device)
-    scaler = torch.amp.GradScaler("cuda") if amp else None
-    history: List[Dict[str, float]] = []
-    start, best_acc, best_epoch = 0, -1.0, 0
-    if info is not None:
-        history, start, best_acc, best_epoch = _restore(info, optimizer, scaler, device, out)
-
-    train_ds, val_ds = image_folders(root, spec, size, opts.augment)
-    loader_kw = {"batch_size": opts.batch_size, "num_workers": opts.workers, "pin_memory": device.type == "cuda"}
-    shuffle = torch.Generator()  # reseeded every epoch: the order depends on (seed, epoch) alone
-    data: Dict[str, Any] = {
-        "train_loader": DataLoader(train_ds, shuffle=True, generator=shuffle, drop_last=should_drop_last(len(train_ds), opts.batch_size), **loader_kw),
-        "val_loader": DataLoader(val_ds, shuffle=False, **loader_kw),
-    }
-    cache_seconds = None
-    if opts.use_cache and start < opts.epochs:
-        t0 = time.perf_counter()
-        data["train_cache"] = extract_features(model, DataLoader(train_ds, shuffle=False, **loader_kw), device, amp, opts.progress)
-        data["val_cache"] = extract_features(model, data["val_loader"], device, amp, opts.progress)
-        cache_seconds = time.perf_counter() - t0
-
-    epoch_times: List[float] = []
-    history_path = out / "history.json"
-    base = {"format": CHECKPOINT_FORMAT, **arch, "num_classes": len(classes), "classes": classes, "options": opts.to_dict()}
-    for epoch in range(start + 1, opts.epochs + 1):
-        torch.manual_seed(_epoch_seed(opts.seed, epoch))  # augmentation, dropout: the same on resume
-        shuffle.manual_seed(_epoch_seed(opts.seed, epoch))
-        tag = f"epoch {epoch}/{opts.epochs}"
-        stats = _epoch(model, data, opts, device, optimizer, scaler, amp, shuffle, tag)
-        epoch_times.append(stats["seconds"])
-        history.append({"epoch": epoch, **stats})
-        improved = stats["val_acc"] > best_acc
-        if improved:
-            best_acc, best_epoch = stats["val_acc"], epoch
-        ckpt = {**base, "epoch": epoch, "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history}
-        _save_checkpoint(out, "last", model, optimizer, scaler, ckpt)
-        if improved:
-            _save_checkpoint(out, "best", model, optimizer, scaler, ckpt)
-        write_json(history_path, _summary(opts, classes, device, root, best_acc, best_epoch, cache_seconds, history))
-        if opts.progress:
-            tqdm.write(f"{tag}  train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.3f}  val loss {stats['val_loss']:.4f} "
-                       f"acc {stats['val_acc']:.3f}  {stats['seconds']:.1f}s{'  *best' if improved else ''}")
-
-    write_json(history_path, _summary(opts, classes, device, root, best_acc, best_epoch, cache_seconds, history))
-    if history:
-        plot_history(history, out / "curves.png", title=f"{opts.model} {opts.mode} on {Path(root).name}")
-    return FinetuneResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch, epoch_times=epoch_times,
-                          cache_seconds=cache_seconds, classes=classes, device=str(device), out_dir=out,
-                          best_checkpoint=out / "best.safetensors", last_checkpoint=out / "last.safetensors",
-                          history_path=history_path, plot_path=out / "curves.png")
+    return loop.finetune(TorchAdapter(), options, **overrides)

@@ -5,15 +5,16 @@ No code is unpickled and nothing is downloaded: ``weights`` is a local file or a
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Mapping, Union
 
 import torch
 from torch import nn
 
+from finetuning.atomic import atomic_write
+from finetuning.run import PICKLE_SUFFIXES, TORCH_SUFFIXES
+
 WeightsLike = Union[str, os.PathLike, Mapping[str, torch.Tensor]]
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
 
 def read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
@@ -34,13 +35,13 @@ def read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
             state = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as err:
             raise ValueError(f"{path} is not a readable safetensors file: {err}") from None
-    elif suffix in TORCH_SUFFIXES:
+    elif suffix in PICKLE_SUFFIXES:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # pickle/zip errors come in many types
             raise ValueError(f"{path} is not a torch checkpoint that loads with weights_only=True: {err}") from None
     else:
-        raise ValueError(f"unsupported weights file {path.name!r}: expected one of {TORCH_SUFFIXES + ('.safetensors',)}")
+        raise ValueError(f"unsupported weights file {path.name!r}: expected one of {TORCH_SUFFIXES}")
     return _unwrap(state, str(path))
 
 
@@ -81,27 +82,19 @@ def load_into(model: nn.Module, weights: WeightsLike, ignore_prefixes: tuple = (
 
 
 def save_state_dict(state: Mapping[str, torch.Tensor], path: Union[str, os.PathLike]) -> Path:
-    """Writes .safetensors or .pth atomically (temp file in the same folder, then rename)."""
+    """Writes .safetensors or .pth atomically (the project's one writer: temp file, then rename)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in TORCH_SUFFIXES + (".safetensors",):
+    if suffix not in TORCH_SUFFIXES:
         raise ValueError(f"unsupported weights file {path.name!r}: expected .pth, .pt or .safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+
+    def write(tmp: str) -> None:
         if suffix == ".safetensors":
             from safetensors.torch import save_file
 
             save_file(tensors, tmp)
         else:
             torch.save(tensors, tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write, suffix=suffix)

@@ -2,7 +2,6 @@
 
 One dataclass holds every option with its default and its checks; the argparse flags are derived
 from it here, so the torch and Keras commands take the same flags and cannot drift apart.
-Framework-free: it lives beside the dataset both commands fall back to.
 """
 from __future__ import annotations
 
@@ -81,7 +80,7 @@ class FinetuneOptions:
         """``data``, or the embedded toydata generated into its cache folder (never downloaded)."""
         if self.data is not None:
             return Path(self.data)
-        from . import ensure
+        from toydata import ensure
 
         return ensure(**TOY_DATA)
 

@@ -1,0 +1,58 @@
+"""The project's one atomic writer: a temp file in the target folder, renamed over the target
+only when complete. A failed or killed write never leaves a half-written file, and an existing
+good file is only ever replaced by a complete one. Every writer uses it (conversions, ONNX
+exports, fine-tune checkpoints, JSON, PNG), with one permission rule: the usual 0666 & ~umask
+(mkstemp alone would make the file private, 0600).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator, Union
+
+PathLike = Union[str, os.PathLike]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yields a fresh temp path next to ``target`` (ending in ``suffix``, which some writers require,
+    e.g. Keras' ``.weights.h5``); on success it replaces ``target``, on error it is removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix, dir=target.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers that refuse to overwrite get a fresh name
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if not tmp_path.exists():
+            raise FileNotFoundError(f"the writer for {target} produced no file")
+        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write(path: PathLike, write: Callable[[str], None], suffix: str = "") -> Path:
+    """Calls ``write(temp_path)`` and renames the result onto ``path``."""
+    with atomic_path(path, suffix=suffix) as tmp:
+        write(str(tmp))
+    return Path(path)
+
+
+def write_text(path: PathLike, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json(path: PathLike, obj: Any, indent: int = 1) -> Path:
+    return write_text(path, json.dumps(obj, indent=indent))

@@ -1,0 +1,141 @@
+"""The fine-tuning loop, written once: options -> run folder (best/last checkpoints, history.json,
+curves.png), resumable. Each framework supplies an :class:`Adapter` (plain methods on one object:
+build the model and what trains, the data, one epoch, save); everything else, the order of the
+epochs, their seeds, what a checkpoint holds and when it is written, is decided here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Protocol
+
+import cnnspec
+from cnnspec import catalog
+from toydata import check_layout
+
+from .atomic import atomic_write, write_json
+from .options import FinetuneOptions
+from .run import (CHECKPOINT_FORMAT, FinetuneResult, check_resume, epoch_seed, plot_history, read_checkpoint_info,
+                  resolve_size)
+
+
+@dataclasses.dataclass
+class RunSetup:
+    """What an adapter needs to build a run: the options and what the core derived from them."""
+
+    opts: FinetuneOptions
+    spec: cnnspec.ModelSpec
+    size: int
+    root: Path
+    classes: List[str]
+    model_options: Dict[str, Any]  # what published weights need (GoogLeNet's transform_input)
+    info: Optional[Dict[str, Any]]  # the checkpoint being resumed (its files are in info["_dir"])
+
+
+class Adapter(Protocol):
+    """One framework's part of a fine-tuning run."""
+
+    framework: str  # "torch" | "keras": recorded in every checkpoint
+    weights_suffix: str  # ".safetensors" | ".weights.h5"
+    optimizer_suffix: str  # ".optim.pth" | ".optim.npz"
+
+    def setup(self, run: RunSetup) -> str:
+        """Builds the model (from published weights, a file, or the resumed checkpoint), sets what
+        trains, makes the optimizer (restoring its state when resuming); returns the device name."""
+
+    def prepare(self, cache: bool) -> Optional[float]:
+        """Builds the data pipelines; with ``cache``, computes the frozen backbone's features once
+        and returns the seconds it took."""
+
+    def epoch(self, epoch: int, seed: int, tag: str) -> Dict[str, float]:
+        """One training and one validation pass: train_loss, train_acc, val_loss, val_acc,
+        seconds, train_seconds."""
+
+    def save(self, out: Path, stem: str, epoch: int) -> None:
+        """Writes ``out/<stem><weights_suffix>`` and ``out/<stem><optimizer_suffix>`` atomically."""
+
+    def describe(self) -> Dict[str, Any]:
+        """Extra facts for the checkpoint and history (the Keras backend, ...)."""
+
+    def close(self) -> None:
+        """Leaves whatever scope ``setup`` entered."""
+
+
+def finetune(adapter: Adapter, options: Optional[FinetuneOptions] = None, **overrides: Any) -> FinetuneResult:
+    """Trains ``options.model`` on ``options.data`` through ``adapter``; see :class:`FinetuneOptions`."""
+    opts = dataclasses.replace(options or FinetuneOptions(), **overrides)
+    spec = cnnspec.get(opts.model)
+    size = resolve_size(spec, opts.size)
+    root = opts.data_root()
+    classes = check_layout(root)
+    info = read_checkpoint_info(opts.resume, adapter.framework) if opts.resume else None
+    arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
+    if info is not None:
+        check_resume(info, arch, classes)
+    # options the published weights need (GoogLeNet's transform_input); a resumed run keeps its own
+    model_options = info.get("model_options", {}) if info else catalog.finetune_model_options(opts.model, opts.weights)
+    if opts.weights is None and info is None and opts.mode == "feature-extract":
+        warnings.warn("feature extraction without weights: the classifier trains on a randomly initialised backbone", stacklevel=3)
+    out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))
+    try:
+        device = adapter.setup(RunSetup(opts, spec, size, Path(root), classes, model_options, info))
+        return _epochs(adapter, opts, arch, model_options, classes, Path(root), device, info, out)
+    finally:
+        adapter.close()
+
+
+def _epochs(adapter: Adapter, opts: FinetuneOptions, arch: Dict[str, Any], model_options: Dict[str, Any], classes: List[str],
+            root: Path, device: str, info: Optional[Dict[str, Any]], out: Path) -> FinetuneResult:
+    history: List[Dict[str, float]] = []
+    start, best_acc, best_epoch = 0, -1.0, 0
+    if info is not None:
+        history, start, best_acc, best_epoch = list(info["history"]), info["epoch"], info["best_val_acc"], info["best_epoch"]
+        _carry_best(adapter, Path(info["_dir"]), out)
+    cache_seconds = adapter.prepare(opts.use_cache and start < opts.epochs)
+    base = {"format": CHECKPOINT_FORMAT, "framework": adapter.framework, **adapter.describe(), **arch, "model_options": model_options,
+            "num_classes": len(classes), "classes": classes, "options": opts.to_dict()}
+    summary = {"model": opts.model, "mode": opts.mode, "classes": classes, "device": device, "framework": adapter.framework,
+               **adapter.describe(), "data": str(root), "cache_seconds": cache_seconds}
+    history_path, plot_path = out / "history.json", out / "curves.png"
+    epoch_times: List[float] = []
+    for epoch in range(start + 1, opts.epochs + 1):
+        stats = adapter.epoch(epoch, epoch_seed(opts.seed, epoch), f"epoch {epoch}/{opts.epochs}")
+        epoch_times.append(stats["seconds"])
+        history.append({"epoch": epoch, **stats})
+        improved = stats["val_acc"] > best_acc
+        if improved:
+            best_acc, best_epoch = stats["val_acc"], epoch
+        checkpoint = {**base, "epoch": epoch, "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history}
+        _save(adapter, out, "last", checkpoint)
+        if improved:
+            _save(adapter, out, "best", checkpoint)
+        write_json(history_path, {**summary, "best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": history})
+        if opts.progress:
+            print(f"epoch {epoch}/{opts.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}, "
+                  f"val loss {stats['val_loss']:.4f} acc {stats['val_acc']:.4f}, {stats['seconds']:.1f}s" + ("  (best so far)" if improved else ""),
+                  flush=True)
+    write_json(history_path, {**summary, "best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": history})
+    if history:
+        backend = adapter.describe().get("backend")
+        plot_history(history, plot_path, title=f"{opts.model} {opts.mode} on {root.name} ({adapter.framework}{', ' + backend if backend else ''})")
+    return FinetuneResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch, epoch_times=epoch_times, cache_seconds=cache_seconds,
+                          classes=classes, device=device, out_dir=out, best_checkpoint=out / f"best{adapter.weights_suffix}",
+                          last_checkpoint=out / f"last{adapter.weights_suffix}", history_path=history_path, plot_path=plot_path)
+
+
+def _save(adapter: Adapter, out: Path, stem: str, checkpoint: Dict[str, Any]) -> Path:
+    """Weights and optimizer state, then the .json that names them: written last, it is the commit."""
+    adapter.save(out, stem, checkpoint["epoch"])
+    return write_json(out / f"{stem}.json", {**checkpoint, "weights": f"{stem}{adapter.weights_suffix}",
+                                             "optimizer": f"{stem}{adapter.optimizer_suffix}"})
+
+
+def _carry_best(adapter: Adapter, source: Path, out: Path) -> None:
+    """Continuing into another folder: the best checkpoint so far comes along."""
+    if out.resolve() == source.resolve():
+        return
+    for suffix in (adapter.weights_suffix, adapter.optimizer_suffix, ".json"):
+        if (source / f"best{suffix}").is_file():
+            atomic_write(out / f"best{suffix}", lambda tmp, src=source / f"best{suffix}": shutil.copyfile(src, tmp), suffix=suffix)

@@ -1,0 +1,137 @@
+"""A fine-tuning run's policy, written once for both frameworks: the input-size rule, the epoch
+seed, the checkpoint format (versioned, the framework recorded), resume checks, history.json and
+the curves plot. Framework-free: torch_impl and keras_impl only supply an adapter (:mod:`.loop`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+import cnnspec
+
+from .atomic import atomic_write
+from .options import DEFAULT_SIZE
+
+CHECKPOINT_FORMAT = 2  # 2: "framework" recorded on both sides, "model_options" saved
+READABLE_FORMATS = (1, 2)  # format 1 (no model_options) still resumes
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")  # torch.save files (loaded with weights_only=True)
+TORCH_SUFFIXES = PICKLE_SUFFIXES + (".safetensors",)  # every torch checkpoint kind, wherever a file kind is guessed
+FRAMEWORK_SUFFIXES = {"torch": ".safetensors", "keras": ".weights.h5"}  # the weights file of a checkpoint
+SEED_MODULUS = 2**31 - 1  # fits every RNG both frameworks seed (keras.utils.set_random_seed takes < 2**32)
+
+
+@dataclasses.dataclass
+class FinetuneResult:
+    """What a run produced: per-epoch history, the best validation accuracy, timings and files."""
+
+    history: List[Dict[str, float]]
+    best_val_acc: float
+    best_epoch: int
+    epoch_times: List[float]  # seconds per epoch (train + val) run by this call
+    cache_seconds: Optional[float]  # one-off time to compute the feature cache, None without it
+    classes: List[str]
+    device: str
+    out_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    history_path: Path
+    plot_path: Path
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch (shuffle order, augmentation, dropout): a function of (seed, epoch)
+    alone, so a resumed run sees the epochs an uninterrupted run would."""
+    return (seed * 1_000_003 + epoch) % SEED_MODULUS
+
+
+def should_drop_last(n: int, batch_size: int) -> bool:
+    """A last training batch of one sample is dropped: BatchNorm cannot train on it."""
+    return n % batch_size == 1 and n > 1
+
+
+def resolve_size(spec: cnnspec.ModelSpec, size: Optional[int]) -> int:
+    """The input side: ``size``, else 64, else the model's only size when its head is not adaptive."""
+    fixed = spec.input_size[1:]
+    if size is None:
+        size = fixed[0] if spec.fixed_input else DEFAULT_SIZE
+    if spec.fixed_input and (size, size) != tuple(fixed):
+        raise ValueError(f"{spec.name} takes only {fixed[0]}x{fixed[1]} inputs (its head has no adaptive pool), received size={size}")
+    try:
+        cnnspec.analyse(spec, (size, size), include_aux=False)
+    except cnnspec.ShapeError as err:
+        raise ValueError(f"size={size} does not fit {spec.name}: {err}") from None
+    return size
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def resolve_checkpoint(path: Union[str, os.PathLike]) -> Path:
+    """The checkpoint .json of a run folder (its last.json), a .json, or a weights file beside one."""
+    p = Path(path)
+    if p.is_dir():
+        json_path = p / "last.json"
+    elif p.suffix == ".json":
+        json_path = p
+    else:
+        stem = p.name
+        for suffix in (".weights.h5", ".safetensors", ".h5"):
+            stem = stem.removesuffix(suffix)
+        json_path = p.with_name(stem + ".json")
+    if not json_path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: expected a run folder holding last.json, a checkpoint .json, "
+                                "or a weights file (.safetensors, .weights.h5) with its .json beside it")
+    return json_path
+
+
+def read_checkpoint_info(path: Union[str, os.PathLike], framework: str) -> Dict[str, Any]:
+    """A checkpoint's .json, checked to be a fine-tune checkpoint of ``framework``; ``_dir`` is added."""
+    json_path = resolve_checkpoint(path)
+    try:
+        info = json.loads(json_path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{json_path} is not a readable checkpoint: {err}") from None
+    if not isinstance(info, dict) or info.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"{json_path} is not a fine-tune checkpoint (format {CHECKPOINT_FORMAT})")
+    recorded = info.get("framework", "torch")  # format 1 recorded only keras'
+    if recorded != framework:
+        raise ValueError(f"{json_path} is a {recorded} checkpoint; resume it with python -m {recorded}_impl finetune --resume")
+    info["_dir"] = str(json_path.parent)
+    return info
+
+
+def check_resume(info: Dict[str, Any], ours: Dict[str, Any], classes: List[str]) -> None:
+    """A checkpoint only continues the run that wrote it: same architecture, head, mode and classes."""
+    diff = {k: (info.get(k), v) for k, v in ours.items() if info.get(k) != v}
+    if diff:
+        flags = lambda i: " ".join(f"--{k.replace('_', '-')} {pair[i]}" for k, pair in diff.items())  # noqa: E731
+        raise ValueError(f"cannot resume {info['_dir']}: it was trained with {flags(0)}; received {flags(1)}. Pass the same options to resume.")
+    if info.get("classes") != classes:
+        raise ValueError(f"cannot resume {info['_dir']}: it was trained on classes {info.get('classes')}, the data folder has {classes}")
+
+
+# ----------------------------------------------------------------------------- history
+def plot_history(history: List[Mapping[str, float]], path: Union[str, os.PathLike], title: str = "") -> Path:
+    """Loss and accuracy curves (train and val) as a PNG, drawn with the Agg canvas: no GUI
+    backend is touched, whatever matplotlib backend the caller has selected."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.5))
+    FigureCanvasAgg(fig)
+    epochs = [h["epoch"] for h in history]
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "acc")):
+        for split in ("train", "val"):
+            ax.plot(epochs, [h[f"{split}_{metric}"] for h in history], marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if metric == "acc" else "cross-entropy loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100), suffix=".png")
