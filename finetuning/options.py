@@ -42,7 +42,7 @@ class FinetuneOptions:
     out: Optional[str] = None  # None: runs/<model>-<mode>, or the resumed checkpoint's folder
     resume: Optional[str] = None  # a checkpoint .json / weights file, or a run folder (its last.json)
     seed: int = 0
-    workers: int = 0  # DataLoader worker processes
+    workers: int = 0  # torch: DataLoader worker processes; keras: PyDataset decoding threads
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -114,7 +114,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
     parser.add_argument("--out", metavar="DIR", help="run folder for checkpoints, history.json, curves.png (default runs/<model>-<mode>)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (.json, its weights file, or a run folder)")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
-    parser.add_argument("--workers", type=int, default=d.workers, help=f"torch: DataLoader worker processes (default {d.workers}); keras: tf.data chooses its own")
+    parser.add_argument("--workers", type=int, default=d.workers, help=f"torch: DataLoader worker processes (default {d.workers}); keras: PyDataset decoding threads")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars or per-epoch lines")
     return parser
 

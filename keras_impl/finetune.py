@@ -2,12 +2,11 @@
 fine-tuning. The twin of ``torch_impl.finetune``: same options (``finetuning.FinetuneOptions``),
 same run folder layout, same history; Keras' own facilities wherever they fit.
 
-Data: ``keras.utils.image_dataset_from_directory`` on ``DIR/train`` and ``DIR/val`` (checked first
-by ``toydata.check_layout``; grayscale for one-channel specs), scaled to [0, 1] and normalised with
-the spec's mean/std by a ``Rescaling`` layer; with ``augment``, ``RandomFlip`` + ``RandomZoom``
-(zoom in to 84% of the side, about torchvision's ``RandomResizedCrop(scale=(0.7, 1))``). With no
-data folder the embedded toydata shapes are generated. The pipelines are tf.data (what that
-function returns), which every Keras backend's ``fit`` accepts; TensorFlow must be installed.
+Data: :class:`keras_impl.data.ImageFolderDataset` (a ``keras.utils.PyDataset``: PIL decoding,
+NumPy, no TensorFlow, so it runs on every backend) over ``DIR/train`` and ``DIR/val`` (checked
+first by ``toydata.check_layout``; grayscale for one-channel specs), normalised with the spec's
+mean/std; decoded images stay in memory between epochs; with ``augment``, a random zoom-in crop
+and a horizontal flip. With no data folder the embedded toydata shapes are generated.
 
 Feature extraction: the backbone runs in inference mode (wrapped in
 :class:`keras_impl.transfer.InferenceOnly`: its BatchNorm and Dropout behave as at prediction
@@ -29,7 +28,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
@@ -43,11 +42,11 @@ from finetuning.options import FinetuneOptions
 from finetuning.run import TORCH_SUFFIXES, FinetuneResult, resolve_size, should_drop_last
 
 from . import pretrained
+from .data import DecodedImages, ImageFolderDataset, list_images
 from .models import get_model
 from .transfer import (InferenceOnly, classifier_layers, features_model, freeze_backbone, head_model, make_optimizer,
                        replace_head, select_device, unfreeze)
 
-ZOOM_IN = 0.16  # RandomZoom height factor: keep 84-100% of the side, ~70-100% of the area
 
 
 # ----------------------------------------------------------------------------- model
@@ -99,41 +98,16 @@ def build_model(name: str, num_classes: int, *, weights: Optional[Union[str, os.
 # ----------------------------------------------------------------------------- data
 
 
-def _normalise(spec: cnnspec.ModelSpec) -> keras.layers.Layer:
-    """(x / 255 - mean) / std as one Rescaling layer (runs inside tf.data on every backend)."""
-    std = np.asarray(spec.std, dtype="float32")
-    mean = np.asarray(spec.mean, dtype="float32")
-    return keras.layers.Rescaling(scale=list(1.0 / (255.0 * std)), offset=list(-mean / std), name="normalise")
-
-
-def _augmentation(seed: int) -> Callable:
-    """Horizontal flip and a random zoom-in, seeded: the same images for the same (seed, epoch).
-    Plain layers (no Sequential around them): each runs inside tf.data on every Keras backend."""
-    steps = [keras.layers.RandomFlip("horizontal", seed=seed), keras.layers.RandomZoom((-ZOOM_IN, 0.0), seed=seed + 1)]
-
-    def augment(x):
-        for layer in steps:
-            x = layer(x, training=True)
-        return x
-
-    return augment
-
-
 def image_dataset(folder: Union[str, os.PathLike], spec: cnnspec.ModelSpec, size: int, classes: List[str], batch_size: int, *,
-                  shuffle_seed: Optional[int] = None, augment: bool = False, drop_last: bool = False):
-    """(tf.data batches of normalised NHWC images and int labels, the file paths in dataset order
-    when unshuffled). ``shuffle_seed`` shuffles (the file list, before any image is decoded)."""
-    ds = keras.utils.image_dataset_from_directory(
-        folder, labels="inferred", label_mode="int", class_names=classes, color_mode="grayscale" if spec.input_size[0] == 1 else "rgb",
-        batch_size=None, image_size=(size, size), shuffle=shuffle_seed is not None, seed=shuffle_seed, verbose=False)
-    paths = list(ds.file_paths)
-    ds = ds.batch(batch_size, drop_remainder=drop_last and should_drop_last(len(paths), batch_size))
-    if augment:
-        aug = _augmentation(shuffle_seed or 0)
-        ds = ds.map(lambda x, y: (aug(x), y))  # sequential: the random draws keep their order
-    norm = _normalise(spec)
-    ds = ds.map(lambda x, y: (norm(x), y), num_parallel_calls=-1).prefetch(-1)  # -1: tf.data.AUTOTUNE
-    return ds, paths
+                  shuffle_seed: Optional[int] = None, augment: bool = False, drop_last: bool = False,
+                  images: Optional[DecodedImages] = None, workers: int = 0) -> Tuple[ImageFolderDataset, List[str]]:
+    """(batches of normalised NHWC images and int labels, the file paths in ImageFolder order).
+    ``shuffle_seed`` shuffles (and seeds the augmentation); ``images`` shares decoded images
+    between epochs."""
+    paths, labels = list_images(folder, classes)
+    dataset = ImageFolderDataset(paths, labels, spec, size, batch_size, images=images, shuffle_seed=shuffle_seed, augment=augment,
+                                 drop_last=drop_last, workers=workers)
+    return dataset, paths
 
 
 def _labels(paths: List[str], classes: List[str]) -> np.ndarray:
@@ -268,12 +242,16 @@ class KerasAdapter:
 
     def prepare(self, cache: bool) -> Optional[float]:
         opts, setup = self.opts, self.setup_
-        self.val_ds, val_paths = image_dataset(os.path.join(setup.root, "val"), setup.spec, setup.size, setup.classes, opts.batch_size)
+        channels = setup.spec.input_size[0]
+        self.images = {"train": DecodedImages(setup.size, channels), "val": DecodedImages(setup.size, channels)}  # kept across epochs
+        self.val_ds, val_paths = image_dataset(os.path.join(setup.root, "val"), setup.spec, setup.size, setup.classes, opts.batch_size,
+                                               images=self.images["val"], workers=opts.workers)
         self.cache = None
         if not cache:
             return None
         t0 = time.perf_counter()
-        train_plain, train_paths = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, opts.batch_size)
+        train_plain, train_paths = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, opts.batch_size,
+                                                 images=self.images["train"], workers=opts.workers)
         train_x, val_x = extract_features(self.model, [train_plain, self.val_ds], opts.progress)
         self.cache = {"train": (train_x, _labels(train_paths, setup.classes)), "val": (val_x, _labels(val_paths, setup.classes))}
         return time.perf_counter() - t0
@@ -292,7 +270,7 @@ class KerasAdapter:
                                         validation_batch_size=opts.batch_size, **fit).history
         else:
             train_ds, _ = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, opts.batch_size,
-                                        shuffle_seed=seed, augment=opts.augment, drop_last=True)
+                                        shuffle_seed=seed, augment=opts.augment, drop_last=True, images=self.images["train"], workers=opts.workers)
             logs = self.train_model.fit(train_ds, validation_data=self.val_ds, shuffle=False, **fit).history
         return {"train_loss": float(logs["loss"][-1]), "train_acc": float(logs["accuracy"][-1]), "val_loss": float(logs["val_loss"][-1]),
                 "val_acc": float(logs["val_accuracy"][-1]), "seconds": clock.seconds, "train_seconds": clock.train_seconds}
@@ -319,7 +297,7 @@ def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> Fin
     """Trains ``options.model`` on ``options.data`` and returns the history and best accuracy.
 
     Keyword ``overrides`` are :class:`finetuning.FinetuneOptions` fields (``mode="fine-tune"``,
-    ``epochs=3``...); ``workers`` is unused (tf.data parallelises by itself). Writes to the run
+    ``epochs=3``...); ``workers`` > 1 decodes images in that many threads. Writes to the run
     folder: ``best``/``last`` checkpoints (``.weights.h5`` weights, ``.optim.npz`` optimizer state,
     ``.json`` info), ``history.json`` and ``curves.png``.
     """
