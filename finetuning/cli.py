@@ -42,6 +42,8 @@ def main(framework: str, argv: Optional[List[str]] = None) -> int:
     except (ValueError, OSError, RuntimeError) as err:
         print(f"python -m {framework}_impl finetune: error: {err}", file=sys.stderr)
         return 2
+    if not result.is_main:  # another process of a distributed run: rank 0 reports
+        return 0
     print(f"best val accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch}; "
           f"checkpoint {result.best_checkpoint}, history {result.history_path}, plot {result.plot_path}")
     return 0

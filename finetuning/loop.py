@@ -9,7 +9,7 @@ import dataclasses
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Protocol
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 import cnnspec
 from cnnspec import catalog
@@ -17,8 +17,8 @@ from toydata import check_layout
 
 from .atomic import atomic_write, write_json
 from .options import FinetuneOptions
-from .run import (CHECKPOINT_FORMAT, FinetuneResult, check_resume, epoch_seed, plot_history, read_checkpoint_info,
-                  resolve_size)
+from .run import (CHECKPOINT_FORMAT, FinetuneResult, check_resume, choose_size, epoch_seed, plot_history, read_checkpoint_info,
+                  resolve_size, warmup_steps)
 
 
 @dataclasses.dataclass
@@ -32,12 +32,35 @@ class RunSetup:
     classes: List[str]
     model_options: Dict[str, Any]  # what published weights need (GoogLeNet's transform_input)
     info: Optional[Dict[str, Any]]  # the checkpoint being resumed (its files are in info["_dir"])
+    eval_transform: Optional[cnnspec.EvalTransform] = None  # the published weights' preprocessing (mean/std, resize/crop ratio)
+
+    @property
+    def mean(self):
+        return self.eval_transform.mean if self.eval_transform else self.spec.mean
+
+    @property
+    def std(self):
+        return self.eval_transform.std if self.eval_transform else self.spec.std
+
+    @property
+    def eval_resize(self) -> Optional[int]:
+        """Validation images: short side resized to this, then centre-cropped to ``size`` (the
+        published weights' evaluation ratio, 256/224 or 232/224); None: resized to size x size."""
+        if self.eval_transform is None:
+            return None
+        return int(round(self.size * self.eval_transform.resize_size / self.eval_transform.crop_size))
+
+    def schedule(self, steps_per_epoch: int) -> Tuple[int, int]:
+        """(total optimizer steps, warm-up steps) of the whole run, for ``finetuning.run.lr_factor``."""
+        total = steps_per_epoch * self.opts.epochs
+        return total, warmup_steps(self.opts.warmup_epochs, steps_per_epoch, total)
 
 
 class Adapter(Protocol):
     """One framework's part of a fine-tuning run."""
 
     framework: str  # "torch" | "keras": recorded in every checkpoint
+    is_main: bool  # the process that writes files and prints (rank 0 of a distributed run; set by setup)
     weights_suffix: str  # ".safetensors" | ".weights.h5"
     optimizer_suffix: str  # ".optim.pth" | ".optim.npz"
 
@@ -67,10 +90,18 @@ def finetune(adapter: Adapter, options: Optional[FinetuneOptions] = None, **over
     """Trains ``options.model`` on ``options.data`` through ``adapter``; see :class:`FinetuneOptions`."""
     opts = dataclasses.replace(options or FinetuneOptions(), **overrides)
     spec = cnnspec.get(opts.model)
-    size = resolve_size(spec, opts.size)
+    if opts.size is not None or spec.fixed_input:
+        resolve_size(spec, opts.size)  # a size the model cannot take fails before the data is read
     root = opts.data_root()
     classes = check_layout(root)
     info = read_checkpoint_info(opts.resume, adapter.framework) if opts.resume else None
+    recorded = info.get("options", {}) if info else {}
+    opts = opts.resolved(recorded)  # the defaults that depend on --weights, or the resumed run's choices
+    weights = opts.weights or recorded.get("weights")
+    entry = cnnspec.published_weights(opts.model, weights) if catalog.is_weights_name(weights) else None
+    size = choose_size(spec, opts.size if opts.size is not None else (info or {}).get("size"), root,
+                       entry.transforms.crop_size if entry else None)
+    opts = dataclasses.replace(opts, size=size)
     arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
     if info is not None:
         check_resume(info, arch, classes)
@@ -80,7 +111,8 @@ def finetune(adapter: Adapter, options: Optional[FinetuneOptions] = None, **over
         warnings.warn("feature extraction without weights: the classifier trains on a randomly initialised backbone", stacklevel=3)
     out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))
     try:
-        device = adapter.setup(RunSetup(opts, spec, size, Path(root), classes, model_options, info))
+        device = adapter.setup(RunSetup(opts, spec, size, Path(root), classes, model_options, info,
+                                        entry.transforms if entry else None))
         return _epochs(adapter, opts, arch, model_options, classes, Path(root), device, info, out)
     finally:
         adapter.close()
@@ -92,7 +124,8 @@ def _epochs(adapter: Adapter, opts: FinetuneOptions, arch: Dict[str, Any], model
     start, best_acc, best_epoch = 0, -1.0, 0
     if info is not None:
         history, start, best_acc, best_epoch = list(info["history"]), info["epoch"], info["best_val_acc"], info["best_epoch"]
-        _carry_best(adapter, Path(info["_dir"]), out)
+        if adapter.is_main:
+            _carry_best(adapter, Path(info["_dir"]), out)
     cache_seconds = adapter.prepare(opts.use_cache and start < opts.epochs)
     base = {"format": CHECKPOINT_FORMAT, "framework": adapter.framework, **adapter.describe(), **arch, "model_options": model_options,
             "num_classes": len(classes), "classes": classes, "options": opts.to_dict()}
@@ -100,7 +133,8 @@ def _epochs(adapter: Adapter, opts: FinetuneOptions, arch: Dict[str, Any], model
                **adapter.describe(), "data": str(root), "cache_seconds": cache_seconds}
     history_path, plot_path = out / "history.json", out / "curves.png"
     epoch_times: List[float] = []
-    for epoch in range(start + 1, opts.epochs + 1):
+    last = opts.epochs if opts.stop_after is None else min(opts.epochs, start + opts.stop_after)
+    for epoch in range(start + 1, last + 1):
         stats = adapter.epoch(epoch, epoch_seed(opts.seed, epoch), f"epoch {epoch}/{opts.epochs}")
         epoch_times.append(stats["seconds"])
         history.append({"epoch": epoch, **stats})
@@ -108,6 +142,8 @@ def _epochs(adapter: Adapter, opts: FinetuneOptions, arch: Dict[str, Any], model
         if improved:
             best_acc, best_epoch = stats["val_acc"], epoch
         checkpoint = {**base, "epoch": epoch, "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history}
+        if not adapter.is_main:  # the other processes of a distributed run only train
+            continue
         _save(adapter, out, "last", checkpoint)
         if improved:
             _save(adapter, out, "best", checkpoint)
@@ -116,13 +152,15 @@ def _epochs(adapter: Adapter, opts: FinetuneOptions, arch: Dict[str, Any], model
             print(f"epoch {epoch}/{opts.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}, "
                   f"val loss {stats['val_loss']:.4f} acc {stats['val_acc']:.4f}, {stats['seconds']:.1f}s" + ("  (best so far)" if improved else ""),
                   flush=True)
-    write_json(history_path, {**summary, "best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": history})
-    if history:
+    if adapter.is_main:
+        write_json(history_path, {**summary, "best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": history})
+    if history and adapter.is_main:
         backend = adapter.describe().get("backend")
         plot_history(history, plot_path, title=f"{opts.model} {opts.mode} on {root.name} ({adapter.framework}{', ' + backend if backend else ''})")
     return FinetuneResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch, epoch_times=epoch_times, cache_seconds=cache_seconds,
                           classes=classes, device=device, out_dir=out, best_checkpoint=out / f"best{adapter.weights_suffix}",
-                          last_checkpoint=out / f"last{adapter.weights_suffix}", history_path=history_path, plot_path=plot_path)
+                          last_checkpoint=out / f"last{adapter.weights_suffix}", history_path=history_path, plot_path=plot_path,
+                          is_main=adapter.is_main)
 
 
 def _save(adapter: Adapter, out: Path, stem: str, checkpoint: Dict[str, Any]) -> Path:

@@ -6,15 +6,21 @@ from it here, so the torch and Keras commands take the same flags and cannot dri
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 MODES = ("feature-extract", "fine-tune")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# A new head alone learns fast and is cheap to step; a whole pretrained network is moved gently.
-DEFAULT_LR = {"feature-extract": 1e-2, "fine-tune": 1e-3}
-DEFAULT_SIZE = 64
+SCHEDULES = ("cosine", "constant")
+# A new head alone learns fast and is cheap to step; a whole pretrained network is moved gently;
+# a network trained from scratch takes the larger steps of the usual AdamW recipes.
+DEFAULT_LR = {"feature-extract": 1e-2, "fine-tune": 1e-3, "scratch": 3e-3}
+DEFAULT_SIZE = 64  # the embedded toydata's side
+AUGMENT_SCALE = (0.25, 1.0)  # RandomResizedCrop's area fraction (both frameworks), ratio 3/4-4/3
+AUGMENT_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+DECODED_CACHE_BYTES = 2 * 1024**3  # decoded training images kept in memory up to this (each split)
+WARMUP_START = 0.01  # the warm-up starts at lr * this and reaches lr after warmup_epochs
 # The dataset used when no --data is given: the "target" half of the shapes (a backbone pretrained
 # on the "pretrain" half transfers to it), generated once into a cache folder.
 TOY_DATA: Dict[str, Any] = {"part": "target", "train_per_class": 20, "val_per_class": 10, "size": 64, "seed": 0}
@@ -22,23 +28,31 @@ TOY_DATA: Dict[str, Any] = {"part": "target", "train_per_class": 20, "val_per_cl
 
 @dataclass
 class FinetuneOptions:
-    """Everything a fine-tuning run needs; ``None`` means "derive it" (see each field's comment)."""
+    """Everything a fine-tuning run needs; ``None`` means "derive it" (see each field's comment and
+    :meth:`resolved`): the defaults depend on whether the run starts from weights."""
 
     data: Optional[str] = None  # ImageFolder root with train/ and val/; None: the embedded toydata
     model: str = "resnet18"
-    mode: str = "feature-extract"  # or "fine-tune"
-    epochs: int = 5  # total: a resumed run continues up to this many
+    mode: Optional[str] = None  # None: "feature-extract" with --weights, "fine-tune" (the whole network) without
+    epochs: int = 5  # total: a resumed run continues up to this many (the schedule spans them: resume with the same number)
+    stop_after: Optional[int] = None  # end this call after this many epochs (a job with a time limit); --resume continues
     weights: Optional[str] = None  # published weights name or checkpoint whose backbone is used; its classifier is discarded
-    size: Optional[int] = None  # None: 64, or the model's only size when its input is fixed
-    batch_size: int = 32
-    lr: Optional[float] = None  # None: DEFAULT_LR[mode]
-    backbone_lr_factor: float = 0.1  # fine-tune: pretrained layers learn at lr * this
+    size: Optional[int] = None  # None: chosen from the images (finetuning.run.choose_size), or the model's only size
+    batch_size: int = 32  # per process (torchrun) or per device (--distribute)
+    lr: Optional[float] = None  # None: DEFAULT_LR by mode (and "scratch" without weights)
+    backbone_lr_factor: Optional[float] = None  # pretrained layers learn at lr * this; None: 0.1 with weights, 1 without
     last_n_blocks: Optional[int] = None  # fine-tune: train only the last N backbone stages + head
     hidden: Optional[int] = None  # head Linear-BatchNorm-ReLU-Linear with this width
-    augment: bool = False  # RandomResizedCrop(scale=(0.7, 1)) + horizontal flip on train/
+    augment: Optional[bool] = None  # RandomResizedCrop + horizontal flip on train/; None: on when layers below the head train
     cache: bool = True  # feature-extract: compute backbone features once (only without augment)
+    schedule: str = "cosine"  # learning rate: linear warm-up then cosine decay to 0, per step; or "constant"
+    warmup_epochs: float = 1.0  # cosine: epochs of linear warm-up (at most half the run)
+    weight_decay: float = 0.05  # AdamW's decoupled weight decay
+    label_smoothing: float = 0.1  # of the training loss (the validation loss is plain cross-entropy)
     device: str = "auto"  # auto: cuda, then mps, then cpu
     amp: bool = False  # mixed precision (float16 autocast) on CUDA
+    sync_bn: bool = False  # torchrun: BatchNorm statistics over all processes (SyncBatchNorm), fine-tune mode
+    distribute: bool = False  # keras: DataParallel over every visible device (jax backend); torch uses torchrun instead
     out: Optional[str] = None  # None: runs/<model>-<mode>, or the resumed checkpoint's folder
     resume: Optional[str] = None  # a checkpoint .json / weights file, or a run folder (its last.json)
     seed: int = 0
@@ -46,30 +60,56 @@ class FinetuneOptions:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
+        if self.mode is not None and self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, received mode={self.mode!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, received schedule={self.schedule!r}")
         for name in ("epochs", "batch_size"):
             _positive_int(name, getattr(self, name))
-        for name in ("hidden", "size"):
+        for name in ("hidden", "size", "stop_after"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be > 0, received lr={self.lr!r}")
-        if not self.backbone_lr_factor >= 0:
+        if self.backbone_lr_factor is not None and not self.backbone_lr_factor >= 0:
             raise ValueError(f"backbone_lr_factor must be >= 0, received {self.backbone_lr_factor!r}")
+        for name, upper in (("weight_decay", None), ("label_smoothing", 1.0), ("warmup_epochs", None)):
+            value = getattr(self, name)
+            if not value >= 0 or (upper is not None and not value < upper):
+                raise ValueError(f"{name} must be >= 0{f' and < {upper}' if upper else ''}, received {name}={value!r}")
         if self.last_n_blocks is not None:
             if isinstance(self.last_n_blocks, bool) or not isinstance(self.last_n_blocks, int) or self.last_n_blocks < 0:
                 raise ValueError(f"last_n_blocks must be an int >= 0, received last_n_blocks={self.last_n_blocks!r}")
-            if self.mode != "fine-tune":
+            if self.mode == "feature-extract":
                 raise ValueError("last_n_blocks (--last-n-blocks) applies to mode 'fine-tune'; feature-extract trains the classifier only")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be one of {DEVICES} or cuda:N, received device={self.device!r}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, received workers={self.workers}")
 
+    def resolved(self, recorded: Optional[Dict[str, Any]] = None) -> "FinetuneOptions":
+        """These options with every "derive it" default made concrete (``size`` excepted: it needs
+        the images). ``recorded`` (a resumed checkpoint's options) fills what was left unset, so a
+        resumed run keeps the choices of the run it continues."""
+        values = {}
+        for name in ("mode", "backbone_lr_factor", "augment", "lr"):
+            if getattr(self, name) is None and recorded and recorded.get(name) is not None:
+                values[name] = recorded[name]
+        opts = replace(self, **values)
+        pretrained = opts.weights is not None or bool(recorded and recorded.get("weights"))
+        mode = opts.mode or ("feature-extract" if pretrained and opts.last_n_blocks is None else "fine-tune")
+        return replace(
+            opts, mode=mode,
+            backbone_lr_factor=opts.backbone_lr_factor if opts.backbone_lr_factor is not None else (0.1 if pretrained else 1.0),
+            augment=opts.augment if opts.augment is not None else mode == "fine-tune",
+            lr=opts.lr if opts.lr is not None else DEFAULT_LR[mode if pretrained or mode == "feature-extract" else "scratch"],
+        )
+
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.mode]
+        if self.lr is None or self.mode is None:
+            raise ValueError("learning_rate is known once the options are resolved (FinetuneOptions.resolved)")
+        return self.lr
 
     @property
     def use_cache(self) -> bool:
@@ -98,18 +138,25 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
     d = FinetuneOptions()
     parser.add_argument("--data", metavar="DIR", help="image folder with train/<class>/ and val/<class>/; default: generate the embedded toydata shapes into a cache folder")
     parser.add_argument("--model", default=d.model, choices=list(models) or None, metavar="NAME", help=f"architecture (default {d.model})" + (f": {', '.join(models)}" if models else ""))
-    parser.add_argument("--mode", default=d.mode, choices=MODES, help=f"train the new classifier on a frozen backbone, or the network too (default {d.mode})")
+    parser.add_argument("--mode", default=d.mode, choices=MODES, help="train the new classifier on a frozen backbone, or the network too (default: feature-extract with --weights, fine-tune without)")
     parser.add_argument("--epochs", type=int, default=d.epochs, help=f"total epochs; a resumed run continues up to this (default {d.epochs})")
+    parser.add_argument("--stop-after", type=int, metavar="N", help="end this call after N epochs (the schedule still spans --epochs; --resume continues), for jobs with a time limit")
     parser.add_argument("--weights", metavar="FILE|NAME", help="backbone to start from: published weights (IMAGENET1K_V1, DEFAULT or imagenet; fetched once, see python -m parity fetch) or a checkpoint (torch: .pth/.safetensors; keras: .weights.h5, see python -m parity convert); its classifier is replaced. Default: random init (training from scratch)")
-    parser.add_argument("--size", type=int, help=f"input side in pixels (default {DEFAULT_SIZE}, or the model's fixed size)")
+    parser.add_argument("--size", type=int, help="input side in pixels (default: from the images' median short side, 32-128 px from scratch, up to the weights' crop size with --weights; or the model's fixed size)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
-    parser.add_argument("--lr", type=float, help="learning rate of the new classifier (default " + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LR.items()) + ")")
-    parser.add_argument("--backbone-lr-factor", type=float, default=d.backbone_lr_factor, help=f"fine-tune: pretrained layers learn at lr * this (default {d.backbone_lr_factor}; use 1 from scratch)")
+    parser.add_argument("--lr", type=float, help="peak learning rate of the new classifier (default " + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LR.items()) + ")")
+    parser.add_argument("--backbone-lr-factor", type=float, default=d.backbone_lr_factor, help="fine-tune: pretrained layers learn at lr * this (default 0.1 with --weights, 1 without)")
     parser.add_argument("--last-n-blocks", type=int, metavar="N", help="fine-tune: train only the last N backbone stages and the head (default: all)")
     parser.add_argument("--hidden", type=int, metavar="N", help="head Linear-BatchNorm-ReLU-Linear with N hidden units (default: one Linear)")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment, help="random resized crop (scale 0.7-1) and horizontal flip on train/ (default off)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment, help=f"random resized crop (area {AUGMENT_SCALE[0]:g}-{AUGMENT_SCALE[1]:g}) and horizontal flip on train/ (default: on when layers below the head train)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help=f"learning rate per step: linear warm-up then cosine decay to 0, or constant (default {d.schedule})")
+    parser.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help=f"cosine: epochs of warm-up, at most half the run (default {d.warmup_epochs:g})")
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW's decoupled weight decay (default {d.weight_decay:g})")
+    parser.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help=f"of the training loss (default {d.label_smoothing:g})")
     parser.add_argument("--no-cache", dest="cache", action="store_false", help="feature-extract: run the frozen backbone every epoch instead of caching its features once")
     parser.add_argument("--device", default=d.device, metavar="auto|cpu|cuda|mps", help=f"(default {d.device}: cuda, then mps, then cpu)")
+    parser.add_argument("--distribute", action="store_true", help="keras: keras.distribution.DataParallel over every visible device and host (jax backend); the batch size is per device. torch: run under torchrun instead")
+    parser.add_argument("--sync-bn", action="store_true", help="torchrun with several processes: BatchNorm statistics over all of them (SyncBatchNorm)")
     parser.add_argument("--amp", action="store_true", help="mixed precision on a GPU (torch: float16 autocast; keras: mixed_float16)")
     parser.add_argument("--out", metavar="DIR", help="run folder for checkpoints, history.json, curves.png (default runs/<model>-<mode>)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (.json, its weights file, or a run folder)")

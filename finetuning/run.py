@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
@@ -13,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 import cnnspec
 
 from .atomic import atomic_write
-from .options import DEFAULT_SIZE
+from .options import DEFAULT_SIZE, WARMUP_START
 
 CHECKPOINT_FORMAT = 2  # 2: "framework" recorded on both sides, "model_options" saved
 READABLE_FORMATS = (1, 2)  # format 1 (no model_options) still resumes
@@ -39,6 +40,7 @@ class FinetuneResult:
     last_checkpoint: Path
     history_path: Path
     plot_path: Path
+    is_main: bool = True  # False in the other processes of a distributed run (they write and print nothing)
 
     def to_dict(self) -> Dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
@@ -53,6 +55,64 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def should_drop_last(n: int, batch_size: int) -> bool:
     """A last training batch of one sample is dropped: BatchNorm cannot train on it."""
     return n % batch_size == 1 and n > 1
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "cosine") -> float:
+    """The learning rate of optimizer step ``step`` (0-based) as a fraction of the peak: linear
+    warm-up from WARMUP_START, then cosine decay to 0 at ``total_steps``. The same formula as
+    Keras' ``CosineDecay(initial_learning_rate=lr * WARMUP_START, warmup_target=lr, ...)``, which
+    the Keras side uses, so both frameworks step with the same learning rates."""
+    if schedule == "constant":
+        return 1.0
+    if step < warmup_steps:
+        return WARMUP_START + (1.0 - WARMUP_START) * step / warmup_steps
+    decay_steps = max(total_steps - warmup_steps, 1)
+    done = min(step - warmup_steps, decay_steps) / decay_steps
+    return 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total_steps: int) -> int:
+    """Warm-up steps: ``warmup_epochs`` worth, at most half the run."""
+    return int(min(round(warmup_epochs * steps_per_epoch), total_steps // 2))
+
+
+def median_short_side(root: Union[str, os.PathLike], sample: int = 64) -> Optional[int]:
+    """The median short side of up to ``sample`` training images (headers only), spread over the
+    classes; None when no image can be read."""
+    from PIL import Image
+
+    from toydata.layout import IMAGE_SUFFIXES
+
+    files = sorted(p for p in Path(root, "train").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    step = max(1, len(files) // sample)
+    sides = []
+    for path in files[::step][:sample]:
+        try:
+            with Image.open(path) as image:
+                sides.append(min(image.size))
+        except OSError:
+            continue
+    return int(sorted(sides)[len(sides) // 2]) if sides else None
+
+
+def choose_size(spec: cnnspec.ModelSpec, size: Optional[int], root: Union[str, os.PathLike], crop_size: Optional[int] = None) -> int:
+    """The input side of a run: ``size`` if given (checked), the model's only size when its head
+    is not adaptive, else from the images: their median short side rounded to 16, within 32-128
+    px from scratch (bigger costs more than it gives on a CPU), within 64 px and the published
+    weights' ``crop_size`` when starting from them (the filters were trained at that scale); then
+    raised to the smallest size the model takes."""
+    if size is not None or spec.fixed_input:
+        return resolve_size(spec, size)
+    side = median_short_side(root) or DEFAULT_SIZE
+    low, high = (64, crop_size) if crop_size else (32, 128)
+    size = int(min(max(16 * round(side / 16), low), high))
+    for candidate in range(size, 1024, 16):
+        try:
+            cnnspec.analyse(spec, (candidate, candidate), include_aux=False)
+            return candidate
+        except cnnspec.ShapeError:
+            continue
+    return resolve_size(spec, size)
 
 
 def resolve_size(spec: cnnspec.ModelSpec, size: Optional[int]) -> int:

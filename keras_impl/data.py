@@ -5,9 +5,11 @@ Files are listed like torchvision's ``ImageFolder`` (classes sorted, files sorte
 class), decoded with PIL (grayscale for one-channel specs, RGB otherwise), resized to
 ``size`` x ``size`` (antialiased bilinear) and normalised with the spec's mean/std. Decoded,
 resized images are kept in memory after they are first read when the folder fits in
-``cache_bytes`` (default 2 GB), so later epochs do not decode again. Augmentation (horizontal flip
-and a random zoom-in crop, about torchvision's ``RandomResizedCrop(scale=(0.7, 1))``) draws from a
-NumPy generator seeded by (seed, sample index): the same images for the same seed, in any order.
+``cache_bytes`` (default 2 GB), so later epochs do not decode again. Augmentation (torchvision's
+``RandomResizedCrop`` with the fine-tuning core's scale and ratio, then a horizontal flip) draws
+from a NumPy generator seeded by (seed, sample index): the same images for the same seed, in any
+order. Validation images of published weights are resized (short side) and centre-cropped in
+their evaluation ratio.
 """
 from __future__ import annotations
 
@@ -20,10 +22,9 @@ import keras
 import numpy as np
 
 import cnnspec
+from finetuning.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES
 from toydata.layout import IMAGE_SUFFIXES
 
-ZOOM_IN = 0.16  # keep 84-100% of the side, ~70-100% of the area
-DEFAULT_CACHE_BYTES = 2 * 1024**3
 
 
 def list_images(folder: Union[str, os.PathLike], classes: Sequence[str]) -> Tuple[List[str], np.ndarray]:
@@ -39,8 +40,8 @@ def list_images(folder: Union[str, os.PathLike], classes: Sequence[str]) -> Tupl
 class DecodedImages:
     """Decodes and resizes images once; keeps them (uint8) while they fit in the memory budget."""
 
-    def __init__(self, size: int, channels: int, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.size, self.channels = size, channels
+    def __init__(self, size: int, channels: int, cache_bytes: int = DECODED_CACHE_BYTES, resize: Optional[int] = None) -> None:
+        self.size, self.channels, self.resize = size, channels, resize
         self.budget = cache_bytes
         self.store: Dict[str, np.ndarray] = {}
 
@@ -52,7 +53,7 @@ class DecodedImages:
             try:
                 with Image.open(path) as raw:
                     raw = raw.convert("L" if self.channels == 1 else "RGB")
-                    image = np.asarray(raw.resize((self.size, self.size), Image.BILINEAR), dtype=np.uint8)
+                    image = np.asarray(self._resize(raw), dtype=np.uint8)
             except OSError as err:
                 raise ValueError(f"cannot read image {path}: {err}") from None
             if image.ndim == 2:
@@ -62,20 +63,44 @@ class DecodedImages:
                 self.budget -= image.nbytes
         return image
 
-
-def _augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random zoom-in crop resized back, and a horizontal flip half of the time."""
-    size = image.shape[0]
-    side = int(round(size * rng.uniform(1.0 - ZOOM_IN, 1.0)))
-    top, left = rng.integers(0, size - side + 1), rng.integers(0, size - side + 1)
-    crop = image[top:top + side, left:left + side]
-    if side != size:
+    def _resize(self, image):
+        """size x size; or, with ``resize``, the short side to ``resize`` and a centre crop."""
         from PIL import Image
 
-        squeeze = crop.shape[2] == 1
-        pil = Image.fromarray(crop[:, :, 0] if squeeze else crop)
-        crop = np.asarray(pil.resize((size, size), Image.BILINEAR), dtype=np.uint8)
-        crop = crop[:, :, None] if squeeze else crop
+        if self.resize is None:
+            return image.resize((self.size, self.size), Image.BILINEAR)
+        w, h = image.size
+        scale = self.resize / min(w, h)
+        image = image.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), Image.BILINEAR)
+        left, top = (image.size[0] - self.size) // 2, (image.size[1] - self.size) // 2
+        return image.crop((left, top, left + self.size, top + self.size))
+
+
+def _augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """torchvision's RandomResizedCrop (area in AUGMENT_SCALE, aspect ratio in AUGMENT_RATIO, ten
+    tries, then the central crop) resized back, and a horizontal flip half of the time."""
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    area = height * width
+    box = None
+    for _ in range(10):
+        target = area * rng.uniform(*AUGMENT_SCALE)
+        ratio = math.exp(rng.uniform(math.log(AUGMENT_RATIO[0]), math.log(AUGMENT_RATIO[1])))
+        w, h = int(round(math.sqrt(target * ratio))), int(round(math.sqrt(target / ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+            box = (top, left, h, w)
+            break
+    if box is None:
+        side = min(height, width)
+        box = ((height - side) // 2, (width - side) // 2, side, side)
+    top, left, h, w = box
+    crop = image[top:top + h, left:left + w]
+    squeeze = crop.shape[2] == 1
+    pil = Image.fromarray(np.ascontiguousarray(crop[:, :, 0] if squeeze else crop))
+    crop = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.uint8)
+    crop = crop[:, :, None] if squeeze else crop
     return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
@@ -88,7 +113,7 @@ class ImageFolderDataset(keras.utils.PyDataset):
 
     def __init__(self, paths: Sequence[str], labels: np.ndarray, spec: cnnspec.ModelSpec, size: int, batch_size: int, *,
                  images: Optional[DecodedImages] = None, shuffle_seed: Optional[int] = None, augment: bool = False,
-                 drop_last: bool = False, workers: int = 0) -> None:
+                 drop_last: bool = False, workers: int = 0, mean=None, std=None) -> None:
         super().__init__(workers=max(1, workers), use_multiprocessing=False)  # threads: PIL decodes without the GIL
         self.paths, self.labels = list(paths), np.asarray(labels, dtype="int32")
         self.batch_size = batch_size
@@ -97,8 +122,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
         self.order = np.arange(len(self.paths)) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(len(self.paths))
         if drop_last and len(self.order) % batch_size == 1 and len(self.order) > 1:
             self.order = self.order[:-1]
-        self.mean = np.asarray(spec.mean, np.float32) * 255.0
-        self.std = np.asarray(spec.std, np.float32) * 255.0
+        self.mean = np.asarray(mean or spec.mean, np.float32) * 255.0  # published weights bring their own statistics
+        self.std = np.asarray(std or spec.std, np.float32) * 255.0
 
     def __len__(self) -> int:
         return math.ceil(len(self.order) / self.batch_size)

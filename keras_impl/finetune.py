@@ -24,6 +24,7 @@ from its checkpoint (weights, optimizer state, history) continues as the uninter
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 import warnings
@@ -38,11 +39,12 @@ from cnnspec import catalog
 from finetuning import loop, run
 from finetuning.atomic import atomic_write
 from finetuning.loop import RunSetup
-from finetuning.options import FinetuneOptions
+from finetuning.options import WARMUP_START, FinetuneOptions
 from finetuning.run import TORCH_SUFFIXES, FinetuneResult, resolve_size, should_drop_last
 
 from . import pretrained
 from .data import DecodedImages, ImageFolderDataset, list_images
+from .distribute import data_parallel
 from .models import get_model
 from .transfer import (InferenceOnly, classifier_layers, features_model, freeze_backbone, head_model, make_optimizer,
                        replace_head, select_device, unfreeze)
@@ -100,13 +102,13 @@ def build_model(name: str, num_classes: int, *, weights: Optional[Union[str, os.
 
 def image_dataset(folder: Union[str, os.PathLike], spec: cnnspec.ModelSpec, size: int, classes: List[str], batch_size: int, *,
                   shuffle_seed: Optional[int] = None, augment: bool = False, drop_last: bool = False,
-                  images: Optional[DecodedImages] = None, workers: int = 0) -> Tuple[ImageFolderDataset, List[str]]:
+                  images: Optional[DecodedImages] = None, workers: int = 0, mean=None, std=None) -> Tuple[ImageFolderDataset, List[str]]:
     """(batches of normalised NHWC images and int labels, the file paths in ImageFolder order).
     ``shuffle_seed`` shuffles (and seeds the augmentation); ``images`` shares decoded images
     between epochs."""
     paths, labels = list_images(folder, classes)
     dataset = ImageFolderDataset(paths, labels, spec, size, batch_size, images=images, shuffle_seed=shuffle_seed, augment=augment,
-                                 drop_last=drop_last, workers=workers)
+                                 drop_last=drop_last, workers=workers, mean=mean, std=std)
     return dataset, paths
 
 
@@ -174,8 +176,8 @@ def load_checkpoint(path: Union[str, os.PathLike]) -> Tuple[keras.Model, Dict[st
     return model, info
 
 
-def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: List, path: Path, epoch: int, lr: float) -> None:
-    """Restores Adam's moments and step count; the learning rate asked for now wins."""
+def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: List, path: Path, epoch: int) -> None:
+    """Restores Adam's moments and step count (which carries the learning-rate schedule on)."""
     optimizer.build(variables)
     with np.load(path) as saved:
         if int(saved["__epoch__"]) != epoch:
@@ -185,7 +187,20 @@ def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: List, path
     if len(state) != len(optimizer.variables):
         raise ValueError(f"{path}: optimizer state has {len(state)} variables, this run's optimizer has {len(optimizer.variables)}")
     optimizer.load_own_variables(state)
-    getattr(optimizer, "inner_optimizer", optimizer).learning_rate = lr
+
+
+def smoothed_crossentropy(label_smoothing: float):
+    """Sparse cross-entropy on logits with label smoothing (Keras' sparse loss has none): the
+    labels one-hot encoded, then ``categorical_crossentropy(label_smoothing=...)``, as torch's
+    ``F.cross_entropy(label_smoothing=...)`` computes it."""
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def loss(y_true, logits):
+        labels = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), keras.ops.shape(logits)[-1])
+        return keras.losses.categorical_crossentropy(labels, logits, from_logits=True, label_smoothing=label_smoothing)
+
+    return loss
 
 
 @contextlib.contextmanager
@@ -209,6 +224,7 @@ class KerasAdapter:
     """Keras' part of a fine-tuning run (:class:`finetuning.loop.Adapter`), on the current backend."""
 
     framework = "keras"
+    is_main = True
     weights_suffix = ".weights.h5"
     optimizer_suffix = ".optim.npz"
 
@@ -224,7 +240,14 @@ class KerasAdapter:
         amp = opts.amp and device.is_gpu
         if opts.amp and not amp:
             warnings.warn(f"amp (mixed_float16) is used on a GPU only; running in float32 on {device}", stacklevel=4)
-        self.scope.enter_context(keras.device(device.name))
+        self.batch = opts.batch_size
+        if opts.distribute:  # every device (and host): the batch size is per device
+            parallel = data_parallel()
+            self.scope.enter_context(parallel.distribution.scope())
+            self.batch, self.is_main = opts.batch_size * parallel.devices, parallel.is_main
+            device = f"DataParallel over {parallel.devices} devices ({device.backend})"
+        else:
+            self.scope.enter_context(keras.device(device.name))
         self.scope.enter_context(_dtype_policy("mixed_float16" if amp else None))
         keras.utils.set_random_seed(opts.seed)
         self.model = build_model(opts.model, len(setup.classes), weights=None if info else opts.weights, hidden=opts.hidden, size=setup.size,
@@ -233,25 +256,39 @@ class KerasAdapter:
             self.model.load_weights(str(Path(info["_dir"]) / info["weights"]))
         freeze_backbone(self.model) if opts.mode == "feature-extract" else unfreeze(self.model, opts.last_n_blocks)
         self.train_model = _training_model(self.model, opts, opts.use_cache)
-        optimizer = make_optimizer(self.model, opts.learning_rate, opts.backbone_lr_factor)
-        self.train_model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-        if info is not None:
-            _load_optimizer(self.train_model.optimizer, self.train_model.trainable_variables, Path(info["_dir"]) / info["optimizer"],
-                            info["epoch"], opts.learning_rate)
         return str(device)
+
+    def _compile(self, steps_per_epoch: int) -> None:
+        """AdamW (with the backbone's lower rate) on the core's warm-up + cosine schedule, the
+        label-smoothed loss; the optimizer state of a resumed run, whose step count carries the
+        schedule on."""
+        opts, setup, info = self.opts, self.setup_, self.setup_.info
+        total, warmup = setup.schedule(steps_per_epoch)
+        lr = opts.learning_rate
+        if opts.schedule == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(lr * WARMUP_START, decay_steps=max(total - warmup, 1), warmup_target=lr,
+                                                        warmup_steps=warmup)
+        optimizer = make_optimizer(self.model, lr, opts.backbone_lr_factor, weight_decay=opts.weight_decay or None)
+        self.train_model.compile(optimizer=optimizer, loss=smoothed_crossentropy(opts.label_smoothing), metrics=["accuracy"])
+        if info is not None:
+            _load_optimizer(self.train_model.optimizer, self.train_model.trainable_variables, Path(info["_dir"]) / info["optimizer"], info["epoch"])
 
     def prepare(self, cache: bool) -> Optional[float]:
         opts, setup = self.opts, self.setup_
         channels = setup.spec.input_size[0]
-        self.images = {"train": DecodedImages(setup.size, channels), "val": DecodedImages(setup.size, channels)}  # kept across epochs
-        self.val_ds, val_paths = image_dataset(os.path.join(setup.root, "val"), setup.spec, setup.size, setup.classes, opts.batch_size,
-                                               images=self.images["val"], workers=opts.workers)
+        # decoded images are kept across epochs; validation images in the weights' evaluation crop
+        self.images = {"train": DecodedImages(setup.size, channels), "val": DecodedImages(setup.size, channels, resize=setup.eval_resize)}
+        self.stats = {"mean": setup.mean, "std": setup.std}
+        self.val_ds, val_paths = image_dataset(os.path.join(setup.root, "val"), setup.spec, setup.size, setup.classes, self.batch,
+                                               images=self.images["val"], workers=opts.workers, **self.stats)
+        n_train = len(list_images(os.path.join(setup.root, "train"), setup.classes)[0])
+        self._compile(math.ceil((n_train - should_drop_last(n_train, self.batch)) / self.batch))
         self.cache = None
         if not cache:
             return None
         t0 = time.perf_counter()
-        train_plain, train_paths = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, opts.batch_size,
-                                                 images=self.images["train"], workers=opts.workers)
+        train_plain, train_paths = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, self.batch,
+                                                 images=self.images["train"], workers=opts.workers, **self.stats)
         train_x, val_x = extract_features(self.model, [train_plain, self.val_ds], opts.progress)
         self.cache = {"train": (train_x, _labels(train_paths, setup.classes)), "val": (val_x, _labels(val_paths, setup.classes))}
         return time.perf_counter() - t0
@@ -264,13 +301,14 @@ class KerasAdapter:
         if self.cache is not None:
             x, y = self.cache["train"]
             order = np.random.default_rng(seed).permutation(len(y))
-            if should_drop_last(len(y), opts.batch_size):
+            if should_drop_last(len(y), self.batch):
                 order = order[:-1]
-            logs = self.train_model.fit(x[order], y[order], batch_size=opts.batch_size, shuffle=False, validation_data=self.cache["val"],
-                                        validation_batch_size=opts.batch_size, **fit).history
+            logs = self.train_model.fit(x[order], y[order], batch_size=self.batch, shuffle=False, validation_data=self.cache["val"],
+                                        validation_batch_size=self.batch, **fit).history
         else:
-            train_ds, _ = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, opts.batch_size,
-                                        shuffle_seed=seed, augment=opts.augment, drop_last=True, images=self.images["train"], workers=opts.workers)
+            train_ds, _ = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, self.batch,
+                                        shuffle_seed=seed, augment=opts.augment, drop_last=True, images=self.images["train"], workers=opts.workers,
+                                        **self.stats)
             logs = self.train_model.fit(train_ds, validation_data=self.val_ds, shuffle=False, **fit).history
         return {"train_loss": float(logs["loss"][-1]), "train_acc": float(logs["accuracy"][-1]), "val_loss": float(logs["val_loss"][-1]),
                 "val_acc": float(logs["val_accuracy"][-1]), "seconds": clock.seconds, "train_seconds": clock.train_seconds}

@@ -254,8 +254,13 @@ class ScaledAdam(keras.optimizers.Adam):
     ``LossScaleOptimizer`` that mixed_float16 adds.
     """
 
-    def __init__(self, learning_rate: float = 0.001, lr_multipliers: Optional[Dict[str, float]] = None, **kwargs: Any) -> None:
+    def __init__(self, learning_rate: float = 0.001, lr_multipliers: Optional[Dict[str, float]] = None, weight_decay: Optional[float] = None,
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
+        # AdamW's decoupled decay, applied here per variable with its own (multiplied) learning
+        # rate, as torch's AdamW does per parameter group; Keras' own weight_decay would use the
+        # global rate for every variable (and a frozen-rate backbone would still decay).
+        self.decoupled_weight_decay = float(weight_decay or 0.0)
         self.lr_multipliers = dict(lr_multipliers or {})
         bad = {k: v for k, v in self.lr_multipliers.items() if not v >= 0}
         if bad:
@@ -268,16 +273,21 @@ class ScaledAdam(keras.optimizers.Adam):
 
     def update_step(self, gradient, variable, learning_rate):
         factor = self._multiplier_by_index[self._get_variable_index(variable)]
-        super().update_step(gradient, variable, learning_rate if factor == 1.0 else learning_rate * factor)
+        lr = learning_rate if factor == 1.0 else learning_rate * factor
+        if self.decoupled_weight_decay and factor != 0.0:  # torch's AdamW order: decay, then the Adam step
+            decay = keras.ops.cast(self.decoupled_weight_decay, variable.dtype) * keras.ops.cast(lr, variable.dtype)
+            self.assign_sub(variable, variable * decay)
+        super().update_step(gradient, variable, lr)
 
     def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "lr_multipliers": self.lr_multipliers}
+        return {**super().get_config(), "lr_multipliers": self.lr_multipliers, "weight_decay": self.decoupled_weight_decay or None}
 
 
-def make_optimizer(model: keras.Model, lr: float, backbone_lr_factor: float = 0.1, **adam_kwargs: Any) -> ScaledAdam:
-    """Adam at ``lr`` for the classifier and ``lr * backbone_lr_factor`` for every other trainable
-    variable of ``model`` (see :func:`param_groups`); set the trainable layers first."""
-    groups = {g["name"]: g for g in param_groups(model, lr, backbone_lr_factor)}
+def make_optimizer(model: keras.Model, lr, backbone_lr_factor: float = 0.1, **adam_kwargs: Any) -> ScaledAdam:
+    """Adam at ``lr`` (a float or a ``LearningRateSchedule``) for the classifier and ``lr *
+    backbone_lr_factor`` for every other trainable variable of ``model`` (see :func:`param_groups`);
+    set the trainable layers first. ``weight_decay=`` makes it AdamW (decoupled decay)."""
+    groups = {g["name"]: g for g in param_groups(model, lr if isinstance(lr, (int, float)) else 1.0, backbone_lr_factor)}
     backbone = groups.get("backbone", {"variables": []})["variables"]
     return ScaledAdam(learning_rate=lr, lr_multipliers={v.path: backbone_lr_factor for v in backbone}, **adam_kwargs)
 

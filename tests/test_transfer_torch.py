@@ -187,13 +187,30 @@ def test_cached_and_live_feature_extraction_agree_and_learn(colours, tmp_path):
     assert cached.best_val_acc >= 0.9  # three colours, chance is 1/3
 
 
-def test_resume_continues_like_an_uninterrupted_run(colours, tmp_path):
+def _interrupted_after_first_epoch(options, monkeypatch, **overrides):
+    """A run killed while training its second epoch: its last checkpoint is the first epoch's."""
+    first_epoch = ft.TorchAdapter.epoch
+
+    def epoch(self, number, seed, tag):
+        if number == 2:
+            raise KeyboardInterrupt
+        return first_epoch(self, number, seed, tag)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ft.TorchAdapter, "epoch", epoch)
+        with pytest.raises(KeyboardInterrupt):
+            ft.finetune(options, **overrides)
+    info = ft.read_checkpoint_info(overrides["out"])
+    return info
+
+
+def test_resume_continues_like_an_uninterrupted_run(colours, tmp_path, monkeypatch):
     options = FinetuneOptions(data=str(colours), model="lenet5", mode="fine-tune", augment=True, lr=3e-3, batch_size=8, progress=False)
     straight = ft.finetune(options, epochs=2, out=str(tmp_path / "straight"))
-    first = ft.finetune(options, epochs=1, out=str(tmp_path / "resumed"))
+    first = _interrupted_after_first_epoch(options, monkeypatch, epochs=2, out=str(tmp_path / "resumed"))
     resumed = ft.finetune(options, epochs=2, resume=str(tmp_path / "resumed"))
     assert [h["epoch"] for h in resumed.history] == [1, 2] and len(resumed.epoch_times) == 1
-    assert resumed.history[0] == first.history[0]
+    assert resumed.history[0] == first["history"][0]
     assert [h["val_acc"] for h in resumed.history] == [h["val_acc"] for h in straight.history]
     a, b = _state(tmp_path / "straight" / "last.safetensors"), _state(tmp_path / "resumed" / "last.safetensors")
     for key in a:  # without the optimizer state (Adam's moments and step) the second epoch differs

@@ -1,0 +1,72 @@
+"""torchrun: two gloo processes on the CPU train like one process with the doubled batch, and a
+resumed two-process run ends where an uninterrupted one does."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import torch_impl.finetune as ft
+
+ROOT = Path(__file__).resolve().parents[1]
+# LeNet-5: no BatchNorm, no dropout, so nothing but the sharding can tell the runs apart
+COMMON = ["--model", "lenet5", "--mode", "fine-tune", "--no-augment", "--epochs", "2", "--lr", "3e-3", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> Path:
+    """Three classes of noisy colour squares, 8 training images each: 24 = 3 steps of 8."""
+    root = tmp_path_factory.mktemp("dist")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("val", 4)):
+        for name, rgb in {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}.items():
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(np.array(rgb) + rng.normal(0, 60, (32, 32, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    return root
+
+
+def _torchrun(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "torch_impl", "finetune", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def _weights(folder: Path) -> dict:
+    return load_file(str(folder / "last.safetensors"))
+
+
+def test_two_processes_equal_one_with_the_doubled_batch(digits, tmp_path):
+    single = ft.finetune(data=str(digits), model="lenet5", mode="fine-tune", augment=False, epochs=2, lr=3e-3, batch_size=8,
+                         progress=False, out=str(tmp_path / "one"))
+    proc = _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "two"))
+    assert proc.stdout.count("best val accuracy") == 1  # rank 0 alone reports (and writes)
+    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    start = ft.build_model("lenet5", 3).state_dict()
+    for key in one:
+        assert not torch.equal(one[key], start[key])  # it trained
+        torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-6)
+    assert [round(h["val_acc"], 6) for h in single.history] == [round(h["val_acc"], 6) for h in ft.read_checkpoint_info(tmp_path / "two")["history"]]
+    # twin: the same two processes with the single run's batch per process step differently
+    _torchrun("--data", str(digits), *COMMON, "--batch-size", "8", "--out", str(tmp_path / "two-big"))
+    assert not all(torch.allclose(_weights(tmp_path / "two-big")[k], one[k], rtol=1e-5, atol=1e-6) for k in one)
+
+
+def test_resumed_distributed_run_equals_an_uninterrupted_one(digits, tmp_path):
+    _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "straight"))
+    _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "resumed"), "--stop-after", "1")
+    assert ft.read_checkpoint_info(tmp_path / "resumed")["epoch"] == 1
+    _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--resume", str(tmp_path / "resumed"))
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=1e-5, atol=1e-6)

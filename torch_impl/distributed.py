@@ -1,0 +1,78 @@
+"""More than one process: ``torchrun --nproc_per_node=N -m torch_impl finetune ...``.
+
+torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; :func:`join` then starts the process group (nccl
+on CUDA, gloo on CPU) and gives each process its device. Each process reads its shard of the
+data through a ``DistributedSampler`` (reshuffled every epoch by ``set_epoch``), with the batch
+size per process, as torchvision's reference scripts do; DistributedDataParallel averages the
+gradients, so N processes with batch B step like one process with batch N*B. Rank 0 alone writes
+checkpoints and logs (the fine-tuning core asks ``is_main``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Cluster:
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+    owns_group: bool = False  # this code started the process group, so it ends it
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def join(device: torch.device) -> tuple:
+    """(Cluster, device): the process group from torchrun's variables (a single process without
+    them), and this process's device (``cuda:LOCAL_RANK`` on GPUs)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Cluster(), device
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    owns = not dist.is_initialized()
+    if owns:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Cluster(dist.get_world_size(), dist.get_rank(), local_rank, owns), device
+
+
+def wrap(net: nn.Module, cluster: Cluster, device: torch.device) -> nn.Module:
+    """``net`` in DistributedDataParallel when there are several processes (gradients averaged)."""
+    if not cluster.distributed:
+        return net
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+
+
+def sum_over_processes(values: Sequence[float], cluster: Cluster, device: torch.device) -> list:
+    """Element-wise sums of ``values`` over all processes (loss sums, correct counts, sample counts)."""
+    if not cluster.distributed:
+        return list(values)
+    import torch.distributed as dist
+
+    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def leave(cluster: Cluster) -> None:
+    if cluster.owns_group:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
