@@ -171,6 +171,8 @@ def format_table(results: List[Dict[str, Any]], epochs: int, rel: Dict[str, Dict
     mean = " ".join(f"{_fmt(r['mean_epoch_seconds'], '.1f'):>{w}}" for r in results)
     lines.append(f"{'best / mean':>12} | {best} | {mean}")
     for name, r in rel.items():
+        if r["epoch_seconds"] is None and r["best_val_acc"] is None:
+            continue
         lines.append(f"{name}/reference: mean epoch time x{_fmt(r['epoch_seconds'], '.2f')}, best val acc x{_fmt(r['best_val_acc'], '.3f')}")
     for r in results:
         if r.get("error"):
@@ -246,10 +248,11 @@ def glue_passthrough(argv: Sequence[str]) -> List[str]:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(glue_passthrough(sys.argv[1:] if argv is None else argv))
     out = Path(args.out)
+    # Refuse a bad pass-through before anything is written or run.
+    check_passthrough(shlex.split(args.reference_args), RESERVED_REFERENCE, "--reference-args")
+    check_passthrough(shlex.split(args.cli_args), RESERVED_CLI, "--cli-args")
     data = Path(args.data) if args.data else digits_folder.write_digits(out / "digits")
-    ref_kwargs = reference_kwargs(args, data, out)  # parse every pass-through before the long runs start
-    for framework in ("torch",) + ("keras",) * args.keras:
-        cli_command(framework, data, args, out)
+    ref_kwargs = reference_kwargs(args, data, out)
     load_start = os.getloadavg()
     results = [run_reference(ref_kwargs)]
     results.append(run_cli("torch_cli", "torch", data, args, out, child_env(args.threads)))
