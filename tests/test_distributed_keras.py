@@ -16,18 +16,12 @@ CHILD = r"""
 import sys
 from pathlib import Path
 import numpy as np
-from PIL import Image
 import keras
 import keras_impl.finetune as ft
+sys.path.insert(0, "tests")
+from image_folders import write_colours
 
-root = Path(sys.argv[1])
-rng = np.random.default_rng(0)
-for split, n in (("train", 8), ("val", 4)):
-    for name, rgb in {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}.items():
-        (root / split / name).mkdir(parents=True)
-        for i in range(n):
-            pixels = np.clip(np.array(rgb) + rng.normal(0, 60, (32, 32, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+root = write_colours(Path(sys.argv[1]), train=8, val=4, noise=60.0)
 assert len(keras.distribution.list_devices()) == 2, keras.distribution.list_devices()
 common = dict(data=str(root), model="lenet5", mode="fine-tune", augment=False, epochs=2, lr=3e-3, progress=False)
 one = ft.finetune(**common, batch_size=8, out=str(root / "one"))

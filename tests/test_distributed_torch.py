@@ -7,13 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 import torch_impl.finetune as ft
+from image_folders import write_colours
 
 ROOT = Path(__file__).resolve().parents[1]
 # LeNet-5: no BatchNorm, no dropout, so nothing but the sharding can tell the runs apart
@@ -23,15 +22,7 @@ COMMON = ["--model", "lenet5", "--mode", "fine-tune", "--no-augment", "--epochs"
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory) -> Path:
     """Three classes of noisy colour squares, 8 training images each: 24 = 3 steps of 8."""
-    root = tmp_path_factory.mktemp("dist")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 8), ("val", 4)):
-        for name, rgb in {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}.items():
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                pixels = np.clip(np.array(rgb) + rng.normal(0, 60, (32, 32, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
-    return root
+    return write_colours(tmp_path_factory.mktemp("dist"), train=8, val=4, noise=60.0)
 
 
 def _torchrun(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -19,6 +19,7 @@ from PIL import Image
 import keras
 
 import cnnspec
+from image_folders import write_colours
 import toydata
 from toydata import DataLayoutError
 from finetuning import FinetuneOptions
@@ -62,17 +63,8 @@ def _checkpoint(path: Path) -> Dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def colours(tmp_path_factory) -> Path:
-    """Three classes told apart by colour alone, under heavy pixel noise: learnable by any
-    backbone, even a random one, so a failure to learn is the training loop's fault."""
-    root = tmp_path_factory.mktemp("colours")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 8), ("val", 6)):
-        for name, rgb in {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}.items():
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                pixels = np.clip(np.array(rgb) + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
-    return root
+    """Three classes told apart by colour alone (see image_folders.write_colours)."""
+    return write_colours(tmp_path_factory.mktemp("colours"))
 
 
 @pytest.fixture(scope="module")

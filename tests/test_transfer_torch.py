@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -23,6 +22,7 @@ import torch_impl.finetune as ft
 from torch_impl.__main__ import main as cli_main
 from torch_impl.transfer import MLPHead, freeze_backbone, frozen_in_eval, param_groups, replace_head, select_device, trainable_names, unfreeze
 
+from image_folders import write_colours
 from torch_helpers import randomise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,17 +32,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:feature extraction without weigh
 
 @pytest.fixture(scope="module")
 def colours(tmp_path_factory) -> Path:
-    """Three classes told apart by colour alone, under heavy pixel noise: learnable by any
-    backbone, even a random one, so a failure to learn is the training loop's fault."""
-    root = tmp_path_factory.mktemp("colours")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 8), ("val", 6)):
-        for name, rgb in {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}.items():
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                pixels = np.clip(np.array(rgb) + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
-    return root
+    """Three classes told apart by colour alone (see image_folders.write_colours)."""
+    return write_colours(tmp_path_factory.mktemp("colours"))
 
 
 @pytest.fixture(scope="module")
