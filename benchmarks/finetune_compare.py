@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="resnet18", help="architecture for every contender (default resnet18)")
     p.add_argument("--out", default="runs/finetune-compare", metavar="OUT", help="output folder (default runs/finetune-compare)")
     p.add_argument("--threads", type=int, default=2, help="reference torch threads; children get OMP_NUM_THREADS unless already set (default 2)")
-    p.add_argument("--no-flip", action="store_true", help="reference: no random horizontal flip (the CLIs do not augment by default)")
+    p.add_argument("--no-flip", action="store_true", help="reference: no random horizontal flip (the CLIs flip when they augment, which is their default from scratch)")
     p.add_argument("--reference-args", default="", metavar="ARGS", help='extra finetune_reference.py flags, e.g. "--no-flip --lr 1e-3"')
     p.add_argument("--cli-args", default="", metavar="ARGS", help='extra flags for the CLIs, e.g. "--mode fine-tune --augment"')
     p.add_argument("--keras", action="store_true", help="also run python -m keras_impl finetune")
