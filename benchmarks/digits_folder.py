@@ -3,6 +3,9 @@ fine-tuning benchmarks (the embedded toydata shapes are synthetic; these are 1,7
 
     python benchmarks/digits_folder.py /tmp/digits          # -> /tmp/digits/{train,val}/<digit>/<i>.png
 
+Needs scikit-learn (``pip install scikit-learn``: the digits ship in its wheel), which is not a
+dependency of the project.
+
 Layout: ``DIR/train/<digit>/<i>.png`` and ``DIR/val/<digit>/<i>.png``, where ``i`` is the image's
 index in ``sklearn.datasets.load_digits()``; a stratified 80/20 split drawn with ``seed``; 8x8
 8-bit grayscale PNGs (mode ``L``), the 0-16 values scaled to 0-255. The folder is written into a
