@@ -235,7 +235,8 @@ def test_fine_tuning_changes_the_whole_backbone_at_the_lower_rate(colours, tmp_p
 
 def test_cached_feature_extraction_learns_and_matches_the_live_model(colours, tmp_path):
     with pytest.warns(UserWarning, match="GPU only"):
-        result = ft.finetune(data=str(colours), mode="feature-extract", epochs=5, amp=True, out=str(tmp_path), **TINY)
+        result = ft.finetune(data=str(colours), mode="feature-extract", epochs=5, amp=True, out=str(tmp_path), schedule="constant",
+                             label_smoothing=0.0, **TINY)  # the plain head training this test was sized for
     assert result.cache_seconds is not None and len(result.epoch_times) == 5  # 5: every backend's seeded init gets there
     assert result.best_val_acc >= 0.9  # three colours, chance is 1/3
     # the cache holds what the model computes: the best checkpoint scores the same on the images
