@@ -26,16 +26,16 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import digits_folder  # noqa: E402
+from finetuning.atomic import atomic_write, write_json  # noqa: E402  (the project's one writer)
 import finetune_reference  # noqa: E402
 
 # Flags compare sets itself for every contender: overriding them in pass-through args would make
@@ -180,21 +180,6 @@ def format_table(results: List[Dict[str, Any]], epochs: int, rel: Dict[str, Dict
     return "\n".join(lines)
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    """Calls ``write(temp_path)`` beside ``path`` and renames the result onto it when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def plot(results: List[Dict[str, Any]], path: Path, title: str) -> Path:
     """Val accuracy per epoch, one line per contender (Agg canvas: no display, no pyplot state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -212,7 +197,7 @@ def plot(results: List[Dict[str, Any]], path: Path, title: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    return atomic_write(path, lambda tmp: canvas.print_png(tmp))
+    return atomic_write(path, lambda tmp: canvas.print_png(tmp), suffix=".png")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,7 +247,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Timings are only comparable on an otherwise idle machine: the load average says if it was.
     settings = {**{k: v for k, v in vars(args).items() if k != "progress"}, "data": str(data), "cpus": os.cpu_count(),
                 "loadavg_1min_start_end": [load_start[0], os.getloadavg()[0]]}
-    finetune_reference.write_json_atomic(out / "compare.json", {"settings": settings, "contenders": results, "ratios_to_reference": rel})
+    write_json(out / "compare.json", {"settings": settings, "contenders": results, "ratios_to_reference": rel})
     plot(results, out / "compare.png", f"{args.model}, {args.size}px, {data.name}")
     print(format_table(results, args.epochs, rel))
     print(f"load average (1 min) at start {load_start[0]:.2f}, at end {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
