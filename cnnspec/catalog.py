@@ -108,18 +108,21 @@ class PublishedWeights:
     def model_options(self) -> Dict[str, object]:
         return dict(self.options)
 
+    def fixed_options(self, options: Optional[Dict[str, object]] = None) -> Dict[str, object]:
+        """``options`` with what this file needs unless the user chose otherwise: its model options
+        (GoogLeNet's ``transform_input``) and, when the file holds heads the default model leaves
+        out, ``aux_logits=False`` (torchvision drops them). One rule for both frameworks."""
+        options = dict(options or {})
+        for key, value in self.options:
+            options.setdefault(key, value)
+        if self.dropped:
+            options.setdefault("aux_logits", False)
+        return options
+
     def category_names(self) -> List[str]:
         if self.categories is None:
             raise ValueError(f"{self.key} are feature-only weights: they have no categories")
         return categories(self.categories)
-
-    def to_dict(self) -> dict:
-        return {"model": self.model, "name": self.name, "url": self.url, "file_name": self.file_name,
-                "sha256_prefix": self.sha256_prefix, "num_classes": self.num_classes, "categories": self.categories,
-                "transforms": vars(self.transforms), "acc@1": None if math.isnan(self.acc1) else self.acc1,
-                "acc@5": None if math.isnan(self.acc5) else self.acc5, "num_params": self.num_params,
-                "gflops": self.gflops, "file_size_mb": self.file_size_mb, "options": self.model_options(),
-                "dropped": list(self.dropped)}
 
 
 @lru_cache(maxsize=None)

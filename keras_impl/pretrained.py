@@ -100,10 +100,7 @@ def keras_options(entry: PublishedWeights, include_top: bool, classes: Optional[
             raise ValueError(f"weights {entry.key} with include_top=True, classes must be {entry.num_classes}, received classes={classes}; "
                              "use include_top=False (with pooling=) and a new head, or keras_impl.transfer.replace_head")
         classes = entry.num_classes
-    options = dict(options)
-    for key, value in entry.model_options().items():
-        options.setdefault(key, value)
-    return classes, options
+    return classes, entry.fixed_options(options)
 
 
 def load_pretrained(model, entry: PublishedWeights, options: Dict[str, Any]) -> None:

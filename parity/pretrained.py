@@ -39,10 +39,7 @@ class FetchResult:
 
 def model_options(entry: PublishedWeights) -> Dict[str, Any]:
     """The options both models are built with: the checkpoint's, the file's classes, no aux heads."""
-    options = {"num_classes": entry.num_classes, **entry.model_options()}
-    if "aux_logits" in cnnspec.options(entry.model):
-        options["aux_logits"] = False
-    return options
+    return entry.fixed_options({"num_classes": entry.num_classes})
 
 
 def fetch(model: str, weights: str = "DEFAULT", framework: str = "both", progress: bool = True, force: bool = False) -> FetchResult:

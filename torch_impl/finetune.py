@@ -272,10 +272,7 @@ class TorchAdapter:
         if state["epoch"] != info["epoch"]:
             raise ValueError(f"{source}: weights and optimizer state are from different epochs ({info['epoch']} vs {state['epoch']}); "
                              "the save was interrupted, resume from best.json")
-        lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.optimizer.load_state_dict(state["optimizer"])
-        for group, lr in zip(self.optimizer.param_groups, lrs):  # the learning rates asked for now win
-            group["lr"] = lr
+        self.optimizer.load_state_dict(state["optimizer"])  # the rates are set before every step from peak_lrs and the schedule
         if self.scaler is not None and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
 

@@ -13,7 +13,7 @@ import enum
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -96,11 +96,7 @@ def checkpoint_options(entry: PublishedWeights, options: Dict[str, Any]) -> Dict
                 f"weights {entry.key} have {entry.num_classes} classes, received num_classes={given}: build with the "
                 f"default and replace the head (torch_impl.transfer.replace_head(model, {given})), or fine-tune with --weights")
         options["num_classes"] = entry.num_classes
-    for key, value in entry.model_options().items():
-        options.setdefault(key, value)
-    if entry.dropped and "aux_logits" in cnnspec.options(entry.model):
-        options.setdefault("aux_logits", False)  # torchvision: the file's aux heads are dropped unless asked for
-    return options
+    return entry.fixed_options(options)
 
 
 def cache_path(entry: PublishedWeights) -> Path:
@@ -130,6 +126,3 @@ def download(entry: PublishedWeights, progress: bool = True) -> Path:
                       f"{catalog.MIRROR_ENV} to a mirror's base URL, or copy {entry.file_name} to {path}") from None
     return path
 
-
-def list_weights(model: str) -> List[str]:
-    return catalog.weights_names(model)
