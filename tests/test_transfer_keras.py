@@ -19,7 +19,7 @@ from PIL import Image
 import keras
 
 import cnnspec
-from image_folders import write_colours
+from image_folders import interrupted_after_first_epoch, write_colours
 import toydata
 from toydata import DataLayoutError
 from finetuning import FinetuneOptions
@@ -246,27 +246,10 @@ def test_cached_feature_extraction_learns_and_matches_the_live_model(colours, tm
     assert np.mean(predicted == ft._labels(paths, info["classes"])) == pytest.approx(result.best_val_acc)
 
 
-def _interrupted_after_first_epoch(options, monkeypatch, **overrides):
-    """A run killed while training its second epoch: its last checkpoint is the first epoch's."""
-    first_epoch = ft.KerasAdapter.epoch
-
-    def epoch(self, number, seed, tag):
-        if number == 2:
-            raise KeyboardInterrupt
-        return first_epoch(self, number, seed, tag)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ft.KerasAdapter, "epoch", epoch)
-        with pytest.raises(KeyboardInterrupt):
-            ft.finetune(options, **overrides)
-    info = ft.read_checkpoint_info(overrides["out"])
-    return info
-
-
 def test_resume_continues_like_an_uninterrupted_run(colours, tmp_path, monkeypatch):
     options = FinetuneOptions(data=str(colours), model="lenet5", mode="fine-tune", augment=True, lr=3e-3, batch_size=8, progress=False)
     straight = ft.finetune(options, epochs=2, out=str(tmp_path / "straight"))
-    first = _interrupted_after_first_epoch(options, monkeypatch, epochs=2, out=str(tmp_path / "resumed"))
+    first = interrupted_after_first_epoch(ft, ft.KerasAdapter, options, monkeypatch, epochs=2, out=str(tmp_path / "resumed"))
     resumed = ft.finetune(options, epochs=2, resume=str(tmp_path / "resumed"))
     assert [h["epoch"] for h in resumed.history] == [1, 2] and len(resumed.epoch_times) == 1
     assert resumed.history[0] == first["history"][0]

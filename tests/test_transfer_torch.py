@@ -22,7 +22,7 @@ import torch_impl.finetune as ft
 from torch_impl.__main__ import main as cli_main
 from torch_impl.transfer import MLPHead, freeze_backbone, frozen_in_eval, param_groups, replace_head, select_device, trainable_names, unfreeze
 
-from image_folders import write_colours
+from image_folders import interrupted_after_first_epoch, write_colours
 from torch_helpers import randomise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,27 +178,10 @@ def test_cached_and_live_feature_extraction_agree_and_learn(colours, tmp_path):
     assert cached.best_val_acc >= 0.9  # three colours, chance is 1/3
 
 
-def _interrupted_after_first_epoch(options, monkeypatch, **overrides):
-    """A run killed while training its second epoch: its last checkpoint is the first epoch's."""
-    first_epoch = ft.TorchAdapter.epoch
-
-    def epoch(self, number, seed, tag):
-        if number == 2:
-            raise KeyboardInterrupt
-        return first_epoch(self, number, seed, tag)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ft.TorchAdapter, "epoch", epoch)
-        with pytest.raises(KeyboardInterrupt):
-            ft.finetune(options, **overrides)
-    info = ft.read_checkpoint_info(overrides["out"])
-    return info
-
-
 def test_resume_continues_like_an_uninterrupted_run(colours, tmp_path, monkeypatch):
     options = FinetuneOptions(data=str(colours), model="lenet5", mode="fine-tune", augment=True, lr=3e-3, batch_size=8, progress=False)
     straight = ft.finetune(options, epochs=2, out=str(tmp_path / "straight"))
-    first = _interrupted_after_first_epoch(options, monkeypatch, epochs=2, out=str(tmp_path / "resumed"))
+    first = interrupted_after_first_epoch(ft, ft.TorchAdapter, options, monkeypatch, epochs=2, out=str(tmp_path / "resumed"))
     resumed = ft.finetune(options, epochs=2, resume=str(tmp_path / "resumed"))
     assert [h["epoch"] for h in resumed.history] == [1, 2] and len(resumed.epoch_times) == 1
     assert resumed.history[0] == first["history"][0]
