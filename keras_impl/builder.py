@@ -109,8 +109,9 @@ def _conv(node: n.Conv, x, path, ctx):
 
 @_builds(n.BatchNorm)
 def _batchnorm(node: n.BatchNorm, x, path, ctx):
-    # Keras' momentum is the weight of the old running value: 1 - torch's momentum.
-    return layers.BatchNormalization(
+    # Keras' momentum is the weight of the old running value: 1 - torch's momentum. The layer
+    # folds torch's unbiased batch variance into the running variance (see TorchBatchNormalization).
+    return torchlike.TorchBatchNormalization(
         axis=-1, epsilon=node.eps, momentum=1.0 - node.momentum, name=layer_name(path),
         gamma_initializer="zeros" if path in ctx.zero_gamma else "ones",
     )(x)

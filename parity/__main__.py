@@ -65,12 +65,51 @@ def _release_models() -> None:
     gc.collect()
 
 
+def cmd_check_training(args, names: List[str], size) -> int:
+    """``check --train``: the training-step parity of every named model (see parity.training)."""
+    from .training import check_training, row_kind
+
+    print(f"{'model':17s} {'training':22s} {'loss':>9s} {'grad':>9s} {'param':>9s} {'stats':>9s}  result  (max relative error)")
+    failed, start = [], time.perf_counter()
+    results = []
+    for name in names:
+        t0 = time.perf_counter()
+        report = check_training(name, args.optimizer, steps=args.steps, batch=args.batch or 4,
+                                size=size, seed=args.seed, rtol=args.train_rtol, atol=args.atol, dtype=args.dtype)
+        _release_models()
+        results.append(report)
+        worst = report.worst()
+        cols = " ".join(f"{worst[k]:9.1e}" if k in worst else f"{'-':>9s}" for k in ("loss", "grad", "param", "running stat"))
+        verdict = "PASS" if report.passed else f"FAIL at {report.first_divergence.name}"
+        print(f"{name:17s} {f'{args.optimizer} x{args.steps} {args.dtype} {report.backend}':22s} {cols}  {verdict}  ({time.perf_counter() - t0:.1f}s)", flush=True)
+        if args.layers:
+            for f in report.rows:
+                mark = "" if f.passed else "  <-- diverges" if f is report.first_divergence else "  x"
+                print(f"    {f.name:44s} {row_kind(f.name):13s} abs {f.max_abs:9.2e}  rel {f.max_rel:9.2e}{mark}")
+        if not report.passed:
+            failed.append(name)
+    elapsed = time.perf_counter() - start
+    if args.json:
+        write_text(args.json, json.dumps({"passed": not failed, "failed": failed, "total_s": round(elapsed, 2),
+                                          "results": [r.to_dict() for r in results]}, indent=2))
+    print(f"{len(names) - len(failed)}/{len(names)} models train the same  ({elapsed:.1f}s)")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_check(args, parser) -> int:
     from .check import check
 
     names = cnnspec.names() if args.all else [args.model]
     if not args.all and not args.model:
         parser.error("name a model or pass --all")
+    if args.batch is not None and args.batch < 1:
+        parser.error(f"--batch must be >= 1 (an empty batch compares nothing), received {args.batch}")
+    if args.train:
+        if args.weights:
+            parser.error("--train starts from seeded random weights; drop --weights")
+        return cmd_check_training(args, names, _size(args.size, parser))
     if args.weights and args.all:
         parser.error("--weights checks one model; drop --all")
     size = _size(args.size, parser)
@@ -82,7 +121,7 @@ def cmd_check(args, parser) -> int:
         if spec.fixed_input and size is not None and size != spec.input_size[1:]:
             print(f"{name:17s} skipped: takes only {spec.input_size[1]}x{spec.input_size[2]} inputs")
             continue
-        result = check(name, batch=args.batch, size=model_size, seed=args.seed, direction=args.direction,
+        result = check(name, batch=args.batch or 2, size=model_size, seed=args.seed, direction=args.direction,
                        rtol=args.rtol, atol=args.atol, layers=args.layers, weights=args.weights, onnx=not args.no_onnx)
         results.append(result)
         _release_models()
@@ -156,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="transfer weights and compare outputs (exit 1 on disagreement)")
     c.add_argument("model", nargs="?", choices=cnnspec.names(), metavar="MODEL")
     c.add_argument("--all", action="store_true", help="every model, each at its default input size")
-    c.add_argument("--batch", type=int, default=2)
+    c.add_argument("--batch", type=int, help="images per batch (default 2; 4 with --train)")
     c.add_argument("--size", type=int, nargs="+", metavar="N", help="input HEIGHT [WIDTH] (default: the model's)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--direction", choices=("torch2keras", "keras2torch", "both"), default="both")
@@ -166,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", metavar="FILE", help="write the results as JSON")
     c.add_argument("--weights", metavar="FILE|NAME", help="a torchvision/torch_impl checkpoint, or published weights (IMAGENET1K_V1, DEFAULT), instead of random weights")
     c.add_argument("--no-onnx", action="store_true", help="skip exporting both models and comparing in onnxruntime")
+    c.add_argument("--train", action="store_true", help="training-step parity instead: the same optimizer steps in both frameworks, "
+                   "comparing the loss, every gradient, updated weight and BatchNorm statistic (default batch 4, 64x64)")
+    c.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="sgd", help="--train: the optimizer (default sgd: momentum 0.9, weight decay 1e-4)")
+    c.add_argument("--steps", type=int, default=3, help="--train: optimizer steps (default 3)")
+    c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="--train: precision (default float64; see parity/training.py for why)")
+    c.add_argument("--train-rtol", type=float, default=1e-5, help="--train: max error relative to each tensor's scale (default 1e-5)")
     e = sub.add_parser("export", help="write one ONNX export (atomically)")
     e.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
     e.add_argument("--framework", choices=("torch", "keras"), required=True)

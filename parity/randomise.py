@@ -43,11 +43,13 @@ def randomise_torch(model, seed: int = 0):
 
 def randomise_keras(model, seed: int = 0):
     """Every weight of a keras model, in place (kernels scaled by their fan-in); returns the model."""
+    import keras
+
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if not layer.weights:
             continue
-        if type(layer).__name__ == "BatchNormalization":
+        if isinstance(layer, keras.layers.BatchNormalization):
             kinds = ["gamma", "beta", "mean", "variance"]
         else:
             kinds = ["kernel", "bias"][: len(layer.weights)]

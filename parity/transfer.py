@@ -84,7 +84,10 @@ def _plan(torch_model, keras_model) -> List[Tuple[LayerMapping, object]]:
 
 def _torch_to_keras(torch_model, keras_model) -> int:
     plan = _plan(torch_model, keras_model)
-    state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
+    # copies: torch's .numpy() shares the tensor's memory, and jax on CPU may keep a numpy
+    # buffer as it is, so without a copy a later in-place torch update (an optimizer step) would
+    # silently change the Keras weights too (seen on jax: biases moved with torch's SGD step)
+    state = {k: v.detach().cpu().numpy().copy() for k, v in torch_model.state_dict().items()}
     converted = [(layer, m.to_keras([state[k] for k in m.torch_keys])) for m, layer in plan]
     for layer, arrays in converted:
         layer.set_weights(arrays)

@@ -1,0 +1,165 @@
+"""Keras optimizers with torch.optim's update rules, on every backend (keras.ops only).
+
+The spec is torchvision's, and so is the training recipe: a model trained here should follow the
+same trajectory as the torch_impl twin under the same hyper-parameters. Keras' built-in optimizers
+differ from torch.optim in ways no hyper-parameter mapping can absorb:
+
+- SGD: Keras keeps ``v = momentum * v - lr * g``, torch ``b = momentum * b + g`` and steps by
+  ``lr * b``. Equal for a constant rate, not under a schedule (Keras' velocity carries old rates).
+  Keras' ``weight_decay`` is decoupled (``p -= lr * wd * p``); torch's SGD adds ``wd * p`` to the
+  gradient (L2), which then also flows through the momentum buffer.
+- Adam: Keras folds the bias corrections into the rate and adds epsilon to the *uncorrected*
+  ``sqrt(v)``: ``p -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``; torch adds it to the
+  corrected one: ``p -= lr * m_hat / (sqrt(v_hat) + eps)``. The two differ by a factor that depends
+  on the step, largest in the first steps, exactly where fine-tuning is most sensitive. Keras'
+  default epsilon is also 1e-7, torch's 1e-8.
+- Adam's ``weight_decay`` in torch is L2 on the gradient; AdamW's is decoupled (``p *= 1 - lr * wd``).
+
+So these subclass ``keras.optimizers.Optimizer`` and write torch's update in ``update_step``, the
+per-variable hook Keras calls on tensorflow, jax and torch alike. Weight decay is applied to every
+trainable variable, as torch.optim does (no exclusion list), at the variable's own rate.
+``lr_multipliers`` (variable path -> factor) plays the part of torch's parameter groups: a
+backbone fine-tuned at a tenth of the head's rate. Multipliers are looked up by position
+(``_get_variable_index``): on tensorflow ``update_step`` receives the raw ``tf.Variable``, which
+has no Keras path.
+
+``record_gradients = True`` keeps the last gradients ``apply`` received (as numpy, by variable
+path) in ``last_gradients``; ``parity.check_training`` compares them with torch's ``.grad``.
+It needs eager execution (``run_eagerly=True``), where the gradients are concrete arrays.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import keras
+import numpy as np
+from keras import ops
+
+PACKAGE = "keras_impl"
+
+
+class TorchOptimizer(keras.optimizers.Optimizer):
+    """The pieces both rules share: torch-style weight decay, per-variable rates, gradient recording."""
+
+    def __init__(self, learning_rate: Any = 0.001, weight_decay: float = 0.0, lr_multipliers: Optional[Dict[str, float]] = None,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        if kwargs.get("weight_decay") is not None:
+            raise ValueError("weight_decay is applied by the torch rule itself")
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, received {weight_decay!r}")
+        self.torch_weight_decay = float(weight_decay)
+        self.lr_multipliers = dict(lr_multipliers or {})
+        bad = {k: v for k, v in self.lr_multipliers.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"lr_multipliers must be >= 0, received {bad}")
+        self._multiplier_by_index: List[float] = []
+        self.record_gradients = False
+        self.last_gradients: Dict[str, np.ndarray] = {}
+
+    def build(self, var_list):
+        super().build(var_list)
+        self._multiplier_by_index = [float(self.lr_multipliers.get(v.path, 1.0)) for v in var_list]
+
+    def apply(self, grads, trainable_variables=None):
+        if self.record_gradients:
+            variables = trainable_variables if trainable_variables is not None else self._trainable_variables
+            self.last_gradients = {v.path: np.asarray(ops.convert_to_numpy(g)) for g, v in zip(grads, variables) if g is not None}
+        return super().apply(grads, trainable_variables)
+
+    def _rate(self, variable, learning_rate):
+        """This variable's learning rate and its multiplier (0 for a frozen-rate variable)."""
+        factor = self._multiplier_by_index[self._get_variable_index(variable)] if self._multiplier_by_index else 1.0
+        lr = ops.cast(learning_rate, variable.dtype)
+        return (lr if factor == 1.0 else lr * factor), factor
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.pop("weight_decay", None)
+        return {**config, "weight_decay": self.torch_weight_decay, "lr_multipliers": self.lr_multipliers}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TorchSGD(TorchOptimizer):
+    """torch.optim.SGD: ``g += wd * p; b = momentum * b + g; p -= lr * (g + momentum * b if nesterov else b)``.
+
+    ``dampening`` is torch's default, 0 (the first step's buffer is then the gradient itself, the
+    same as a zero-initialised buffer).
+    """
+
+    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+                 name: str = "torch_sgd", **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), received {momentum!r}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov needs a momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self.momentum_buffers = [self.add_variable_from_reference(v, "momentum") for v in var_list] if self.momentum else []
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, factor = self._rate(variable, learning_rate)
+        g = ops.cast(gradient, variable.dtype)
+        if self.torch_weight_decay:
+            g = g + ops.cast(self.torch_weight_decay, variable.dtype) * variable
+        if self.momentum:
+            buffer = self.momentum_buffers[self._get_variable_index(variable)]
+            self.assign(buffer, ops.cast(self.momentum, variable.dtype) * buffer + g)
+            g = g + ops.cast(self.momentum, variable.dtype) * buffer if self.nesterov else buffer
+        if factor != 0.0:
+            self.assign_sub(variable, lr * g)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TorchAdam(TorchOptimizer):
+    """torch.optim.Adam (``decoupled=False``, weight decay as L2 on the gradient) or torch.optim.AdamW
+    (``decoupled=True``: ``p *= 1 - lr * wd`` first), with torch's epsilon placement and default 1e-8:
+    ``p -= lr * m_hat / (sqrt(v_hat) + eps)``."""
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled: bool = False, name: str = "torch_adam", **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.decoupled = float(beta_1), float(beta_2), float(epsilon), bool(decoupled)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, factor = self._rate(variable, learning_rate)
+        dtype = variable.dtype
+        g = ops.cast(gradient, dtype)
+        wd = ops.cast(self.torch_weight_decay, dtype)
+        if self.torch_weight_decay and self.decoupled and factor != 0.0:
+            self.assign_sub(variable, variable * lr * wd)
+        elif self.torch_weight_decay and not self.decoupled:
+            g = g + wd * variable
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        b1, b2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        self.assign(m, b1 * m + (1.0 - b1) * g)
+        self.assign(v, b2 * v + (1.0 - b2) * ops.square(g))
+        if factor == 0.0:
+            return
+        m_hat = m / (1.0 - ops.power(b1, step))
+        v_hat = v / (1.0 - ops.power(b2, step))
+        self.assign_sub(variable, lr * m_hat / (ops.sqrt(v_hat) + ops.cast(self.epsilon, dtype)))
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "decoupled": self.decoupled}
+
+
+def torch_adamw(learning_rate: Any = 0.001, weight_decay: float = 0.01, **kwargs: Any) -> TorchAdam:
+    """torch.optim.AdamW's defaults (weight decay 0.01, decoupled)."""
+    return TorchAdam(learning_rate=learning_rate, weight_decay=weight_decay, decoupled=True, **kwargs)

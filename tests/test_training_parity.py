@@ -1,0 +1,93 @@
+"""parity.check_training: both frameworks take the same optimizer steps, and each training convention,
+broken on purpose, makes the check fail at the first layer it touches."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnspec
+from parity.training import OPTIMIZERS, check_training, compare_training, training_pair
+
+# A plain CNN, GoogLeNet with both auxiliary heads, and ResNet at a small size with every
+# optimizer; the rest of the 17 (VGG's 100 M-parameter classifier is slow in float64) under the slow mark.
+FAST = ["lenet5", "googlenet", "resnet18"]
+SIZES = {"vgg11_bn": (32, 32), "vgg11": (32, 32), "vgg13": (32, 32), "vgg13_bn": (32, 32), "vgg16": (32, 32), "vgg16_bn": (32, 32),
+         "vgg19": (32, 32), "vgg19_bn": (32, 32)}
+
+
+def batch_for(name, size, batch=4, seed=10):
+    spec = cnnspec.get(name)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, spec.input_size[0], *size)).astype(np.float32)
+    return x, rng.integers(0, spec.num_classes, size=batch)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("name", FAST)
+def test_three_steps_agree(name, optimizer):
+    report = check_training(name, optimizer, size=SIZES.get(name))
+    assert report.passed, (report.first_divergence, report.worst())
+    kinds = report.worst()
+    assert set(kinds) >= {"loss", "grad", "param"} and all(v <= 1e-5 for v in kinds.values()), kinds
+    assert len(report.losses) == 3
+    if name == "googlenet":  # the auxiliary heads train too (weighted 0.3)
+        assert any(f.name.startswith("grad aux1.fc2.weight") for f in report.rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in cnnspec.names() if n not in FAST])
+def test_every_other_model_agrees_with_sgd(name):
+    report = check_training(name, "sgd", size=SIZES.get(name))
+    assert report.passed, (report.first_divergence, report.worst())
+
+
+# ------------------------------------------------------------------------------------------ twins
+def _resnet_pair():
+    size = (64, 64)
+    torch_model, keras_model = training_pair("resnet18", size)
+    return torch_model, keras_model, batch_for("resnet18", size)
+
+
+def test_biased_running_variance_is_caught_at_that_layer():
+    torch_model, keras_model, (x, y) = _resnet_pair()
+    keras_model.get_layer("layer1_0_bn2").unbiased_running_variance = False  # Keras' own rule
+    report = compare_training(torch_model, keras_model, x, y, "sgd", steps=1)
+    assert not report.passed and report.first_divergence.name == "layer1.0.bn2.running_var@1"
+
+
+def test_momentum_taken_as_is_is_caught_at_that_layer():
+    torch_model, keras_model, (x, y) = _resnet_pair()
+    keras_model.get_layer("layer2_0_bn1").momentum = 0.1  # torch's number, not 1 - it
+    report = compare_training(torch_model, keras_model, x, y, "sgd", steps=1)
+    assert not report.passed and report.first_divergence.name == "layer2.0.bn1.running_mean@1"
+
+
+def test_keras_adam_epsilon_placement_is_caught_at_the_first_layer():
+    import keras
+
+    torch_model, keras_model, (x, y) = _resnet_pair()
+    # Keras' Adam with torch's hyper-parameters: the only difference left is where epsilon goes
+    report = compare_training(torch_model, keras_model, x, y, "adam", steps=1, weight_decay=0.0,
+                              keras_opt=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-8))
+    assert not report.passed and report.first_divergence.name == "conv1.weight@1"
+
+
+def test_keras_sgd_decoupled_weight_decay_is_caught():
+    import keras
+
+    torch_model, keras_model, (x, y) = _resnet_pair()
+    # equal at step 1; from step 2 torch's momentum buffer carries the decay term, Keras' does not
+    report = compare_training(torch_model, keras_model, x, y, "sgd", steps=2, weight_decay=0.05,
+                              keras_opt=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, weight_decay=0.05))
+    assert not report.passed and report.first_divergence.name.endswith("@2")
+
+
+def test_bad_arguments_are_one_clear_error():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        check_training("lenet5", "rmsprop")
+    with pytest.raises(ValueError, match="batch must be >= 2"):
+        check_training("lenet5", batch=1)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        check_training("lenet5", steps=0)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        check_training("lenet5", dtype="float16")
