@@ -43,8 +43,6 @@ class TorchOptimizer(keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate: Any = 0.001, weight_decay: float = 0.0, lr_multipliers: Optional[Dict[str, float]] = None,
                  name: Optional[str] = None, **kwargs: Any) -> None:
-        if kwargs.get("weight_decay") is not None:
-            raise ValueError("weight_decay is applied by the torch rule itself")
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, received {weight_decay!r}")

@@ -39,6 +39,7 @@ from keras import layers
 import cnnspec
 
 from .builder import layer_name
+from .optimizers import TorchAdam
 
 MLP_PARTS = 4  # Dense, BatchNormalization, ReLU, Dense: layers <classifier>_0 .. <classifier>_3
 
@@ -238,58 +239,16 @@ def param_groups(model: keras.Model, lr: float, backbone_lr_factor: float = 0.1)
     return groups
 
 
-@keras.saving.register_keras_serializable(package="keras_impl")
-class ScaledAdam(keras.optimizers.Adam):
-    """Adam with a learning-rate multiplier per variable, given by variable path (``conv1/kernel``).
-
-    Keras has no parameter groups; this is the smallest equivalent that works on every backend:
-    ``update_step`` (which Keras calls once per variable on tensorflow, jax and torch alike) scales
-    the learning rate of the listed variables. Adam is invariant to a gradient scale, so scaling
-    gradients instead would change nothing. Variables not listed use the learning rate as is.
-
-    The multipliers are looked up by position (``_get_variable_index``, the lookup Keras' own
-    optimizers and its custom-optimizer example use), not by ``variable.path`` inside the step:
-    on tensorflow ``update_step`` receives the raw ``tf.Variable``, which has no Keras path.
-    Checked on tensorflow (CPU), jax and torch (CPU and an H100), plain and under the
-    ``LossScaleOptimizer`` that mixed_float16 adds.
-    """
-
-    def __init__(self, learning_rate: float = 0.001, lr_multipliers: Optional[Dict[str, float]] = None, weight_decay: Optional[float] = None,
-                 **kwargs: Any) -> None:
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        # AdamW's decoupled decay, applied here per variable with its own (multiplied) learning
-        # rate, as torch's AdamW does per parameter group; Keras' own weight_decay would use the
-        # global rate for every variable (and a frozen-rate backbone would still decay).
-        self.decoupled_weight_decay = float(weight_decay or 0.0)
-        self.lr_multipliers = dict(lr_multipliers or {})
-        bad = {k: v for k, v in self.lr_multipliers.items() if not v >= 0}
-        if bad:
-            raise ValueError(f"lr_multipliers must be >= 0, received {bad}")
-        self._multiplier_by_index: List[float] = []
-
-    def build(self, var_list):
-        super().build(var_list)
-        self._multiplier_by_index = [float(self.lr_multipliers.get(v.path, 1.0)) for v in var_list]
-
-    def update_step(self, gradient, variable, learning_rate):
-        factor = self._multiplier_by_index[self._get_variable_index(variable)]
-        lr = learning_rate if factor == 1.0 else learning_rate * factor
-        if self.decoupled_weight_decay and factor != 0.0:  # torch's AdamW order: decay, then the Adam step
-            decay = keras.ops.cast(self.decoupled_weight_decay, variable.dtype) * keras.ops.cast(lr, variable.dtype)
-            self.assign_sub(variable, variable * decay)
-        super().update_step(gradient, variable, lr)
-
-    def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "lr_multipliers": self.lr_multipliers, "weight_decay": self.decoupled_weight_decay or None}
-
-
-def make_optimizer(model: keras.Model, lr, backbone_lr_factor: float = 0.1, **adam_kwargs: Any) -> ScaledAdam:
-    """Adam at ``lr`` (a float or a ``LearningRateSchedule``) for the classifier and ``lr *
-    backbone_lr_factor`` for every other trainable variable of ``model`` (see :func:`param_groups`);
-    set the trainable layers first. ``weight_decay=`` makes it AdamW (decoupled decay)."""
+def make_optimizer(model: keras.Model, lr, backbone_lr_factor: float = 0.1, weight_decay: Optional[float] = None,
+                   **adam_kwargs: Any) -> TorchAdam:
+    """torch's AdamW rule (keras_impl.optimizers.TorchAdam, decoupled decay) at ``lr`` (a float or a
+    ``LearningRateSchedule``) for the classifier and ``lr * backbone_lr_factor`` for every other
+    trainable variable of ``model`` (see :func:`param_groups`), as torch_impl's parameter groups;
+    set the trainable layers first. Without ``weight_decay`` it is torch's Adam."""
     groups = {g["name"]: g for g in param_groups(model, lr if isinstance(lr, (int, float)) else 1.0, backbone_lr_factor)}
     backbone = groups.get("backbone", {"variables": []})["variables"]
-    return ScaledAdam(learning_rate=lr, lr_multipliers={v.path: backbone_lr_factor for v in backbone}, **adam_kwargs)
+    return TorchAdam(learning_rate=lr, lr_multipliers={v.path: backbone_lr_factor for v in backbone}, weight_decay=weight_decay or 0.0,
+                     decoupled=True, **adam_kwargs)
 
 
 # ----------------------------------------------------------------------------- device

@@ -26,7 +26,8 @@ from finetuning import FinetuneOptions
 import keras_impl
 import keras_impl.finetune as ft
 from keras_impl.__main__ import main as cli_main
-from keras_impl.transfer import (InferenceOnly, ScaledAdam, freeze_backbone, frozen_batchnorms, layer_paths, make_optimizer, param_groups,
+from keras_impl.optimizers import TorchAdam
+from keras_impl.transfer import (InferenceOnly, freeze_backbone, frozen_batchnorms, layer_paths, make_optimizer, param_groups,
                                  replace_head, select_device, trainable_names, unfreeze)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +163,7 @@ def test_inference_only_runs_dropout_as_at_prediction_inside_fit_mode():
     assert not np.array_equal(np.asarray(inner(x, training=True)), x)  # the twin: unwrapped, it drops
 
 
-def test_scaled_adam_gives_the_listed_variables_a_lower_learning_rate():
+def test_adam_multipliers_give_the_listed_variables_a_lower_learning_rate():
     """Factor 0 freezes the listed variables through the optimizer alone (all are trainable);
     factor 1 (plain Adam) is the twin that shows the check can fail."""
     x = np.random.default_rng(0).normal(size=(16, 32, 32, 1)).astype("float32")
@@ -171,7 +172,7 @@ def test_scaled_adam_gives_the_listed_variables_a_lower_learning_rate():
         keras.utils.set_random_seed(0)
         model = unfreeze(replace_head(keras_impl.lenet5(), 3))
         optimizer = make_optimizer(model, lr=1e-2, backbone_lr_factor=factor)
-        assert isinstance(optimizer, ScaledAdam) and len(optimizer.lr_multipliers) == 8
+        assert isinstance(optimizer, TorchAdam) and len(optimizer.lr_multipliers) == 8
         model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         before = _weights(model)
         model.fit(x, y, batch_size=8, epochs=1, verbose=0)
