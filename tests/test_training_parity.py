@@ -91,3 +91,24 @@ def test_bad_arguments_are_one_clear_error():
         check_training("lenet5", steps=0)
     with pytest.raises(ValueError, match="dtype must be one of"):
         check_training("lenet5", dtype="float16")
+
+
+def test_cli_train_prints_one_line_per_model_and_exit_status(capsys, tmp_path):
+    from parity.__main__ import main
+
+    out = tmp_path / "train.json"
+    assert main(["check", "lenet5", "--train", "--steps", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "lenet5" in printed and "PASS" in printed and "1/1 models train the same" in printed
+    import json
+
+    assert json.loads(out.read_text())["passed"] is True
+
+
+@pytest.mark.parametrize("flags", [["--batch", "0"], ["--train", "--weights", "x.pth"]])
+def test_cli_refuses_an_empty_batch_and_weights_with_train(flags):
+    from parity.__main__ import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["check", "lenet5", *flags])
+    assert err.value.code == 2
