@@ -146,6 +146,11 @@ def keras_dtype(dtype: str) -> Iterator[None]:
         keras.config.set_dtype_policy(policy)
 
 
+def input_size(spec: cnnspec.ModelSpec, size: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
+    """``size``, else the model's fixed size, else SMALL_SIZE."""
+    return tuple(size) if size else (tuple(spec.input_size[1:]) if spec.fixed_input else SMALL_SIZE)
+
+
 def training_pair(name: str, size: Optional[Tuple[int, int]] = None, seed: int = 0, dtype: str = "float64", **options: Any):
     """A torch_impl and a keras_impl model from the same dropout-free spec, the same random weights
     (random BatchNorm statistics too), in ``dtype``, with their auxiliary heads where the model has them."""
@@ -155,7 +160,7 @@ def training_pair(name: str, size: Optional[Tuple[int, int]] = None, seed: int =
     from torch_impl.builder import SpecModel
 
     spec = without_dropout(cnnspec.get(name, **options))
-    h, w = size or (tuple(spec.input_size[1:]) if spec.fixed_input else SMALL_SIZE)
+    h, w = input_size(spec, size)
     cnnspec.analyse(spec, (h, w))  # a clear "too small" error before anything is built
     torch_model = randomise_torch(SpecModel(spec), seed).to(getattr(torch, dtype))
     with keras_dtype(dtype):
@@ -185,7 +190,7 @@ def keras_optimizer(kind: str, **hyper: Any):
 
 
 # ----------------------------------------------------------------------------- one step per side
-def _loss_weights(spec: cnnspec.ModelSpec, outputs: int) -> List[float]:
+def _loss_weights(outputs: int) -> List[float]:
     return [1.0] + [AUX_LOSS_WEIGHT] * (outputs - 1)
 
 
@@ -197,7 +202,7 @@ def torch_step(model, optimizer, x, y) -> Tuple[float, Dict[str, np.ndarray]]:
     out = model(torch.from_numpy(x))
     outs = list(out) if isinstance(out, tuple) else [out]
     target = torch.from_numpy(y)
-    loss = sum(w * torch.nn.functional.cross_entropy(o, target) for w, o in zip(_loss_weights(model.spec, len(outs)), outs))
+    loss = sum(w * torch.nn.functional.cross_entropy(o, target) for w, o in zip(_loss_weights(len(outs)), outs))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grads = {k: p.grad.detach().numpy().copy() for k, p in model.named_parameters() if p.grad is not None}
@@ -214,7 +219,7 @@ def compile_for_training(model, optimizer) -> None:
         optimizer.record_gradients = True
     losses = [keras.losses.SparseCategoricalCrossentropy(from_logits=True) for _ in range(outputs)]
     model.compile(optimizer=optimizer, loss=losses if outputs > 1 else losses[0],
-                  loss_weights=_loss_weights(None, outputs) if outputs > 1 else None, run_eagerly=True)
+                  loss_weights=_loss_weights(outputs) if outputs > 1 else None, run_eagerly=True)
 
 
 def keras_step(model, x_nhwc, y) -> Tuple[float, Dict[str, np.ndarray]]:
@@ -311,7 +316,7 @@ def check_training(name: str, optimizer: str = "sgd", steps: int = DEFAULT_STEPS
         raise ValueError(f"batch must be >= 2 (BatchNorm's training statistics need 2 values per channel), received {batch}")
     torch_model, keras_model = training_pair(name, size, seed, dtype)
     spec = torch_model.spec
-    h, w = size or (tuple(spec.input_size[1:]) if spec.fixed_input else SMALL_SIZE)
+    h, w = input_size(spec, size)
     rng = np.random.default_rng(seed + 10)
     inputs = rng.standard_normal((batch, spec.input_size[0], h, w)).astype(np.float32)
     labels = rng.integers(0, spec.num_classes, size=batch)
