@@ -129,34 +129,44 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
     (divided by N - 1) into ``running_var``; Keras folds the biased one into ``moving_variance``.
     The difference is a factor N / (N - 1) on the new term: 1.6 % at batch 4 on a 2x2 map, and it
     compounds over steps. Here the training branch rescales that term, so a model trained in Keras
-    carries torch's statistics into inference. Inference, and everything else, is Keras' own.
-    ``unbiased_running_variance = False`` on a layer restores Keras' rule (the twin tests of
-    ``parity.check_training`` do that to prove the check sees it).
+    carries torch's statistics into inference. ``unbiased_running_variance = False`` on a layer
+    restores Keras' rule (the twin tests of ``parity.check_training`` do that to prove the check
+    sees it).
+
+    ``float64`` inputs are normalised in float64 on every backend: Keras' own layer computes in
+    ``result_type(inputs, float32)``, which Keras caps at float32 on jax and torch (to match jax's
+    default), so a float64 model was silently normalised in float32 there (3e-7 relative error,
+    measured; the float64 training-parity check on those backends failed at the first BatchNorm).
     """
 
     unbiased_running_variance = True
 
     def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable) or self.renorm or mask is not None or not self.unbiased_running_variance:
+        if self.renorm or mask is not None:
             return super().call(inputs, training=training, mask=mask)
-        x = ops.cast(inputs, backend_float(inputs.dtype))
-        mean, variance = self._moments(x, None)
-        shape = ops.shape(x)
-        count = 1
-        for axis in self._reduction_axes:
-            count = count * shape[axis]
-        count = ops.cast(count, x.dtype)
-        unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
-        momentum = ops.cast(self.momentum, x.dtype)
-        self.moving_mean.assign(ops.cast(ops.cast(self.moving_mean, x.dtype) * momentum + mean * (1.0 - momentum), self.moving_mean.dtype))
-        self.moving_variance.assign(ops.cast(ops.cast(self.moving_variance, x.dtype) * momentum + unbiased * (1.0 - momentum),
-                                             self.moving_variance.dtype))
+        x = ops.cast(inputs, statistics_float(inputs.dtype))
+        if training and self.trainable:
+            mean, variance = self._moments(x, None)
+            shape = ops.shape(x)
+            count = 1
+            for axis in self._reduction_axes:
+                count = count * shape[axis]
+            count = ops.cast(count, x.dtype)
+            new_variance = variance * count / ops.maximum(count - 1.0, 1.0) if self.unbiased_running_variance else variance
+            momentum = float(self.momentum)  # a Python float: ops.cast(0.9, "float64") rounds 0.9 to float32 first on tensorflow
+            self.moving_mean.assign(ops.cast(ops.cast(self.moving_mean, x.dtype) * momentum + mean * (1.0 - momentum), self.moving_mean.dtype))
+            self.moving_variance.assign(ops.cast(ops.cast(self.moving_variance, x.dtype) * momentum + new_variance * (1.0 - momentum),
+                                                 self.moving_variance.dtype))
+        else:
+            mean, variance = ops.cast(self.moving_mean, x.dtype), ops.cast(self.moving_variance, x.dtype)
         gamma = ops.cast(self.gamma, x.dtype) if self.scale else None
         beta = ops.cast(self.beta, x.dtype) if self.center else None
         out = ops.batch_normalization(x, mean=mean, variance=variance, axis=self.axis, offset=beta, scale=gamma, epsilon=self.epsilon)
         return ops.cast(out, self.compute_dtype)
 
 
-def backend_float(dtype) -> str:
-    """float32 for float16/bfloat16 inputs (BatchNorm statistics overflow in half precision), as Keras does."""
-    return keras.backend.result_type(dtype, "float32")
+def statistics_float(dtype) -> str:
+    """The dtype BatchNorm computes in: float32 for float16/bfloat16 inputs (their statistics
+    overflow in half precision, as Keras does), float64 for float64, float32 otherwise."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return "float64" if dtype == "float64" else keras.backend.result_type(dtype, "float32")

@@ -38,6 +38,12 @@ from keras import ops
 PACKAGE = "keras_impl"
 
 
+def _scalar(value: float, dtype) -> Any:
+    """A hyper-parameter as a tensor of ``dtype``, converted once: ``ops.cast(0.9, "float64")``
+    goes through a float32 tensor on tensorflow (0.9 becomes 0.899999976)."""
+    return ops.convert_to_tensor(value, dtype=dtype)
+
+
 class TorchOptimizer(keras.optimizers.Optimizer):
     """The pieces both rules share: torch-style weight decay, per-variable rates, gradient recording."""
 
@@ -104,11 +110,11 @@ class TorchSGD(TorchOptimizer):
         lr, factor = self._rate(variable, learning_rate)
         g = ops.cast(gradient, variable.dtype)
         if self.torch_weight_decay:
-            g = g + ops.cast(self.torch_weight_decay, variable.dtype) * variable
+            g = g + _scalar(self.torch_weight_decay, variable.dtype) * variable
         if self.momentum:
             buffer = self.momentum_buffers[self._get_variable_index(variable)]
-            self.assign(buffer, ops.cast(self.momentum, variable.dtype) * buffer + g)
-            g = g + ops.cast(self.momentum, variable.dtype) * buffer if self.nesterov else buffer
+            self.assign(buffer, _scalar(self.momentum, variable.dtype) * buffer + g)
+            g = g + _scalar(self.momentum, variable.dtype) * buffer if self.nesterov else buffer
         if factor != 0.0:
             self.assign_sub(variable, lr * g)
 
@@ -137,14 +143,14 @@ class TorchAdam(TorchOptimizer):
         lr, factor = self._rate(variable, learning_rate)
         dtype = variable.dtype
         g = ops.cast(gradient, dtype)
-        wd = ops.cast(self.torch_weight_decay, dtype)
+        wd = _scalar(self.torch_weight_decay, dtype)
         if self.torch_weight_decay and self.decoupled and factor != 0.0:
             self.assign_sub(variable, variable * lr * wd)
         elif self.torch_weight_decay and not self.decoupled:
             g = g + wd * variable
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
-        b1, b2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
+        b1, b2 = _scalar(self.beta_1, dtype), _scalar(self.beta_2, dtype)
         step = ops.cast(self.iterations + 1, dtype)
         self.assign(m, b1 * m + (1.0 - b1) * g)
         self.assign(v, b2 * v + (1.0 - b2) * ops.square(g))
@@ -152,7 +158,7 @@ class TorchAdam(TorchOptimizer):
             return
         m_hat = m / (1.0 - ops.power(b1, step))
         v_hat = v / (1.0 - ops.power(b2, step))
-        self.assign_sub(variable, lr * m_hat / (ops.sqrt(v_hat) + ops.cast(self.epsilon, dtype)))
+        self.assign_sub(variable, lr * m_hat / (ops.sqrt(v_hat) + _scalar(self.epsilon, dtype)))
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "decoupled": self.decoupled}

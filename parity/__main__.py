@@ -1,8 +1,10 @@
-"""``python -m parity``: check, list, summary, convert, export, fetch.
+"""``python -m parity``: check, train-curve, list, summary, convert, export, fetch.
 
     python -m parity check alexnet              # torch <-> keras agree on seeded random weights
     python -m parity check --all --json out.json
     python -m parity check vgg16 --weights vgg16-397923af.pth --layers
+    python -m parity check resnet18 --train --all-backends --plot resnet18.png   # trains the same on tf, jax, torch
+    python -m parity train-curve resnet18 --all-backends   # 50 SGD steps on toy data, both loss curves, one PNG
     python -m parity check resnet50 --weights IMAGENET1K_V2   # the published weights (downloaded once)
     python -m parity fetch googlenet --framework both         # download, convert for Keras, verify
     python -m parity convert --model vgg16 vgg16.pth vgg16.weights.h5
@@ -22,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cnnspec  # noqa: E402
 
+from .backends import BACKENDS  # noqa: E402
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report  # noqa: E402
 from .files import write_text  # noqa: E402
 
@@ -65,8 +68,9 @@ def _release_models() -> None:
     gc.collect()
 
 
-def cmd_check_training(args, names: List[str], size) -> int:
-    """``check --train``: the training-step parity of every named model (see parity.training)."""
+def run_training(args, names: List[str], size) -> dict:
+    """``check --train`` in this process: the training-step parity of every named model (see
+    parity.training), one line each; returns the JSON summary."""
     from .training import check_training, row_kind
 
     print(f"{'model':17s} {'training':22s} {'loss':>9s} {'grad':>9s} {'param':>9s} {'stats':>9s}  result  (max relative error)")
@@ -89,40 +93,25 @@ def cmd_check_training(args, names: List[str], size) -> int:
         if not report.passed:
             failed.append(name)
     elapsed = time.perf_counter() - start
-    if args.json:
-        write_text(args.json, json.dumps({"passed": not failed, "failed": failed, "total_s": round(elapsed, 2),
-                                          "results": [r.to_dict() for r in results]}, indent=2))
     print(f"{len(names) - len(failed)}/{len(names)} models train the same  ({elapsed:.1f}s)")
-    if failed:
-        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+    return {"mode": "train", "keras_backend": _keras_backend(), "passed": not failed, "failed": failed,
+            "total_s": round(elapsed, 2), "results": [r.to_dict() for r in results]}
 
 
-def cmd_check(args, parser) -> int:
+def run_inference(args, names: List[str], size) -> dict:
+    """``check`` in this process: transfer, compare (and ONNX) for every named model, one line
+    per direction; returns the JSON summary."""
     from .check import check
 
-    names = cnnspec.names() if args.all else [args.model]
-    if not args.all and not args.model:
-        parser.error("name a model or pass --all")
-    if args.batch is not None and args.batch < 1:
-        parser.error(f"--batch must be >= 1 (an empty batch compares nothing), received {args.batch}")
-    if args.train:
-        if args.weights:
-            parser.error("--train starts from seeded random weights; drop --weights")
-        return cmd_check_training(args, names, _size(args.size, parser))
-    if args.weights and args.all:
-        parser.error("--weights checks one model; drop --all")
-    size = _size(args.size, parser)
     print(f"{'model':17s} {'direction':15s} {'max abs':>10s} {'max rel':>10s} {'top-1':>6s} {'top-5':>6s}  result")
     results, start = [], time.perf_counter()
     for name in names:
-        model_size = size
         spec = cnnspec.get(name)
         if spec.fixed_input and size is not None and size != spec.input_size[1:]:
             print(f"{name:17s} skipped: takes only {spec.input_size[1]}x{spec.input_size[2]} inputs")
             continue
-        result = check(name, batch=args.batch or 2, size=model_size, seed=args.seed, direction=args.direction,
-                       rtol=args.rtol, atol=args.atol, layers=args.layers, weights=args.weights, onnx=not args.no_onnx)
+        result = check(name, batch=args.batch or 2, size=size, seed=args.seed, direction=args.direction, rtol=args.rtol,
+                       atol=args.atol, layers=args.layers or args.record_layers or bool(args.plot), weights=args.weights, onnx=not args.no_onnx)
         results.append(result)
         _release_models()
         for r in result.reports:
@@ -138,13 +127,133 @@ def cmd_check(args, parser) -> int:
                 print(f"{'':17s} ! {problem}")
     elapsed = time.perf_counter() - start
     failed = [r.model for r in results if not r.passed]
-    summary = {"passed": not failed, "failed": failed, "total_s": round(elapsed, 2), "peak_rss_mb": round(_peak_rss_mb(), 1),
-               "rtol": args.rtol, "atol": args.atol, "results": [r.to_dict() for r in results]}
+    print(f"{len(results) - len(failed)}/{len(results)} models agree  ({elapsed:.1f}s, peak memory {_peak_rss_mb():.0f} MB)")
+    return {"mode": "inference", "keras_backend": _keras_backend(), "passed": not failed, "failed": failed,
+            "total_s": round(elapsed, 2), "peak_rss_mb": round(_peak_rss_mb(), 1), "rtol": args.rtol, "atol": args.atol,
+            "results": [r.to_dict() for r in results]}
+
+
+def _keras_backend() -> str:
+    from .backends import current
+
+    return current()
+
+
+def child_argv(args) -> List[str]:
+    """The ``check`` arguments for a subprocess on another backend: everything but the backend
+    choice, --json and --plot (the parent writes those for all backends together)."""
+    argv = ["check", "--all"] if args.all else ["check", args.model]
+    for flag, value in (("--batch", args.batch), ("--seed", args.seed), ("--direction", args.direction), ("--rtol", args.rtol),
+                        ("--atol", args.atol), ("--weights", args.weights), ("--optimizer", args.optimizer),
+                        ("--steps", args.steps), ("--dtype", args.dtype), ("--train-rtol", args.train_rtol)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.size:
+        argv += ["--size", *map(str, args.size)]
+    for flag, on in (("--layers", args.layers), ("--record-layers", bool(args.plot) and not args.train), ("--no-onnx", args.no_onnx),
+                     ("--train", args.train)):
+        if on:
+            argv.append(flag)
+    return argv
+
+
+def _backend_row(backend: str, summary: dict) -> str:
+    """One line of the all-backends table: models passed and the worst relative error per figure."""
+    results = summary.get("results", [])
+    if not results:
+        return f"{backend:11s} no result ({summary.get('error', 'the run wrote no summary')})"
+    passed = sum(r["passed"] for r in results)
+    if summary.get("mode") == "train":
+        worst = {k: max(r["worst"].get(k, 0.0) for r in results) for k in ("loss", "grad", "param", "running stat")}
+        figures = " ".join(f"{k} {v:.1e}" for k, v in worst.items())
+    else:
+        keras = max(rep["output"]["max_rel"] for r in results for rep in r["reports"])
+        onnx = [rep["output"]["max_rel"] for r in results if r.get("onnx") for rep in r["onnx"]["reports"]]
+        figures = f"torch<->keras {keras:.1e}" + (f"  onnx {max(onnx):.1e}" if onnx else "")
+    return f"{backend:11s} {passed}/{len(results)} pass   worst max rel: {figures}"
+
+
+def cmd_check(args, parser) -> int:
+    from .backends import current, installed, resolve, run_in_subprocess
+
+    names = cnnspec.names() if args.all else [args.model]
+    if not args.all and not args.model:
+        parser.error("name a model or pass --all")
+    if args.batch is not None and args.batch < 1:
+        parser.error(f"--batch must be >= 1 (an empty batch compares nothing), received {args.batch}")
+    if args.train and args.weights:
+        parser.error("--train starts from seeded random weights; drop --weights")
+    if args.weights and args.all:
+        parser.error("--weights checks one model; drop --all")
+    if args.all_backends and args.keras_backend:
+        parser.error("pass --keras-backend NAME or --all-backends, not both")
+    size = _size(args.size, parser)
+    run = run_training if args.train else run_inference
+    backends = resolve(installed() if args.all_backends else [args.keras_backend] if args.keras_backend else [])
+    here = current()
+    summaries = {}
+    for backend in backends or [here]:
+        if backends:
+            print(f"== Keras on {backend}" + ("" if backend == here else " (subprocess)"), flush=True)
+        if backend == here:
+            summaries[backend] = run(args, names, size)
+        else:
+            code, summary = run_in_subprocess(backend, child_argv(args))
+            summaries[backend] = summary or {"passed": False, "failed": names, "error": f"exited with status {code} and no summary"}
+    failed = sorted({f"{name} ({b})" if len(summaries) > 1 else name for b, s in summaries.items() for name in s["failed"]})
+    if len(summaries) > 1:
+        print("\n".join(["== every backend"] + [_backend_row(b, s) for b, s in summaries.items()]))
+    summary = next(iter(summaries.values())) if len(summaries) == 1 else {
+        "mode": "train" if args.train else "inference", "passed": not failed, "failed": failed, "backends": summaries}
     if args.json:
         write_text(args.json, json.dumps(summary, indent=2))
-    print(f"{len(results) - len(failed)}/{len(results)} models agree  ({elapsed:.1f}s, peak memory {_peak_rss_mb():.0f} MB)")
+    if args.plot:
+        from .plot import plot_check
+
+        print(f"wrote {plot_check(summaries, args.plot)}")
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_train_curve(args, parser) -> int:
+    """``train-curve``: the same short fine-tuning run in both frameworks, the loss curves compared
+    step by step (parity.curve), on one or every Keras backend; one PNG."""
+    from .backends import current, installed, resolve, run_in_subprocess
+    from .curve import CurveResult, plot_curve, train_curve
+
+    if args.all_backends and args.keras_backend:
+        parser.error("pass --keras-backend NAME or --all-backends, not both")
+    backends = resolve(installed() if args.all_backends else [args.keras_backend] if args.keras_backend else [])
+    here = current()
+    results = {}
+    for backend in backends or [here]:
+        print(f"== {args.model}, Keras on {backend}" + ("" if backend == here else " (subprocess)"), flush=True)
+        if backend == here:
+            r = train_curve(args.model, steps=args.steps, batch=args.batch, size=args.size, batches=args.batches, seed=args.seed,
+                            dtype=args.dtype, rtol=args.rtol, lr=args.lr)
+            _release_models()
+        else:
+            argv = ["train-curve", args.model, "--steps", str(args.steps), "--batch", str(args.batch), "--batches", str(args.batches),
+                    "--seed", str(args.seed), "--dtype", args.dtype, "--rtol", str(args.rtol), "--lr", str(args.lr)]
+            _, summary = run_in_subprocess(backend, argv + (["--size", str(args.size)] if args.size else []) + ["--no-plot"])
+            if not summary:
+                results[backend] = None
+                continue
+            r = CurveResult(**{k: v for k, v in summary["results"][backend].items() if k in CurveResult.__dataclass_fields__})
+            r.input_shape = tuple(r.input_shape)
+        results[backend] = r
+        print(f"{args.model}: {r.steps} steps, largest relative loss gap {r.max_gap:.1e} (tolerance {r.rtol:g})  "
+              f"{'PASS' if r.passed else 'FAIL'}  (torch {r.seconds.get('torch', 0):.1f}s, keras {r.seconds.get('keras', 0):.1f}s)", flush=True)
+    failed = [b for b, r in results.items() if r is None or not r.passed]
+    if args.json:
+        write_text(args.json, json.dumps({"passed": not failed, "failed": failed,
+                                          "results": {b: r.to_dict() if r else None for b, r in results.items()}}, indent=2))
+    drawn = {b: r for b, r in results.items() if r is not None}
+    if not args.no_plot and drawn:
+        print(f"wrote {plot_curve(drawn, args.plot or f'train-curve-{args.model}.png')}")
+    if failed:
+        print(f"FAILED on: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -211,6 +320,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=3, help="--train: optimizer steps (default 3)")
     c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="--train: precision (default float64; see parity/training.py for why)")
     c.add_argument("--train-rtol", type=float, default=1e-5, help="--train: max error relative to each tensor's scale (default 1e-5)")
+    c.add_argument("--keras-backend", choices=BACKENDS, help="run the Keras side on this backend (a subprocess when it is not this process's)")
+    c.add_argument("--all-backends", action="store_true", help="run the check on every installed Keras backend, one table")
+    c.add_argument("--record-layers", action="store_true", help=argparse.SUPPRESS)  # per-node figures in the JSON, not printed
+    c.add_argument("--plot", metavar="FILE.png", help="draw the relative error per spec node (log scale): outputs, or with --train "
+                   "gradients, updated weights and BatchNorm statistics")
+    t = sub.add_parser("train-curve", help="the same short SGD fine-tuning in both frameworks: loss curves step by step, one PNG")
+    t.add_argument("model", nargs="?", default="resnet18", choices=cnnspec.names(), metavar="MODEL", help="default resnet18")
+    t.add_argument("--steps", type=int, default=50)
+    t.add_argument("--batch", type=int, default=8, help="images per step (default 8)")
+    t.add_argument("--batches", type=int, default=4, help="fixed toy batches, cycled (default 4)")
+    t.add_argument("--size", type=int, help="image side (default 32, or the model's fixed size)")
+    t.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (momentum 0.9, weight decay 1e-4)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    t.add_argument("--rtol", type=float, default=1e-4, help="largest relative loss gap that passes (default 1e-4)")
+    t.add_argument("--keras-backend", choices=BACKENDS, help="run the Keras side on this backend")
+    t.add_argument("--all-backends", action="store_true", help="every installed Keras backend, all curves in one figure")
+    t.add_argument("--plot", metavar="FILE.png", help="default train-curve-MODEL.png")
+    t.add_argument("--no-plot", action="store_true", help=argparse.SUPPRESS)
+    t.add_argument("--json", metavar="FILE")
     e = sub.add_parser("export", help="write one ONNX export (atomically)")
     e.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
     e.add_argument("--framework", choices=("torch", "keras"), required=True)
@@ -244,7 +373,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             spec = cnnspec.get(name)
             print(f"{name:17s} {'x'.join(map(str, spec.input_size)):10s} {spec.paper}")
         return 0
-    commands = {"check": cmd_check, "summary": cmd_summary, "convert": cmd_convert, "export": cmd_export, "fetch": cmd_fetch}
+    commands = {"check": cmd_check, "train-curve": cmd_train_curve, "summary": cmd_summary, "convert": cmd_convert, "export": cmd_export, "fetch": cmd_fetch}
     try:
         return commands[args.command](args, parser)
     except (ValueError, OSError, TypeError, RuntimeError, KeyError) as err:

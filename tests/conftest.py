@@ -14,12 +14,46 @@ try:
 except ImportError:  # a keras-only environment
     pass
 
+import datetime
+import zlib
+
 import pytest
 
 import cnnspec
 
 TORCHVISION_TWINS = [n for n in cnnspec.names() if n not in ("lenet5", "alexnet_original")]
 BIG = {"vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "resnet101", "resnet152"}
+
+
+# The full-size runs (the slow mark) are too many for CI's 45-minute budget on 2 cores; each run
+# takes a rotating share of them, so a few days of CI cover them all. PARITY_SLOW=all runs every
+# one, PARITY_SLOW=none none, PARITY_SLOW=K the K-th share; `-m slow` (any -m naming slow) runs all.
+SLOW_SHARES = 4
+
+
+def slow_share(today: datetime.date) -> int:
+    """Today's share of the slow tests: the UTC day number modulo SLOW_SHARES."""
+    return today.toordinal() % SLOW_SHARES
+
+
+def pytest_collection_modifyitems(config, items):
+    choice = os.environ.get("PARITY_SLOW", "").strip().lower()
+    if choice == "all" or "slow" in (config.option.markexpr or ""):
+        return
+    share = None if choice == "none" else int(choice) % SLOW_SHARES if choice else slow_share(datetime.datetime.now(datetime.timezone.utc).date())
+    keep, drop = [], []
+    for item in items:
+        # a stable share per test (crc32 of its id), independent of collection order and of -n
+        chosen = share is not None and zlib.crc32(item.nodeid.encode()) % SLOW_SHARES == share
+        (keep if chosen or item.get_closest_marker("slow") is None else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header(config):
+    choice = os.environ.get("PARITY_SLOW", "") or f"share {slow_share(datetime.datetime.now(datetime.timezone.utc).date())} of {SLOW_SHARES} (by date)"
+    return f"slow tests: {choice} (PARITY_SLOW=all|none|K)"
 
 
 def model_params(names):

@@ -34,6 +34,9 @@ def test_three_steps_agree(name, optimizer):
     assert report.passed, (report.first_divergence, report.worst())
     kinds = report.worst()
     assert set(kinds) >= {"loss", "grad", "param"} and all(v <= 1e-5 for v in kinds.values()), kinds
+    # float64 agrees to rounding: a float32 leak (a hyper-parameter rounded to float32, a Keras op
+    # computing in float32) shows as 1e-8..1e-6 and passes 1e-5, so the bound here is tighter
+    assert all(v <= 2e-9 for v in kinds.values()), kinds  # measured worst 7.9e-10 (googlenet grad, step 3)
     assert len(report.losses) == 3
     if name == "googlenet":  # the auxiliary heads train too (weighted 0.3)
         assert any(f.name.startswith("grad aux1.fc2.weight") for f in report.rows)
