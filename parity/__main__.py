@@ -243,7 +243,8 @@ def cmd_train_curve(args, parser) -> int:
             r = CurveResult(**{k: v for k, v in summary["results"][backend].items() if k in CurveResult.__dataclass_fields__})
             r.input_shape = tuple(r.input_shape)
         results[backend] = r
-        print(f"{args.model}: {r.steps} steps, largest relative loss gap {r.max_gap:.1e} (tolerance {r.rtol:g})  "
+        control = f", control torch vs torch {max(r.control_gaps):.1e}" if r.control_loss else ""
+        print(f"{args.model}: {r.steps} steps, largest relative loss gap {r.max_gap:.1e} (tolerance {r.rtol:g}{control})  "
               f"{'PASS' if r.passed else 'FAIL'}  (torch {r.seconds.get('torch', 0):.1f}s, keras {r.seconds.get('keras', 0):.1f}s)", flush=True)
     failed = [b for b, r in results.items() if r is None or not r.passed]
     if args.json:
@@ -333,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=int, help="image side (default 32, or the model's fixed size)")
     t.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (momentum 0.9, weight decay 1e-4)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    t.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="default float64: in float32 rounding alone makes this run drift (see the control line, parity/curve.py)")
     t.add_argument("--rtol", type=float, default=1e-4, help="largest relative loss gap that passes (default 1e-4)")
     t.add_argument("--keras-backend", choices=BACKENDS, help="run the Keras side on this backend")
     t.add_argument("--all-backends", action="store_true", help="every installed Keras backend, all curves in one figure")

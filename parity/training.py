@@ -232,12 +232,14 @@ def _loss_weights(outputs: int) -> List[float]:
     return [1.0] + [AUX_LOSS_WEIGHT] * (outputs - 1)
 
 
-def torch_step(model, optimizer, x, y, gradients: bool = True) -> Tuple[float, Dict[str, np.ndarray]]:
-    """One step in training mode; returns the loss and (``gradients``) every parameter's gradient by key."""
+def torch_step(model, optimizer, x, y, gradients: bool = True, channels_last: bool = False) -> Tuple[float, Dict[str, np.ndarray]]:
+    """One step in training mode; returns the loss and (``gradients``) every parameter's gradient by key.
+    ``channels_last`` feeds the batch in that memory format (other kernels, the same math)."""
     import torch
 
     model.train()
-    out = model(torch.from_numpy(x))
+    inputs = torch.from_numpy(x)
+    out = model(inputs.contiguous(memory_format=torch.channels_last) if channels_last else inputs)
     outs = list(out) if isinstance(out, tuple) else [out]
     target = torch.from_numpy(y)
     loss = sum(w * torch.nn.functional.cross_entropy(o, target) for w, o in zip(_loss_weights(len(outs)), outs))

@@ -91,9 +91,18 @@ def test_train_curve_cli_writes_both_curves_and_passes(tmp_path, capsys):
     out, png = tmp_path / "curve.json", tmp_path / "curve.png"
     assert main(["train-curve", "lenet5", "--steps", "12", "--json", str(out), "--plot", str(png)]) == 0
     result = next(iter(json.loads(out.read_text())["results"].values()))
-    assert len(result["torch_loss"]) == len(result["keras_loss"]) == 12 and result["max_gap"] <= 1e-4
+    assert len(result["torch_loss"]) == len(result["keras_loss"]) == len(result["control_loss"]) == 12
+    assert result["dtype"] == "float64" and result["max_gap"] <= 1e-10 and max(result["control_gaps"]) <= 1e-10
     assert png.read_bytes().startswith(PNG)
     assert "step  10/12" in capsys.readouterr().out  # progress
+
+
+def test_float32_curve_has_its_control():
+    """float32: the torch channels_last control runs beside and is reported (lenet5 stays within 1e-4)."""
+    from parity.curve import train_curve
+
+    result = train_curve("lenet5", steps=6, dtype="float32", progress=False)
+    assert result.passed and len(result.control_loss) == 6 and max(result.control_gaps) < 1e-4
 
 
 def test_resnet18_curve_is_the_same_in_float64():
