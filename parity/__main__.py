@@ -174,7 +174,7 @@ def _backend_row(backend: str, summary: dict) -> str:
 
 
 def cmd_check(args, parser) -> int:
-    from .backends import current, installed, resolve, run_in_subprocess
+    from .backends import requested, run_on_each
 
     names = cnnspec.names() if args.all else [args.model]
     if not args.all and not args.model:
@@ -185,21 +185,11 @@ def cmd_check(args, parser) -> int:
         parser.error("--train starts from seeded random weights; drop --weights")
     if args.weights and args.all:
         parser.error("--weights checks one model; drop --all")
-    if args.all_backends and args.keras_backend:
-        parser.error("pass --keras-backend NAME or --all-backends, not both")
     size = _size(args.size, parser)
     run = run_training if args.train else run_inference
-    backends = resolve(installed() if args.all_backends else [args.keras_backend] if args.keras_backend else [])
-    here = current()
-    summaries = {}
-    for backend in backends or [here]:
-        if backends:
-            print(f"== Keras on {backend}" + ("" if backend == here else " (subprocess)"), flush=True)
-        if backend == here:
-            summaries[backend] = run(args, names, size)
-        else:
-            code, summary = run_in_subprocess(backend, child_argv(args))
-            summaries[backend] = summary or {"passed": False, "failed": names, "error": f"exited with status {code} and no summary"}
+    summaries = run_on_each(requested(args.keras_backend, args.all_backends), lambda: run(args, names, size), child_argv(args))
+    for summary in summaries.values():
+        summary.setdefault("failed", names)
     failed = sorted({f"{name} ({b})" if len(summaries) > 1 else name for b, s in summaries.items() for name in s["failed"]})
     if len(summaries) > 1:
         print("\n".join(["== every backend"] + [_backend_row(b, s) for b, s in summaries.items()]))
@@ -219,33 +209,23 @@ def cmd_check(args, parser) -> int:
 def cmd_train_curve(args, parser) -> int:
     """``train-curve``: the same short fine-tuning run in both frameworks, the loss curves compared
     step by step (parity.curve), on one or every Keras backend; one PNG."""
-    from .backends import current, installed, resolve, run_in_subprocess
+    from .backends import requested, run_on_each
     from .curve import CurveResult, plot_curve, train_curve
 
-    if args.all_backends and args.keras_backend:
-        parser.error("pass --keras-backend NAME or --all-backends, not both")
-    backends = resolve(installed() if args.all_backends else [args.keras_backend] if args.keras_backend else [])
-    here = current()
-    results = {}
-    for backend in backends or [here]:
-        print(f"== {args.model}, Keras on {backend}" + ("" if backend == here else " (subprocess)"), flush=True)
-        if backend == here:
-            r = train_curve(args.model, steps=args.steps, batch=args.batch, size=args.size, batches=args.batches, seed=args.seed,
-                            dtype=args.dtype, rtol=args.rtol, lr=args.lr)
-            _release_models()
-        else:
-            argv = ["train-curve", args.model, "--steps", str(args.steps), "--batch", str(args.batch), "--batches", str(args.batches),
-                    "--seed", str(args.seed), "--dtype", args.dtype, "--rtol", str(args.rtol), "--lr", str(args.lr)]
-            _, summary = run_in_subprocess(backend, argv + (["--size", str(args.size)] if args.size else []) + ["--no-plot"])
-            if not summary:
-                results[backend] = None
-                continue
-            r = CurveResult(**{k: v for k, v in summary["results"][backend].items() if k in CurveResult.__dataclass_fields__})
-            r.input_shape = tuple(r.input_shape)
-        results[backend] = r
+    def run_here() -> dict:
+        r = train_curve(args.model, steps=args.steps, batch=args.batch, size=args.size, batches=args.batches, seed=args.seed,
+                        dtype=args.dtype, rtol=args.rtol, lr=args.lr)
+        _release_models()
         control = f", control torch vs torch {max(r.control_gaps):.1e}" if r.control_loss else ""
         print(f"{args.model}: {r.steps} steps, largest relative loss gap {r.max_gap:.1e} (tolerance {r.rtol:g}{control})  "
               f"{'PASS' if r.passed else 'FAIL'}  (torch {r.seconds.get('torch', 0):.1f}s, keras {r.seconds.get('keras', 0):.1f}s)", flush=True)
+        return {"passed": r.passed, "results": {r.backend: r.to_dict()}}
+
+    argv = ["train-curve", args.model, "--steps", str(args.steps), "--batch", str(args.batch), "--batches", str(args.batches),
+            "--seed", str(args.seed), "--dtype", args.dtype, "--rtol", str(args.rtol), "--lr", str(args.lr), "--no-plot"]
+    summaries = run_on_each(requested(args.keras_backend, args.all_backends), run_here,
+                            argv + (["--size", str(args.size)] if args.size else []), title=f"{args.model}, ")
+    results = {b: CurveResult.from_dict(s["results"][b]) if b in s.get("results", {}) else None for b, s in summaries.items()}
     failed = [b for b, r in results.items() if r is None or not r.passed]
     if args.json:
         write_text(args.json, json.dumps({"passed": not failed, "failed": failed,

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -52,3 +52,27 @@ def run_in_subprocess(backend: str, argv: Sequence[str], timeout: float = 6 * 36
         proc = subprocess.run([sys.executable, "-m", "parity", *argv, "--json", str(out)], env=env, timeout=timeout)
         summary = json.loads(out.read_text()) if out.exists() else {}
     return proc.returncode, summary
+
+
+def requested(keras_backend: Optional[str], all_backends: bool) -> List[str]:
+    """The backends a command's ``--keras-backend NAME`` / ``--all-backends`` ask for ([]: this process's)."""
+    if keras_backend and all_backends:
+        raise ValueError("pass --keras-backend NAME or --all-backends, not both")
+    return resolve(installed() if all_backends else [keras_backend] if keras_backend else [])
+
+
+def run_on_each(backends: Sequence[str], run_here: Callable[[], dict], child_argv: Sequence[str], title: str = "") -> Dict[str, dict]:
+    """``{backend: JSON summary}``: ``run_here()`` for this process's backend, ``python -m parity
+    *child_argv`` in a subprocess for any other (``{"error": ...}`` when it wrote no summary).
+    With no ``backends``, this process's alone, without a header line."""
+    here = current()
+    summaries: Dict[str, dict] = {}
+    for backend in backends or [here]:
+        if backends:
+            print(f"== {title}Keras on {backend}" + ("" if backend == here else " (subprocess)"), flush=True)
+        if backend == here:
+            summaries[backend] = run_here()
+        else:
+            code, summary = run_in_subprocess(backend, child_argv)
+            summaries[backend] = summary or {"error": f"the {backend} run exited with status {code} and wrote no summary"}
+    return summaries

@@ -69,6 +69,12 @@ class CurveResult:
     def passed(self) -> bool:
         return len(self.torch_loss) == self.steps and self.max_gap <= self.rtol
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "CurveResult":
+        """The result back from :meth:`to_dict` (a subprocess's JSON)."""
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**{**fields, "input_shape": tuple(fields["input_shape"])})
+
     def to_dict(self) -> dict:
         return {**asdict(self), "gaps": self.gaps, "max_gap": self.max_gap, "control_gaps": self.control_gaps,
                 "passed": self.passed}
