@@ -194,11 +194,11 @@ def training_pair(name: str, size: Optional[Tuple[int, int]] = None, seed: int =
     spec = without_dropout(cnnspec.get(name, **options))
     h, w = input_size(spec, size)
     cnnspec.analyse(spec, (h, w))  # a clear "too small" error before anything is built
+    torch.manual_seed(seed)  # before building: layers draw their default initialisation as they are made
     torch_model = SpecModel(spec)
     if init == "random":
         randomise_torch(torch_model, seed)
     else:
-        torch.manual_seed(seed)
         initialise(torch_model, spec.init)
     torch_model = torch_model.to(getattr(torch, dtype))
     with keras_dtype(dtype):

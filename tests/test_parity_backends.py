@@ -134,3 +134,16 @@ def test_toy_batches_are_fixed_and_normalised():
     assert all(np.array_equal(x, y) and np.array_equal(u, v) for (x, u), (y, v) in zip(a, b))
     assert a[0][0].shape == (4, 3, 16, 16) and a[0][0].dtype == np.float32 and abs(float(a[0][0].mean())) < 2
     assert list(a[1][1]) == [4, 5, 6, 7]
+
+
+def test_torch_initialisation_depends_on_the_seed_alone():
+    """Every backend's process must start the curve from the same weights: a subprocess's torch
+    RNG has seen other draws before (caught by the figure: jax's curve started at another loss)."""
+    import torch
+
+    from parity.training import training_pair
+
+    first, _ = training_pair("resnet18", (32, 32), seed=3, dtype="float32", init="torch", num_classes=10)
+    torch.rand(100)
+    second, _ = training_pair("resnet18", (32, 32), seed=3, dtype="float32", init="torch", num_classes=10)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
