@@ -119,7 +119,9 @@ def train_curve(name: str = "resnet18", steps: int = DEFAULT_STEPS, batch: int =
 
     if steps < 1 or batch < 2 or batches < 1:
         raise ValueError(f"expected steps >= 1, batch >= 2 (BatchNorm statistics) and batches >= 1; received {steps}, {batch}, {batches}")
-    num_classes = len(__import__("toydata").SHAPES)
+    import toydata
+
+    num_classes = len(toydata.SHAPES)
     spec = cnnspec.get(name)
     side = size or (spec.input_size[1] if spec.fixed_input else DEFAULT_SIZE)
     strict_float32()

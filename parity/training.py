@@ -165,11 +165,12 @@ def _float64_promotion(on: bool) -> Iterator[None]:
     if not on or table is None or table.get("float64", "float64") == "float64":
         yield
         return
+    capped = table["float64"]
     table["float64"] = "float64"
     try:
         yield
     finally:
-        table["float64"] = "float32"
+        table["float64"] = capped
 
 
 def input_size(spec: cnnspec.ModelSpec, size: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
