@@ -296,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", metavar="FILE|NAME", help="a torchvision/torch_impl checkpoint, or published weights (IMAGENET1K_V1, DEFAULT), instead of random weights")
     c.add_argument("--no-onnx", action="store_true", help="skip exporting both models and comparing in onnxruntime")
     c.add_argument("--train", action="store_true", help="training-step parity instead: the same optimizer steps in both frameworks, "
-                   "comparing the loss, every gradient, updated weight and BatchNorm statistic (default batch 4, 64x64)")
+                   "comparing the loss, every gradient, updated weight and BatchNorm statistic (default batch 4, 64x64, or 96x96 where a BatchNorm would see a 2x2 map: parity/training.py says why)")
     c.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="sgd", help="--train: the optimizer (default sgd: momentum 0.9, weight decay 1e-4)")
     c.add_argument("--steps", type=int, default=3, help="--train: optimizer steps (default 3)")
     c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="--train: precision (default float64; see parity/training.py for why)")
