@@ -6,17 +6,21 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import analyse, get, names, summary
-from .analysis import ShapeError
+from . import analyse, cli, get, names, summary
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnnspec", description=__doc__)
+    """One command; a bad input is one line and exit status 2 (cnnspec.cli)."""
+    return cli.run("python -m cnnspec", _main, argv)
+
+
+def _main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cnnspec", description=__doc__, epilog=cli.DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list models with parameter and MAC counts")
     sub.add_parser("weights", help="published checkpoints: names, acc@1/acc@5, file size, eval resize/crop (markdown)")
     s = sub.add_parser("summary", help="per-layer table: output shape, params, MACs")
-    s.add_argument("model", choices=names(), metavar="MODEL")
+    s.add_argument("model", type=cli.model_name, metavar="MODEL")
     s.add_argument("--size", type=int, nargs="+", metavar="N", help="input height [width] (default: the model's)")
     s.add_argument("--num-classes", type=int, default=None)
     s.add_argument("--blocks", action="store_true", help="also list container rows (blocks, branches)")
@@ -39,11 +43,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if len(args.size) > 2:
             parser.error("--size takes one or two numbers: HEIGHT [WIDTH]")
         size = (args.size[0], args.size[-1])
-    try:
-        print(summary(spec, size, containers=args.blocks))
-    except ShapeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    print(summary(spec, size, containers=args.blocks))
     return 0
 
 

@@ -6,6 +6,7 @@ the input" rule), since the spec follows torch semantics and Keras is made to ma
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -97,7 +98,35 @@ def analyse(spec: ModelSpec, input_size: Optional[Tuple[int, int]] = None, inclu
     if input_size is None or tuple(input_size) == tuple(spec.input_size[1:]):
         return built
     expected = {layer.path: layer.in_features for layer in built.layers if isinstance(layer.node, Linear)}
-    return _run(spec, (c, int(h), int(w)), include_aux, expected=expected)
+    try:
+        return _run(spec, (c, int(h), int(w)), include_aux, expected=expected)
+    except ShapeError as err:
+        side = min_input_size(spec, include_aux)
+        if min(int(h), int(w)) < side:  # say the number a user needs, not only where it broke
+            raise ShapeError(f"{spec.name} needs an input of at least {side}x{side}, received {h}x{w} ({err})") from None
+        raise
+
+
+@functools.lru_cache(maxsize=64)
+def min_input_size(spec: ModelSpec, include_aux: bool = True) -> int:
+    """The smallest square side every node of ``spec`` can take (convolutions and pools leave at
+    least one pixel; Linear sizes aside): what a "too small" error reports."""
+    c = spec.input_size[0]
+
+    def fits(side: int) -> bool:
+        try:
+            _run(spec, (c, side, side), include_aux, expected=None)
+            return True
+        except ShapeError:
+            return False
+
+    low, high = 1, max(spec.input_size[1:])
+    if not fits(high):  # pragma: no cover (a spec always takes its own size)
+        return high
+    while low < high:  # the smallest side that fits: feasibility only grows with the side
+        mid = (low + high) // 2
+        low, high = (low, mid) if fits(mid) else (mid + 1, high)
+    return low
 
 
 def _run(spec: ModelSpec, shape: Shape, include_aux: bool, expected: Optional[Dict[str, int]]) -> Analysis:

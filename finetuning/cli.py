@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from typing import List, Optional
 
 import cnnspec
+from cnnspec import cli
 
 from .options import add_finetune_arguments, options_from_args
 
@@ -19,7 +19,7 @@ DESCRIPTION = ("Feature extraction or fine-tuning of a classic CNN on an image f
 
 
 def build_parser(framework: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {framework}_impl", description=f"{framework}_impl commands")
+    parser = argparse.ArgumentParser(prog=f"python -m {framework}_impl", description=f"{framework}_impl commands", epilog=cli.DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
     finetune = commands.add_parser("finetune", help="transfer learning on an image folder (train/<class>/, val/<class>/)",
                                    description=DESCRIPTION)
@@ -29,7 +29,12 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
 
 
 def main(framework: str, argv: Optional[List[str]] = None) -> int:
-    """Parses the flags, runs ``<framework>_impl.finetune.finetune`` and prints where the results went."""
+    """Parses the flags, runs ``<framework>_impl.finetune.finetune`` and prints where the results went;
+    a bad input is one line and exit status 2 (cnnspec.cli; --debug shows the traceback)."""
+    return cli.run(f"python -m {framework}_impl finetune", lambda args: _main(framework, args), argv)
+
+
+def _main(framework: str, argv: List[str]) -> int:
     parser = build_parser(framework)
     args = parser.parse_args(argv)
     try:
@@ -37,11 +42,7 @@ def main(framework: str, argv: Optional[List[str]] = None) -> int:
     except ValueError as err:
         args.command_parser.error(str(err))
     finetune = importlib.import_module(f"{framework}_impl.finetune").finetune  # the framework loads once the flags are good
-    try:
-        result = finetune(options)
-    except (ValueError, OSError, RuntimeError) as err:
-        print(f"python -m {framework}_impl finetune: error: {err}", file=sys.stderr)
-        return 2
+    result = finetune(options)
     if not result.is_main:  # another process of a distributed run: rank 0 reports
         return 0
     print(f"best val accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch}; "

@@ -133,11 +133,23 @@ def _positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
 
 
+def _model_type(models: Sequence[str]):
+    """argparse ``type=`` for --model: a misspelt name gets the closest one suggested."""
+    from cnnspec.cli import unknown_name_message
+
+    def model(text: str) -> str:
+        if models and text not in models:
+            raise argparse.ArgumentTypeError(unknown_name_message("model", text, list(models)))
+        return text
+
+    return model
+
+
 def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str] = ()) -> argparse.ArgumentParser:
     """Adds the fine-tuning flags (defaults from :class:`FinetuneOptions`) to ``parser``."""
     d = FinetuneOptions()
     parser.add_argument("--data", metavar="DIR", help="image folder with train/<class>/ and val/<class>/; default: generate the embedded toydata shapes into a cache folder")
-    parser.add_argument("--model", default=d.model, choices=list(models) or None, metavar="NAME", help=f"architecture (default {d.model})" + (f": {', '.join(models)}" if models else ""))
+    parser.add_argument("--model", default=d.model, type=_model_type(models), metavar="NAME", help=f"architecture (default {d.model})" + (f": {', '.join(models)}" if models else ""))
     parser.add_argument("--mode", default=d.mode, choices=MODES, help="train the new classifier on a frozen backbone, or the network too (default: feature-extract with --weights, fine-tune without)")
     parser.add_argument("--epochs", type=int, default=d.epochs, help=f"total epochs; a resumed run continues up to this (default {d.epochs})")
     parser.add_argument("--stop-after", type=int, metavar="N", help="end this call after N epochs (the schedule still spans --epochs; --resume continues), for jobs with a time limit")

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import time
 from typing import List, Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import cnnspec  # noqa: E402
+from cnnspec import cli  # noqa: E402
 
 from .backends import BACKENDS  # noqa: E402
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report  # noqa: E402
@@ -280,10 +278,10 @@ def cmd_fetch(args, parser) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m parity", description="torch_impl <-> keras_impl parity tools")
+    parser = argparse.ArgumentParser(prog="python -m parity", description="torch_impl <-> keras_impl parity tools", epilog=cli.DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="transfer weights and compare outputs (exit 1 on disagreement)")
-    c.add_argument("model", nargs="?", choices=cnnspec.names(), metavar="MODEL")
+    c.add_argument("model", nargs="?", type=cli.model_name, metavar="MODEL")
     c.add_argument("--all", action="store_true", help="every model, each at its default input size")
     c.add_argument("--batch", type=int, help="images per batch (default 2; 4 with --train)")
     c.add_argument("--size", type=int, nargs="+", metavar="N", help="input HEIGHT [WIDTH] (default: the model's)")
@@ -307,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--plot", metavar="FILE.png", help="draw the relative error per spec node (log scale): outputs, or with --train "
                    "gradients, updated weights and BatchNorm statistics")
     t = sub.add_parser("train-curve", help="the same short SGD fine-tuning in both frameworks: loss curves step by step, one PNG")
-    t.add_argument("model", nargs="?", default="resnet18", choices=cnnspec.names(), metavar="MODEL", help="default resnet18")
+    t.add_argument("model", nargs="?", default="resnet18", type=cli.model_name, metavar="MODEL", help="default resnet18")
     t.add_argument("--steps", type=int, default=50)
     t.add_argument("--batch", type=int, default=8, help="images per step (default 8)")
     t.add_argument("--batches", type=int, default=4, help="fixed toy batches, cycled (default 4)")
@@ -323,24 +321,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-plot", action="store_true", help=argparse.SUPPRESS)
     t.add_argument("--json", metavar="FILE")
     e = sub.add_parser("export", help="write one ONNX export (atomically)")
-    e.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
+    e.add_argument("model", type=cli.model_name, metavar="MODEL")
     e.add_argument("--framework", choices=("torch", "keras"), required=True)
     e.add_argument("--out", required=True, metavar="FILE")
     e.add_argument("--weights", metavar="FILE", help="torch checkpoint (.pth/.safetensors) or Keras .weights.h5; default: seeded random")
     e.add_argument("--size", type=int, nargs="+", metavar="N")
     e.add_argument("--seed", type=int, default=0)
     f = sub.add_parser("fetch", help="download published weights (hash-checked) and convert them for Keras, ahead of time")
-    f.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
+    f.add_argument("model", type=cli.model_name, metavar="MODEL")
     f.add_argument("--weights", default="DEFAULT", metavar="NAME", help="IMAGENET1K_V1, IMAGENET1K_V2, ... (default: DEFAULT; 'imagenet' is the same)")
     f.add_argument("--framework", choices=("torch", "keras", "both"), default="both", help="keras and both also convert and verify (default both)")
     f.add_argument("--force", action="store_true", help="convert for Keras again even when a verified conversion is cached")
     f.add_argument("--no-progress", action="store_true", help="no download progress bar")
     sub.add_parser("list", help="list the models")
     s = sub.add_parser("summary", help="spec, torch and keras summaries side by side")
-    s.add_argument("model", choices=cnnspec.names(), metavar="MODEL")
+    s.add_argument("model", type=cli.model_name, metavar="MODEL")
     s.add_argument("--size", type=int, nargs="+", metavar="N")
     v = sub.add_parser("convert", help="torch checkpoint <-> Keras .weights.h5 (direction from the file names)")
-    v.add_argument("--model", required=True, choices=cnnspec.names(), metavar="MODEL")
+    v.add_argument("--model", required=True, type=cli.model_name, metavar="MODEL")
     v.add_argument("src")
     v.add_argument("dst")
     v.add_argument("--num-classes", type=int, default=None, help="when it cannot be read from the source")
@@ -348,6 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Runs one command; a bad input is one line and exit status 2 (cnnspec.cli; --debug shows the traceback)."""
+    return cli.run("python -m parity", _main, argv)
+
+
+def _main(argv: List[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -356,11 +359,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"{name:17s} {'x'.join(map(str, spec.input_size)):10s} {spec.paper}")
         return 0
     commands = {"check": cmd_check, "train-curve": cmd_train_curve, "summary": cmd_summary, "convert": cmd_convert, "export": cmd_export, "fetch": cmd_fetch}
-    try:
-        return commands[args.command](args, parser)
-    except (ValueError, OSError, TypeError, RuntimeError, KeyError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", file=sys.stderr)
-        return 2
+    return commands[args.command](args, parser)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,20 @@ def test_odd_sizes_and_clear_shape_errors():
         analyse(cnnspec.get("alexnet_original"), (224, 224))
     with pytest.raises(cnnspec.ShapeError, match="smaller than"):
         analyse(cnnspec.get("alexnet"), (20, 20))
+    with pytest.raises(cnnspec.ShapeError, match=r"^alexnet needs an input of at least 63x63, received 62x80 "):
+        analyse(cnnspec.get("alexnet"), (62, 80))
+    analyse(cnnspec.get("alexnet"), (63, 63))  # the minimum it names fits
+
+
+def test_min_input_size_is_the_smallest_side_that_fits():
+    from cnnspec.analysis import min_input_size
+
+    sizes = {name: min_input_size(cnnspec.get(name)) for name in ("alexnet", "googlenet", "vgg16", "resnet50", "lenet5")}
+    assert sizes == {"alexnet": 63, "googlenet": 31, "vgg16": 32, "resnet50": 1, "lenet5": 32}
+    for name, side in sizes.items():
+        if side > 1:
+            with pytest.raises(cnnspec.ShapeError):
+                analyse(cnnspec.get(name), (side - 1, side - 1))
 
 
 def test_ceil_mode_follows_torch_formula():

@@ -6,11 +6,19 @@ import sys
 import time
 from typing import List, Optional
 
+from cnnspec import cli
+
 from . import PARTS, SHAPES, generate
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m toydata", description="Write the embedded shapes dataset in ImageFolder layout.")
+    """Writes the folder; a bad input is one line and exit status 2 (cnnspec.cli)."""
+    return cli.run("python -m toydata", _main, argv)
+
+
+def _main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toydata", description="Write the embedded shapes dataset in ImageFolder layout.",
+                                     epilog=cli.DEBUG_HELP)
     parser.add_argument("root", metavar="DIR", help="folder to create (DIR/train/<class>/*.png, DIR/val/<class>/*.png)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--part", choices=sorted(PARTS), help=f"one disjoint half of the shapes: {dict(PARTS)}")
@@ -23,11 +31,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it holds something else")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    try:
-        root = generate(args.root, classes=args.classes, part=args.part, train_per_class=args.train, val_per_class=args.val,
-                        size=args.size, seed=args.seed, noise=args.noise, overwrite=args.overwrite)
-    except (ValueError, FileExistsError) as err:
-        parser.exit(2, f"error: {err}\n")
+    root = generate(args.root, classes=args.classes, part=args.part, train_per_class=args.train, val_per_class=args.val,
+                    size=args.size, seed=args.seed, noise=args.noise, overwrite=args.overwrite)
     classes = sorted(p.name for p in (root / "train").iterdir())
     print(f"{root}: {len(classes)} classes {classes}, {args.train}+{args.val} images per class, {time.perf_counter() - start:.2f}s")
     return 0

@@ -1,0 +1,94 @@
+"""One error discipline for every command line (cnnspec.cli): a bad input is one line and exit 2,
+a bug one line and exit 1, --debug shows the traceback, a misspelt model name gets a suggestion."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from cnnspec import cli
+
+
+@pytest.mark.parametrize("typed,meant", [("resnt18", "resnet18"), ("VGG16", "vgg16"), ("vgg16-bn", "vgg16_bn"),
+                                         ("googlnet", "googlenet"), ("lenet", "lenet5"), ("alexnet_orig", "alexnet_original")])
+def test_a_misspelt_model_name_suggests_the_closest(typed, meant):
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        cli.model_name(typed)
+    assert f"unknown model {typed!r}: did you mean {meant!r}?" in str(err.value)
+    assert "expected one of: alexnet, " in str(err.value)
+
+
+def test_no_suggestion_when_nothing_is_close():
+    assert cli.closest("transformer", ["resnet18", "vgg16"]) is None
+    assert "did you mean" not in cli.unknown_name_message("model", "transformer", ["resnet18"])
+    assert cli.model_name("resnet18") == "resnet18"
+
+
+def _main(exc):
+    def main(argv):
+        raise exc
+    return main
+
+
+def test_an_input_error_is_one_line_and_status_2(capsys):
+    assert cli.run("prog", _main(ValueError("size must be >= 32, received 8\nmore detail"))) == 2
+    err = capsys.readouterr().err
+    assert err == "prog: error: size must be >= 32, received 8\n"
+
+
+def test_a_key_error_reads_without_quotes(capsys):
+    assert cli.run("prog", _main(KeyError("unknown weights 'V9'"))) == 2
+    assert capsys.readouterr().err == "prog: error: unknown weights 'V9'\n"
+
+
+def test_a_bug_is_one_line_naming_debug_and_status_1(capsys):
+    assert cli.run("prog", _main(ZeroDivisionError("division by zero"))) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: ZeroDivisionError" in err and "--debug" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback_and_is_not_passed_on():
+    seen = []
+
+    def main(argv):
+        seen.append(argv)
+        raise ValueError("bad")
+
+    with pytest.raises(ValueError):
+        cli.run("prog", main, ["check", "--debug", "alexnet"])
+    assert seen == [["check", "alexnet"]]
+
+
+def test_framework_logs_are_quieted_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setenv("GRPC_VERBOSITY", "DEBUG")
+    cli.quiet_framework_logs()
+    import os
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3" and os.environ["GRPC_VERBOSITY"] == "DEBUG"
+
+
+def _cli_mains():
+    import cnnspec.__main__
+    import parity.__main__
+    import toydata.__main__
+    from finetuning import cli as finetune_cli
+
+    return {"parity": lambda a: parity.__main__.main(["summary", *a]), "cnnspec": lambda a: cnnspec.__main__.main(["summary", *a]),
+            "torch_impl": lambda a: finetune_cli.main("torch", ["finetune", "--model", *a]),
+            "keras_impl": lambda a: finetune_cli.main("keras", ["finetune", "--model", *a])}
+
+
+@pytest.mark.parametrize("entry", ["parity", "cnnspec", "torch_impl", "keras_impl"])
+def test_every_cli_suggests_the_model_meant(entry, capsys):
+    with pytest.raises(SystemExit) as done:
+        _cli_mains()[entry](["resnt50"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'resnt50': did you mean 'resnet50'?" in err and "Traceback" not in err
+
+
+def test_too_small_an_input_names_the_minimum(capsys):
+    import cnnspec.__main__
+
+    assert cnnspec.__main__.main(["summary", "alexnet", "--size", "8"]) == 2
+    assert capsys.readouterr().err.startswith("python -m cnnspec: error: alexnet needs an input of at least 63x63, received 8x8")
