@@ -10,10 +10,13 @@ before Keras: torchvision's native extension segfaults when TensorFlow's librari
 """
 import torch  # noqa: F401  (import order matters, see above)
 
-try:
-    import torchvision  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+from torch_impl.vision import order_problem
+
+if not order_problem():  # after tensorflow it would crash: torch_impl.vision then says so where it is needed
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
 from .compare import Figures, Report, compare, figures
 from .mapping import LayerMapping, layer_mappings
 from .randomise import randomise_keras, randomise_torch

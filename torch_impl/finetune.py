@@ -30,8 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
-from torchvision import datasets
-from torchvision import transforms as T
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on a DataLoader twice (workers started twice)
 
 import cnnspec
@@ -46,7 +44,10 @@ from .builder import SpecModel
 from .models import get_model
 from . import distributed, pretrained
 from .transfer import _inside, freeze_backbone, param_groups, replace_head, select_device, unfreeze
+from .vision import torchvision
 from .weights import WeightsLike, load_into, read_state_dict, save_state_dict
+
+datasets, T = torchvision().datasets, torchvision().transforms  # an ImportError, not a crash, after tensorflow
 
 Batches = Iterable[Tuple[torch.Tensor, torch.Tensor]]
 

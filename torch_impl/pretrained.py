@@ -46,6 +46,9 @@ class Weights:
 
     def transforms(self):
         """The evaluation preprocessing: torchvision's ``ImageClassification`` preset with the catalog's sizes."""
+        from .vision import torchvision
+
+        torchvision()  # one clear error where importing it would crash the process
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms._presets import ImageClassification  # what torchvision's weights.transforms() returns
 
