@@ -22,6 +22,14 @@ def _umask() -> int:
     return mask
 
 
+def _flush_to_disk(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
     """Yields a fresh temp path next to ``target`` (ending in ``suffix``, which some writers require,
@@ -37,6 +45,7 @@ def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
         if not tmp_path.exists():
             raise FileNotFoundError(f"the writer for {target} produced no file")
         os.chmod(tmp_path, 0o666 & ~_umask())
+        _flush_to_disk(tmp_path)  # a crash right after the rename must not leave an empty file under the target's name
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
