@@ -101,6 +101,8 @@ def analyse(spec: ModelSpec, input_size: Optional[Tuple[int, int]] = None, inclu
     try:
         return _run(spec, (c, int(h), int(w)), include_aux, expected=expected)
     except ShapeError as err:
+        if spec.fixed_input and "only takes" not in str(err):
+            raise ShapeError(f"{spec.name} only takes {'x'.join(map(str, spec.input_size[1:]))} inputs, received {h}x{w} ({err})") from None
         side = min_input_size(spec, include_aux)
         if min(int(h), int(w)) < side:  # say the number a user needs, not only where it broke
             raise ShapeError(f"{spec.name} needs an input of at least {side}x{side}, received {h}x{w} ({err})") from None

@@ -244,6 +244,19 @@ def test_compare_refuses_softmax_outputs_and_bad_inputs():
         parity.compare(torch_model, keras_impl.lenet5(), inputs_for("lenet5", (32, 32)))
     with pytest.raises(ValueError, match=r"expected inputs of shape \(N, 1, H, W\)"):
         parity.compare(torch_model, keras_impl.lenet5(classifier_activation=None), np.zeros((2, 32, 32, 1), np.float32))
+    keras_model = keras_impl.lenet5(classifier_activation=None)
+    with pytest.raises(ValueError, match="expected at least one image, received an empty batch"):
+        parity.compare(torch_model, keras_model, np.zeros((0, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="expected finite inputs, received 32 NaN/Inf"):
+        parity.compare(torch_model, keras_model, np.where(np.arange(32) == 3, np.nan, 0).astype(np.float32) * np.ones((1, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="only takes 32x32"):
+        parity.compare(torch_model, keras_model, np.zeros((1, 1, 28, 28), np.float32))
+
+
+def test_empty_arrays_never_pass():
+    empty = np.zeros((0, 10))
+    assert not figures("x", empty, empty, 1e-5, 0).passed
+    assert not figures("x", empty, empty, 1e-5, 0, classes=True).passed
 
 
 # ------------------------------------------------------------------------------------------ files and CLI
