@@ -78,6 +78,10 @@ def check(
     of another size than the export's, so the dynamic batch axis is proven too."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, received {direction!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be an int >= 1 (an empty batch compares nothing), received batch={batch!r}")
+    if size is not None:  # too small: one line naming the minimum, before anything is built
+        cnnspec.analyse(cnnspec.get(name), tuple(size), include_aux=False)
     timings = {}
     start = time.perf_counter()
     options = {}
