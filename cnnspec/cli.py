@@ -76,8 +76,12 @@ def model_name(text: str) -> str:
 def message(err: BaseException) -> str:
     """An exception as one line (a KeyError's text without the quotes repr adds)."""
     text = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else err
-    first = str(text).strip().splitlines()
-    return first[0] if first else type(err).__name__
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].startswith("Caught ") and len(lines) > 1:  # torch's DataLoader worker wrapper: the original error is last
+        return lines[-1].split(": ", 1)[-1]
+    return lines[0]
 
 
 def run(prog: str, main: Callable[[List[str]], int], argv: Optional[Sequence[str]] = None) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 
 import cnnspec
 from finetuning.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES
-from toydata.layout import IMAGE_SUFFIXES
+from toydata.layout import is_usable_image
 
 
 
@@ -31,7 +31,7 @@ def list_images(folder: Union[str, os.PathLike], classes: Sequence[str]) -> Tupl
     """(file paths, int labels) in ImageFolder's order: classes in the given order, files sorted."""
     paths, labels = [], []
     for index, name in enumerate(classes):
-        files = sorted(p for p in (Path(folder) / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        files = sorted(p for p in (Path(folder) / name).iterdir() if is_usable_image(p))  # unreadable files skipped (named by check_layout)
         paths += [str(p) for p in files]
         labels += [index] * len(files)
     return paths, np.asarray(labels, dtype="int32")

@@ -41,6 +41,13 @@ def test_a_key_error_reads_without_quotes(capsys):
     assert capsys.readouterr().err == "prog: error: unknown weights 'V9'\n"
 
 
+def test_a_dataloader_worker_error_shows_the_original_line(capsys):
+    wrapped = ValueError("Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+                         "  File \"x.py\", line 1, in f\nValueError: cannot read image /d/train/a/1.png: truncated")
+    assert cli.run("prog", _main(wrapped)) == 2
+    assert capsys.readouterr().err == "prog: error: cannot read image /d/train/a/1.png: truncated\n"
+
+
 def test_a_bug_is_one_line_naming_debug_and_status_1(capsys):
     assert cli.run("prog", _main(ZeroDivisionError("division by zero"))) == 1
     err = capsys.readouterr().err

@@ -39,6 +39,7 @@ from finetuning.loop import RunSetup
 from finetuning.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES, FinetuneOptions
 from finetuning.run import FinetuneResult, should_drop_last
 from toydata import check_layout
+from toydata.layout import is_usable_image
 
 from .builder import SpecModel
 from .models import get_model
@@ -117,7 +118,10 @@ class DecodedImages:
     def __call__(self, path: str):
         image = self.store.get(path)
         if image is None:
-            image = datasets.folder.default_loader(path)
+            try:
+                image = datasets.folder.default_loader(path)  # RGB, whatever the file's mode (grayscale, RGBA, palette)
+            except OSError as err:  # decoding failed past the header check: one line naming the file
+                raise ValueError(f"cannot read image {path}: {err}") from None
             nbytes = image.width * image.height * len(image.getbands())
             if nbytes <= self.budget:
                 self.store[path] = image
@@ -129,8 +133,9 @@ def image_folders(root: Union[str, os.PathLike], spec: cnnspec.ModelSpec, size: 
                   eval_resize: Optional[int] = None) -> Tuple[datasets.ImageFolder, datasets.ImageFolder]:
     check_layout(root)
     train_tf, val_tf = image_transforms(spec, size, augment, mean, std, eval_resize)
-    return (datasets.ImageFolder(os.path.join(root, "train"), train_tf, loader=DecodedImages()),
-            datasets.ImageFolder(os.path.join(root, "val"), val_tf, loader=DecodedImages()))
+    # unreadable files are skipped (check_layout named them), the same files as keras_impl's list_images
+    return (datasets.ImageFolder(os.path.join(root, "train"), train_tf, loader=DecodedImages(), is_valid_file=is_usable_image),
+            datasets.ImageFolder(os.path.join(root, "val"), val_tf, loader=DecodedImages(), is_valid_file=is_usable_image))
 
 
 def _autocast(device: torch.device, enabled: bool):

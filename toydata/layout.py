@@ -5,9 +5,11 @@ Shared by the torch and Keras fine-tuning commands: both read ``root/train/<clas
 """
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from pathlib import Path
-from typing import List, Union
+from typing import Dict, List, Union
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
 EXPECTED = """expected an image folder laid out as
@@ -32,8 +34,49 @@ def _classes(split: Path) -> List[str]:
     return classes
 
 
+@functools.lru_cache(maxsize=16)
+def unreadable_images(split: str) -> Dict[str, str]:
+    """``{absolute path: reason}`` for the files under ``split/<class>/`` with an image suffix that
+    PIL cannot open and verify (a text file named .png, a truncated PNG, an image past PIL's
+    decompression-bomb limit). Scanned once per process; the loaders of both frameworks skip them."""
+    from PIL import Image
+
+    bad: Dict[str, str] = {}
+    for folder in sorted(p for p in Path(split).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(folder.iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES or f.name.startswith("."):
+                continue
+            try:
+                with Image.open(f) as image:
+                    image.verify()  # header and, for PNG, every chunk's checksum: truncation shows here
+            except Exception as err:  # noqa: BLE001 (PIL raises many types for a bad file)
+                bad[os.path.abspath(f)] = f"{type(err).__name__}: {err}"
+    return bad
+
+
+def is_usable_image(path: Union[str, os.PathLike]) -> bool:
+    """An image file the loaders read: an image suffix, not hidden, not in :func:`unreadable_images`."""
+    p = Path(path)
+    return (p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            and os.path.abspath(p) not in unreadable_images(os.path.abspath(p.parent.parent)))
+
+
+def _skip_unreadable(split: Path, classes: List[str]) -> None:
+    """Names the unreadable files in one warning line; a class left without images is an error."""
+    bad = unreadable_images(os.path.abspath(split))
+    if bad:
+        shown = "; ".join(f"{path} ({reason})" for path, reason in list(bad.items())[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        print(f"warning: skipping {len(bad)} unreadable image file(s) in {split}: {shown}{more}", file=sys.stderr)
+    for c in classes:
+        if not any(is_usable_image(f) for f in (split / c).iterdir()):
+            raise DataLayoutError(f"class folder {split / c} has no readable image (unreadable: "
+                                  f"{[Path(p).name for p in bad if Path(p).parent.name == c][:5]}); {EXPECTED}")
+
+
 def check_layout(root: Union[str, os.PathLike]) -> List[str]:
-    """The sorted class names of ``root``, after checking train/ and val/ agree."""
+    """The sorted class names of ``root``, after checking train/ and val/ agree and every class
+    has at least one readable image (unreadable files are named in a warning and skipped)."""
     root = Path(root)
     if not root.is_dir():
         raise DataLayoutError(f"data folder {root} does not exist; {EXPECTED}")
@@ -48,4 +91,6 @@ def check_layout(root: Union[str, os.PathLike]) -> List[str]:
         raise DataLayoutError(
             f"{root}: train/ and val/ have different classes (only in train/: {only_train}, only in val/: {only_val}); {EXPECTED}"
         )
+    for split in ("train", "val"):
+        _skip_unreadable(root / split, train)
     return train
