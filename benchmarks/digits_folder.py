@@ -132,4 +132,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cnnspec import cli
+
+    sys.exit(cli.run('benchmarks/digits_folder.py', lambda argv: main(argv)))  # one-line errors, --debug (cnnspec.cli)

@@ -194,4 +194,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cnnspec import cli
+
+    sys.exit(cli.run('benchmarks/finetune_reference.py', lambda argv: main(argv)))  # one-line errors, --debug (cnnspec.cli)

@@ -17,10 +17,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cnnspec.cli import quiet_framework_logs  # noqa: E402
+
+quiet_framework_logs()  # before TensorFlow loads
 import torch  # noqa: E402  (before keras/tensorflow, see README)
 import torchvision  # noqa: E402
 import numpy as np  # noqa: E402
@@ -80,7 +84,7 @@ def bench(name: str, batch: int, size: int, iters: int, device: str = "cpu", amp
     return row
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", nargs="+", default=["alexnet", "resnet50", "googlenet", "vgg16"])
     parser.add_argument("--batch", type=int, default=8)
@@ -90,7 +94,7 @@ def main() -> int:
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for the torch models")
     parser.add_argument("--no-onnx", dest="onnx", action="store_false")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "inference.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rows = []
     for name in tqdm(args.models, desc="models"):
         rows.append(bench(name, args.batch, args.size, args.iters, args.device, args.amp, args.onnx))
@@ -109,4 +113,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cnnspec import cli
+
+    sys.exit(cli.run('benchmarks/inference.py', lambda argv: main(argv)))  # one-line errors, --debug (cnnspec.cli)

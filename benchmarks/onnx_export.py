@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import List, Optional
 
 import cnnspec
 from tqdm import tqdm
@@ -43,12 +44,12 @@ def run_one(name: str, framework: str, workdir: Path) -> dict:
     return row
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", nargs="+", default=cnnspec.names())
     parser.add_argument("--frameworks", nargs="+", default=["torch", "keras"])
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "onnx_export.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(m, f) for m in args.models for f in args.frameworks]
@@ -62,4 +63,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cnnspec import cli
+
+    sys.exit(cli.run('benchmarks/onnx_export.py', lambda argv: main(argv)))  # one-line errors, --debug (cnnspec.cli)

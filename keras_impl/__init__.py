@@ -5,7 +5,13 @@
 
 This package never imports torch: it runs on the tensorflow, jax and torch backends alike.
 """
-from .builder import build_model, layer_name
+import sys
+
+if sys.argv[:1] == ["-m"]:  # the package is being imported for ``python -m keras_impl``: keep the CLI's stderr
+    from cnnspec.cli import quiet_framework_logs  # free of TensorFlow's start-up lines (cnnspec.cli), before Keras loads
+
+    quiet_framework_logs()
+from .builder import build_model, layer_name  # noqa: E402
 from .layers import ChannelAffine, LocalResponseNorm, TorchMaxPool2D
 from .models import (
     alexnet,

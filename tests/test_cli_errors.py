@@ -99,3 +99,24 @@ def test_too_small_an_input_names_the_minimum(capsys):
 
     assert cnnspec.__main__.main(["summary", "alexnet", "--size", "8"]) == 2
     assert capsys.readouterr().err.startswith("python -m cnnspec: error: alexnet needs an input of at least 63x63, received 8x8")
+
+
+NOISE = ("0000 ", "absl::InitializeLog", "cpu_feature_guard", "cuInit", "oneDNN custom operations")
+
+
+@pytest.mark.parametrize("argv,status", [(["keras_impl", "finetune", "--model", "resnt18"], 2),
+                                         (["parity", "check", "lenet5", "--no-onnx"], 0),
+                                         (["parity", "check", "lenet5", "--batch", "0"], 2)])
+def test_framework_startup_lines_stay_off_stderr(argv, status):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in cli.QUIET_ENVIRONMENT}
+    done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, env={**env, "CUDA_VISIBLE_DEVICES": ""}, timeout=300)
+    assert done.returncode == status, done.stderr[-2000:]
+    noise = [line for line in done.stderr.splitlines() if any(mark in line for mark in NOISE)]
+    assert not noise, noise
+    if status == 2:
+        assert done.stderr.strip().splitlines()[-1].startswith(f"python -m {argv[0]}")
+        assert "Traceback" not in done.stderr
