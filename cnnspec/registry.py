@@ -27,11 +27,21 @@ def names() -> List[str]:
     return list(_BUILDERS)
 
 
+class UnknownModelError(KeyError, ValueError):
+    """A model name that is not registered; the message suggests the closest one. A KeyError (a
+    lookup that failed) and a ValueError (a bad argument), printed without KeyError's quotes."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def builder(name: str) -> SpecBuilder:
     try:
         return _BUILDERS[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; expected one of: {', '.join(_BUILDERS)}") from None
+    except (KeyError, TypeError):
+        from .cli import unknown_name_message
+
+        raise UnknownModelError(unknown_name_message("model", str(name), list(_BUILDERS))) from None
 
 
 def options(name: str) -> Dict[str, Any]:

@@ -120,3 +120,23 @@ def test_framework_startup_lines_stay_off_stderr(argv, status):
     if status == 2:
         assert done.stderr.strip().splitlines()[-1].startswith(f"python -m {argv[0]}")
         assert "Traceback" not in done.stderr
+
+
+def test_the_api_suggests_the_model_meant_too():
+    import cnnspec
+
+    for error in (KeyError, ValueError):  # both: a failed lookup and a bad argument
+        with pytest.raises(error, match="unknown model 'resnt18': did you mean 'resnet18'"):
+            cnnspec.get("resnt18")
+
+
+def test_a_dtype_mismatch_is_one_clear_error():
+    import torch
+
+    import torch_impl
+
+    model = torch_impl.lenet5().eval()
+    with pytest.raises(TypeError, match=r"lenet5 has torch.float32 weights and received a torch.float16 input"):
+        model(torch.zeros(1, 1, 32, 32, dtype=torch.float16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast mixes dtypes on purpose
+        assert model(torch.zeros(1, 1, 32, 32)).dtype == torch.bfloat16

@@ -187,6 +187,10 @@ class SpecModel(nn.Module):
             raise TypeError(f"{self.spec.name} expects a torch.Tensor of shape (N, {channels}, H, W), received {type(x).__name__}")
         if not x.is_floating_point():
             raise TypeError(f"{self.spec.name} expects a floating-point input, received dtype {x.dtype}")
+        weights = next(self.parameters(), None)
+        if weights is not None and x.dtype != weights.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f"{self.spec.name} has {weights.dtype} weights and received a {x.dtype} input: convert one "
+                            f"(x.to({weights.dtype}) or model.to({x.dtype})), or run under torch.autocast")
         if x.ndim != 4 or x.shape[1] != channels:
             raise ValueError(f"{self.spec.name} expects input of shape (N, {channels}, H, W), received {tuple(x.shape)}")
         size = (int(x.shape[2]), int(x.shape[3]))
