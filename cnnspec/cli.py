@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sys
 import traceback
 from typing import Callable, Iterable, List, Optional, Sequence
@@ -81,7 +82,7 @@ def message(err: BaseException) -> str:
         return type(err).__name__
     if lines[0].startswith("Caught ") and len(lines) > 1:  # torch's DataLoader worker wrapper: the original error is last
         return lines[-1].split(": ", 1)[-1]
-    return lines[0]
+    return re.sub(r"^\[Errno \d+\] ", "", lines[0])  # an OSError's number says nothing its text does not
 
 
 def run(prog: str, main: Callable[[List[str]], int], argv: Optional[Sequence[str]] = None) -> int:

@@ -35,8 +35,11 @@ def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
     """Yields a fresh temp path next to ``target`` (ending in ``suffix``, which some writers require,
     e.g. Keras' ``.weights.h5``); on success it replaces ``target``, on error it is removed."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix, dir=target.parent)
+    except OSError as err:  # an unwritable or impossible folder, a full disk: one line naming the target
+        raise OSError(err.errno, f"cannot write {target}: {err.strerror or err}") from None
     os.close(fd)
     os.unlink(tmp)  # writers that refuse to overwrite get a fresh name
     tmp_path = Path(tmp)

@@ -79,6 +79,8 @@ def load_backbone(model: keras.Model, weights: Union[str, os.PathLike], name: Op
         model.load_weights(str(path), objects_to_skip=classifier_layers(model))
     except (ValueError, KeyError) as err:
         raise ValueError(f"{path} does not fit the backbone of {model.name}: {err}") from None
+    except OSError as err:  # h5py: not an HDF5 file, truncated
+        raise ValueError(f"{path} is not a readable Keras .weights.h5 file: {err}") from None
     return model
 
 
