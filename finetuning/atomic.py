@@ -7,6 +7,7 @@ exports, fine-tune checkpoints, JSON, PNG), with one permission rule: the usual 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
+WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO, errno.EFBIG)
 
 
 def _umask() -> int:
@@ -44,7 +46,12 @@ def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
     os.unlink(tmp)  # writers that refuse to overwrite get a fresh name
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except OSError as err:
+            if err.errno in WRITE_FAILURES:  # a full disk mid-write: one line naming the target, the old file kept
+                raise OSError(err.errno, f"cannot write {target}: {err.strerror or err}") from None
+            raise
         if not tmp_path.exists():
             raise FileNotFoundError(f"the writer for {target} produced no file")
         os.chmod(tmp_path, 0o666 & ~_umask())

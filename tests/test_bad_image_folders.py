@@ -68,3 +68,32 @@ def test_a_file_that_fails_to_decode_later_is_one_line_naming_it(tmp_path):
     path.write_bytes(path.read_bytes()[:300])  # a header that opens, data that does not decode
     with pytest.raises(ValueError, match=f"cannot read image {path}"):
         DecodedImages()(str(path))
+
+
+def test_an_image_past_the_decompression_bomb_limit_is_named_and_skipped(tmp_path, capsys, monkeypatch):
+    from PIL import Image as PILImage
+
+    root = write_colours(tmp_path / "data", train=2, val=2)
+    Image.fromarray(np.zeros((300, 300, 3), np.uint8)).save(root / "train" / "red" / "huge.png")
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 20_000)  # 300x300 = 90,000 pixels: past twice the limit
+    check_layout(root)
+    warning = capsys.readouterr().err
+    assert "huge.png (DecompressionBombError" in warning
+    assert not is_usable_image(root / "train" / "red" / "huge.png")
+
+
+def test_a_full_disk_mid_write_is_one_line_naming_the_target_and_keeps_the_old_file(tmp_path):
+    import errno
+
+    from finetuning.atomic import atomic_write
+
+    target = tmp_path / "best.pth"
+    target.write_bytes(b"the previous checkpoint")
+
+    def full_disk(tmp):
+        Path(tmp).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=f"cannot write {target}: No space left on device"):
+        atomic_write(target, full_disk)
+    assert target.read_bytes() == b"the previous checkpoint" and [p.name for p in tmp_path.iterdir()] == ["best.pth"]

@@ -160,6 +160,8 @@ ELSEWHERE = [
     ("a conversion killed (SIGKILL) while writing", "python -m parity convert", "the target is absent, or the previous file byte for byte", "tests/test_interrupted_writes.py"),
     ("an ONNX export killed (SIGKILL) while writing, torch and Keras", "python -m parity export", "the previous file byte for byte", "tests/test_interrupted_writes.py"),
     ("a text file named .png, a truncated PNG, an empty image file", "both fine-tune CLIs (check_layout)", "warning: skipping 3 unreadable image file(s) in DIR/train: ... (UnidentifiedImageError: ...)", "tests/test_bad_image_folders.py"),
+    ("an image past PIL's decompression-bomb limit", "both fine-tune CLIs (check_layout)", "named in the warning (DecompressionBombError) and skipped", "tests/test_bad_image_folders.py"),
+    ("a full disk while a checkpoint is written", "finetuning.atomic (every writer)", "OSError: cannot write TARGET: No space left on device; the previous file kept, no temp file left", "tests/test_bad_image_folders.py"),
     ("grayscale, RGBA and palette images", "both fine-tune loaders", "converted to the model's channels", "tests/test_bad_image_folders.py"),
     ("a JPEG whose data ends early (header intact)", "torch_impl/keras_impl DecodedImages", "cannot read image PATH: image file is truncated ...", "tests/test_bad_image_folders.py"),
     ("import keras (TensorFlow) before torch_impl/parity", "import", "ImportError: torchvision cannot be imported after tensorflow in one process ... (instead of a segfault)", "tests/test_import_order.py"),
