@@ -32,11 +32,29 @@ def _flush_to_disk(path: Path) -> None:
         os.close(fd)
 
 
+def check_writable(path: PathLike, suffixes: tuple = ()) -> Path:
+    """``path`` as a Path, or one line now for an output that would only fail at the end of a long
+    run: a wrong file kind, a folder in its place, a file where a folder should be, no permission."""
+    p = Path(path)
+    if suffixes and not p.name.lower().endswith(tuple(suffixes)):
+        raise ValueError(f"{p}: expected a file name ending in {' or '.join(suffixes)}")
+    if p.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {p}: it is a folder")
+    ancestor = p.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write {p}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise PermissionError(errno.EACCES, f"cannot write {p}: {ancestor} is not writable")
+    return p
+
+
 @contextlib.contextmanager
 def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
     """Yields a fresh temp path next to ``target`` (ending in ``suffix``, which some writers require,
     e.g. Keras' ``.weights.h5``); on success it replaces ``target``, on error it is removed."""
-    target = Path(target)
+    target = check_writable(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix, dir=target.parent)

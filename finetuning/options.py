@@ -69,13 +69,13 @@ class FinetuneOptions:
         for name in ("hidden", "size", "stop_after"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr must be > 0, received lr={self.lr!r}")
-        if self.backbone_lr_factor is not None and not self.backbone_lr_factor >= 0:
-            raise ValueError(f"backbone_lr_factor must be >= 0, received {self.backbone_lr_factor!r}")
+        if self.lr is not None and not 0 < self.lr < float("inf"):
+            raise ValueError(f"lr must be a finite number > 0, received lr={self.lr!r}")
+        if self.backbone_lr_factor is not None and not 0 <= self.backbone_lr_factor < float("inf"):
+            raise ValueError(f"backbone_lr_factor must be a finite number >= 0, received {self.backbone_lr_factor!r}")
         for name, upper in (("weight_decay", None), ("label_smoothing", 1.0), ("warmup_epochs", None)):
             value = getattr(self, name)
-            if not value >= 0 or (upper is not None and not value < upper):
+            if not 0 <= value < (upper if upper is not None else float("inf")):
                 raise ValueError(f"{name} must be >= 0{f' and < {upper}' if upper else ''}, received {name}={value!r}")
         if self.last_n_blocks is not None:
             if isinstance(self.last_n_blocks, bool) or not isinstance(self.last_n_blocks, int) or self.last_n_blocks < 0:

@@ -46,6 +46,7 @@ from . import pretrained
 from .data import DecodedImages, ImageFolderDataset, list_images
 from .distribute import data_parallel
 from .models import get_model
+from .weights import keras_load_error
 from .transfer import (InferenceOnly, classifier_layers, features_model, freeze_backbone, head_model, make_optimizer,
                        replace_head, select_device, unfreeze)
 
@@ -78,7 +79,7 @@ def load_backbone(model: keras.Model, weights: Union[str, os.PathLike], name: Op
     try:
         model.load_weights(str(path), objects_to_skip=classifier_layers(model))
     except (ValueError, KeyError) as err:
-        raise ValueError(f"{path} does not fit the backbone of {model.name}: {err}") from None
+        raise ValueError(f"{path} does not fit the backbone of {model.name}: {keras_load_error(err)}") from None
     except OSError as err:  # h5py: not an HDF5 file, truncated
         raise ValueError(f"{path} is not a readable Keras .weights.h5 file: {err}") from None
     return model

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
@@ -51,7 +52,25 @@ def load_weights_file(model: keras.Model, path: PathLike, name: Optional[str] = 
         else:
             copy_weights_by_name(twin, model, label=str(path))
             return
-    raise ValueError(f"{path} does not fit {model.name}: {first_error}") from None
+    if isinstance(first_error, OSError):  # h5py: not an HDF5 file, or a truncated one
+        raise ValueError(f"{path} is not a readable Keras .weights.h5 file: {keras_load_error(first_error)}") from None
+    raise ValueError(f"{path} does not fit {model.name}: {keras_load_error(first_error)}") from None
+
+
+def keras_load_error(err: BaseException) -> str:
+    """Keras' load error in one line: which variable, its shape in the file and in the model
+    (Keras' own text spans a dozen lines and prints the variable's values)."""
+    text = str(err)
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    where = re.search(r"path=([^,\s]+)", text)
+    count = re.search(r"A total of (\d+) objects could not be loaded", text)
+    if shapes:
+        more = f" (and {int(count.group(1)) - 1} more layer(s))" if count and int(count.group(1)) > 1 else ""
+        hint = " (another num_classes? build with the file's, then replace the head)" if where and where.group(1).split("/")[0] in ("fc", "classifier_6", "predictions") else ""
+        return (f"{where.group(1) if where else 'a variable'} has shape {shapes.group(2)} in the file, "
+                f"{shapes.group(1)} in the model{more}{hint}")
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
 
 
 def _keras_names(options: Dict[str, Any]) -> Dict[str, Any]:

@@ -1,7 +1,7 @@
 """parity: weights torch <-> keras, output and per-layer comparison, ONNX export and comparison.
 
->>> import parity
->>> result = parity.check("alexnet", size=(96, 96))
+>>> from parity.check import check
+>>> result = check("alexnet", size=(96, 96))
 >>> result.passed
 True
 

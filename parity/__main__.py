@@ -24,7 +24,7 @@ from cnnspec import cli  # noqa: E402
 
 from .backends import BACKENDS  # noqa: E402
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report  # noqa: E402
-from .files import write_text  # noqa: E402
+from .files import check_writable, write_text  # noqa: E402
 
 
 def _peak_rss_mb() -> float:
@@ -171,6 +171,13 @@ def _backend_row(backend: str, summary: dict) -> str:
     return f"{backend:11s} {passed}/{len(results)} pass   worst max rel: {figures}"
 
 
+def _check_outputs(args) -> None:
+    if getattr(args, "json", None):
+        check_writable(args.json)
+    if getattr(args, "plot", None):
+        check_writable(args.plot, (".png",))
+
+
 def cmd_check(args, parser) -> int:
     from .backends import requested, run_on_each
 
@@ -184,6 +191,9 @@ def cmd_check(args, parser) -> int:
     if args.weights and args.all:
         parser.error("--weights checks one model; drop --all")
     size = _size(args.size, parser)
+    if args.rtol < 0 or args.atol < 0 or args.train_rtol < 0:
+        parser.error(f"--rtol, --atol and --train-rtol must be >= 0, received {args.rtol}, {args.atol}, {args.train_rtol}")
+    _check_outputs(args)  # now, not after the whole check
     run = run_training if args.train else run_inference
     summaries = run_on_each(requested(args.keras_backend, args.all_backends), lambda: run(args, names, size), child_argv(args))
     for summary in summaries.values():
@@ -210,6 +220,8 @@ def cmd_train_curve(args, parser) -> int:
     from .backends import requested, run_on_each
     from .curve import CurveResult, plot_curve, train_curve
 
+    _check_outputs(args)
+
     def run_here() -> dict:
         r = train_curve(args.model, steps=args.steps, batch=args.batch, size=args.size, batches=args.batches, seed=args.seed,
                         dtype=args.dtype, rtol=args.rtol, lr=args.lr)
@@ -222,7 +234,7 @@ def cmd_train_curve(args, parser) -> int:
     argv = ["train-curve", args.model, "--steps", str(args.steps), "--batch", str(args.batch), "--batches", str(args.batches),
             "--seed", str(args.seed), "--dtype", args.dtype, "--rtol", str(args.rtol), "--lr", str(args.lr), "--no-plot"]
     summaries = run_on_each(requested(args.keras_backend, args.all_backends), run_here,
-                            argv + (["--size", str(args.size)] if args.size else []), title=f"{args.model}, ")
+                            argv + (["--size", str(args.size)] if args.size is not None else []), title=f"{args.model}, ")
     results = {b: CurveResult.from_dict(s["results"][b]) if b in s.get("results", {}) else None for b, s in summaries.items()}
     failed = [b for b, r in results.items() if r is None or not r.passed]
     if args.json:
@@ -249,6 +261,7 @@ def cmd_convert(args, parser) -> int:
     from .convert import convert
 
     t0 = time.perf_counter()
+    check_writable(args.dst)
     out = convert(args.model, args.src, args.dst, num_classes=args.num_classes)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f}s")
     return 0
@@ -257,6 +270,7 @@ def cmd_convert(args, parser) -> int:
 def cmd_export(args, parser) -> int:
     from .export import export
 
+    check_writable(args.out, (".onnx",))
     info = export(args.model, args.framework, args.out, weights=args.weights, size=_size(args.size, parser), seed=args.seed)
     print(json.dumps(info.to_dict()))
     return 0

@@ -80,6 +80,10 @@ def check(
         raise ValueError(f"direction must be one of {DIRECTIONS}, received {direction!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an int >= 1 (an empty batch compares nothing), received batch={batch!r}")
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)  # one side: square, as torchvision's transforms take it
+    if not (rtol >= 0 and atol >= 0):
+        raise ValueError(f"rtol and atol must be >= 0, received rtol={rtol!r}, atol={atol!r}")
     if size is not None:  # too small: one line naming the minimum, before anything is built
         cnnspec.analyse(cnnspec.get(name), tuple(size), include_aux=False)
     timings = {}

@@ -200,6 +200,8 @@ def compare(
     ``report.first_divergence`` names where the two first part.
     """
     spec = torch_model.spec
+    if not (rtol >= 0 and atol >= 0):
+        raise ValueError(f"rtol and atol must be >= 0, received rtol={rtol!r}, atol={atol!r}")
     inputs = _check_inputs(spec, inputs)
     _check_logits(spec, keras_model)
     strict_float32()

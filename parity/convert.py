@@ -39,6 +39,8 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: Optional[int] 
 
     src, dst = Path(src), Path(dst)
     cnnspec.registry.builder(name)  # unknown names fail here, with the list of models
+    if src.is_dir():
+        raise IsADirectoryError(f"source {src} is a folder; expected a weights file")
     if not src.is_file():
         raise FileNotFoundError(f"source file not found: {src}")
     if _is_torch_file(src) and _is_keras_file(dst):

@@ -119,6 +119,8 @@ def train_curve(name: str = "resnet18", steps: int = DEFAULT_STEPS, batch: int =
 
     if steps < 1 or batch < 2 or batches < 1:
         raise ValueError(f"expected steps >= 1, batch >= 2 (BatchNorm statistics) and batches >= 1; received {steps}, {batch}, {batches}")
+    if size is not None and size < 1:
+        raise ValueError(f"size must be >= 1 (or left out for the default), received size={size}")
     import toydata
 
     num_classes = len(toydata.SHAPES)

@@ -17,6 +17,11 @@ def export(name: str, framework: str, out, weights=None, size: Optional[Tuple[in
     import torch_impl
 
     from .check import build_pair, checkpoint_options
+    from .files import check_writable
+
+    if framework not in ("torch", "keras"):
+        raise ValueError(f"framework must be 'torch' or 'keras', received {framework!r}")
+    check_writable(out, (".onnx",))  # before the export, not after it
     from .randomise import randomise_torch
     from .transfer import transfer_weights
 

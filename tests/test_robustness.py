@@ -92,11 +92,17 @@ CASES: List[Case] = [
     Case("P21", "parity", _a("convert", "--model", "resnet18", "WS/r18.pth", "WS/out.onnx"), "2", "expected a torch checkpoint", "unknown target format"),
     Case("P22", "parity", _a("convert", "--model", "resnet18", "WS/garbage.weights.h5", "WS/out.pth"), "2", "garbage.weights.h5", "corrupt Keras weights file"),
     Case("P23", "parity", _a("convert", "--model", "resnet34", "WS/r18.pth", "WS/out.weights.h5"), "2", "weights do not fit resnet34", "checkpoint of another model"),
-    Case("P24", "parity", _a("convert", "--model", "resnet18", "WS/folder.pth", "WS/out.weights.h5"), "2", "source file not found", "a folder named like a checkpoint"),
+    Case("P24", "parity", _a("convert", "--model", "resnet18", "WS/folder.pth", "WS/out.weights.h5"), "2", "is a folder; expected a weights file", "a folder named like a checkpoint"),
     Case("P25", "parity", _a("export", "resnet18", "--framework", "tf", "--out", "WS/x.onnx"), "2", "invalid choice: 'tf'", "unknown framework"),
     Case("P26", "parity", _a("export", "resnet18", "--framework", "torch", "--out", "WS/x.onnx", "--weights", "WS/truncated.pth"), "2", "weights_only=True", "export from a truncated checkpoint"),
     Case("P27", "parity", _a("fetch", "resnt18"), "2", "did you mean 'resnet18'?", "misspelt model to fetch"),
     Case("P28", "parity", _a("fetch", "resnet18", "--weights", "V9"), "2", "resnet18 has no published weights named 'V9'", "unknown weights to fetch"),
+    Case("P30", "parity", _a("check", "lenet5", "--no-onnx", "--json", "WS/folder.pth"), "2", "cannot write WS/folder.pth: it is a folder", "JSON onto a folder"),
+    Case("P31", "parity", _a("check", "lenet5", "--no-onnx", "--json", "WS/notes.txt/out.json"), "2", "notes.txt is a file, not a folder", "JSON under a file"),
+    Case("P32", "parity", _a("check", "lenet5", "--no-onnx", "--plot", "WS/plot.txt"), "2", "expected a file name ending in .png", "a plot that is not a PNG"),
+    Case("P33", "parity", _a("check", "lenet5", "--rtol", "-1"), "2", "must be >= 0", "negative tolerance"),
+    Case("P34", "parity", _a("export", "resnet18", "--framework", "torch", "--out", "WS/model.txt"), "2", "expected a file name ending in .onnx", "export to a non-ONNX name"),
+    Case("P35", "parity", _a("train-curve", "lenet5", "--size", "0"), "2", "size must be >= 1", "curve at size 0"),
     Case("P29", "parity", _a("fetch", "lenet5"), "2", "lenet5 has no published weights", "a model without published weights"),
     # ------------------------------------------------------------------ python -m cnnspec
     Case("S01", "cnnspec", _a("summary", "vgg17"), "2", "did you mean", "unknown model"),
@@ -107,6 +113,7 @@ CASES: List[Case] = [
     Case("T01", "toydata", _a("WS/toy", "--size", "0"), "2", "size must be a positive int, received size=0", "image size 0"),
     Case("T02", "toydata", _a("WS/toy", "--train", "-1"), "2", "received", "negative image count"),
     Case("T03", "toydata", _a("WS/notes.txt"), "2", "notes.txt", "a file where the folder should go"),
+    Case("T05", "toydata", _a("WS/toy", "--noise", "-3"), "2", "noise must be a finite number >= 0", "negative noise"),
     Case("T04", "toydata", _a("WS/toy", "--classes", "pentagon"), "2", "invalid choice: 'pentagon'", "unknown shape class"),
     # ------------------------------------------------------------------ python -m torch_impl finetune
     Case("F01", "torch_impl finetune", _a("--data", "WS/missing"), "2", "does not exist", "data folder that does not exist"),
@@ -114,10 +121,13 @@ CASES: List[Case] = [
     Case("F03", "torch_impl finetune", _a("--data", "WS/mismatch"), "2", "only in train/: ['blue']", "a class in train/ but not in val/"),
     Case("F04", "torch_impl finetune", _a("--data", "WS/empty_class"), "2", "class folders without images", "an empty class folder"),
     Case("F05", "torch_impl finetune", _a("--data", "WS/unreadable_class"), "2", "has no readable image", "a class whose every file is unreadable"),
+    Case("F16", "torch_impl finetune", _a("--data", "WS/one_class"), "2", "has one class ('red'): a classifier needs two or more", "a single class"),
+    Case("F17", "torch_impl finetune", _a("--data", "WS/notes.txt"), "2", "is a file, not a folder", "a file as the data folder"),
+    Case("F18", "torch_impl finetune", _a("--lr", "inf"), "2", "lr must be a finite number > 0, received lr=inf", "infinite learning rate"),
     Case("F06", "torch_impl finetune", _a("--model", "resnt18"), "2", "did you mean 'resnet18'?", "misspelt model"),
     Case("F07", "torch_impl finetune", _a("--epochs", "0"), "2", "epochs must be a positive int, received epochs=0", "zero epochs"),
     Case("F08", "torch_impl finetune", _a("--batch-size", "0"), "2", "batch_size must be a positive int", "zero batch size"),
-    Case("F09", "torch_impl finetune", _a("--lr", "-1"), "2", "lr must be > 0, received lr=-1.0", "negative learning rate"),
+    Case("F09", "torch_impl finetune", _a("--lr", "-1"), "2", "lr must be a finite number > 0, received lr=-1.0", "negative learning rate"),
     Case("F10", "torch_impl finetune", _a("--data", "WS/ok", "--weights", "WS/missing.pth"), "2", "not found", "weights file that does not exist"),
     Case("F11", "torch_impl finetune", _a("--data", "WS/ok", "--weights", "WS/garbage.pth"), "2", "weights_only=True", "a text file as weights"),
     Case("F12", "torch_impl finetune", _a("--data", "WS/ok", "--weights", "IMAGENET1K_V9"), "2", "no published weights named 'IMAGENET1K_V9'", "unknown published weights"),
@@ -143,13 +153,16 @@ CASES: List[Case] = [
     Case("A11", "api: model(x)", lambda ws: _torch_forward(_torch(1, 3, 64, 64, dtype="float16")), "TypeError", "has torch.float32 weights and received a torch.float16 input", "input dtype differs from the weights'"),
     Case("A12", "api: model(x)", lambda ws: _torch_forward(np.zeros((1, 3, 64, 64), np.float32)), "TypeError", "expects a torch.Tensor", "a numpy array"),
     Case("A13", "api: keras_impl.resnet18", lambda ws: __import__("keras_impl").resnet18(input_shape=(224, 224, 1)), "ValueError", "resnet18 expects 3 input channels", "wrong channels"),
-    Case("A14", "api: keras_impl.lenet5", lambda ws: __import__("keras_impl").lenet5(weights=ws / "garbage.weights.h5"), "ValueError", "garbage.weights.h5", "corrupt Keras weights file"),
+    Case("A14", "api: keras_impl.lenet5", lambda ws: __import__("keras_impl").lenet5(weights=ws / "garbage.weights.h5"), "ValueError", "garbage.weights.h5 is not a readable Keras .weights.h5 file", "corrupt Keras weights file"),
     Case("A15", "api: parity.compare", lambda ws: _compare(np.zeros((0, 1, 32, 32), np.float32)), "ValueError", "expected at least one image, received an empty batch", "empty batch"),
     Case("A16", "api: parity.compare", lambda ws: _compare(np.full((1, 1, 32, 32), np.nan, np.float32)), "ValueError", "expected finite inputs, received 1024 NaN/Inf values", "NaN input"),
     Case("A17", "api: parity.compare", lambda ws: _compare(np.zeros((1, 32, 32, 1), np.float32)), "ValueError", "expected inputs of shape (N, 1, H, W) (torch layout)", "channels-last input"),
     Case("A18", "api: parity.transfer_weights", lambda ws: _transfer("resnet18", "torch"), "TypeError", "needs one torch_impl model and one keras_impl model", "two torch models"),
     Case("A19", "api: parity.transfer_weights", lambda ws: _transfer("resnet18", "resnet34"), "TransferError", "resnet", "models of two architectures"),
     Case("A20", "api: parity.check.check", lambda ws: __import__("parity.check").check.check("lenet5", batch=0), "ValueError", "batch must be an int >= 1", "empty batch"),
+    Case("A23", "api: parity.check.check", lambda ws: __import__("parity.check").check.check("lenet5", rtol=-1), "ValueError", "rtol and atol must be >= 0", "negative tolerance"),
+    Case("A24", "api: keras_impl.resnet18", lambda ws: __import__("keras_impl").resnet18(classes=5, weights=ws / "r18_10.weights.h5"), "ValueError", "fc/kernel has shape (512, 10) in the file, (512, 5) in the model", "num_classes differs from the file's"),
+    Case("A25", "api: torch_impl.resnet18", lambda ws: __import__("torch_impl").resnet18(weights=ws / "pickled.pth"), "ValueError", "a pickle with more than tensors in it; pickled code is never run", "a pickle of other objects"),
     Case("A21", "api: parity.training.check_training", lambda ws: __import__("parity.training").training.check_training("lenet5", "rmsprop"), "ValueError", "optimizer must be one of", "unknown optimizer"),
     Case("A22", "api: parity.convert.convert", lambda ws: __import__("parity.convert").convert.convert("resnet18", ws / "r18.pth", ws / "out.txt"), "ValueError", "out.txt", "unknown target format"),
 ]
@@ -191,7 +204,20 @@ def build_workspace(ws: Path) -> Path:
     (ws / "garbage.weights.h5").write_text("not an HDF5 file")
     (ws / "folder.pth").mkdir()
     (ws / "notes.txt").write_text("a file, not a folder")
+    import pickle
+
+    import keras_impl
+
+    keras_impl.resnet18(classes=10, classifier_activation=None).save_weights(ws / "r18_10.weights.h5")
+    with open(ws / "pickled.pth", "wb") as f:
+        pickle.dump({"fc.weight": Path("x")}, f)
     ok = write_colours(ws / "ok", train=2, val=2, side=16)
+    one = write_colours(ws / "one_class", train=1, val=1, side=16)
+    for split in ("train", "val"):
+        for name in ("green", "blue"):
+            for f in (one / split / name).iterdir():
+                f.unlink()
+            (one / split / name).rmdir()
     (ws / "no_train" / "val" / "red").mkdir(parents=True)
     (ws / "no_train" / "val" / "red" / "0.png").write_bytes((ok / "val" / "red" / "0.png").read_bytes())
     mismatch = write_colours(ws / "mismatch", train=1, val=1, side=16)
@@ -249,7 +275,7 @@ def test_each_bad_input_gets_its_line(case, workspace, capsys, monkeypatch):
     capsys.readouterr()
     status, message, traceback = outcome(case, workspace, lambda: capsys.readouterr().err)
     assert (status, traceback) == (case.expect, False), (status, message)
-    assert case.match in message, message
+    assert case.match in message.replace(str(workspace), WS), message
     assert "\n" not in message
 
 
@@ -317,4 +343,5 @@ if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT))
     __import__("torch")  # before keras/tensorflow (torchvision's extension)
+    __import__("torchvision")
     print(f"wrote {write_table()}")

@@ -5,6 +5,8 @@ No code is unpickled and nothing is downloaded: ``weights`` is a local file or a
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Dict, Mapping, Union
 
@@ -37,12 +39,31 @@ def read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
             raise ValueError(f"{path} is not a readable safetensors file: {err}") from None
     elif suffix in PICKLE_SUFFIXES:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's "please file an issue" about pickle protocols is not the user's business
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # pickle/zip errors come in many types
-            raise ValueError(f"{path} is not a torch checkpoint that loads with weights_only=True: {err}") from None
+            raise ValueError(f"{path} is not a torch checkpoint that loads with weights_only=True: {_load_failure(path, err)}") from None
     else:
         raise ValueError(f"unsupported weights file {path.name!r}: expected one of {TORCH_SUFFIXES}")
     return _unwrap(state, str(path))
+
+
+def _load_failure(path: Path, err: BaseException) -> str:
+    """Why torch.load refused, in our words: its own text advises weights_only=False (running the
+    file's pickled code), which this project never does."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not head:
+        return "the file is empty"
+    if head[:1] == b"\x80":  # a pickle stream (torch.save's legacy format, or plain pickle.dump)
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        return ("a pickle with more than tensors in it" + (f" ({found.group(1)})" if found else "")
+                + "; pickled code is never run: save a state_dict with torch.save(model.state_dict(), f), or use safetensors")
+    if head != b"PK":
+        return "its bytes are neither a zip archive (torch.save) nor a pickle: not a checkpoint"
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+    return first.split(". This is an internal miniz error")[0] + " (a truncated or damaged file?)"
 
 
 def _unwrap(state: object, source: str) -> Dict[str, torch.Tensor]:

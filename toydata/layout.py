@@ -12,12 +12,8 @@ from pathlib import Path
 from typing import Dict, List, Union
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
-EXPECTED = """expected an image folder laid out as
-  DIR/train/<class_a>/*.png
-  DIR/train/<class_b>/*.png
-  DIR/val/<class_a>/*.png
-  DIR/val/<class_b>/*.png
-with the same class folders under train/ and val/ (python -m toydata DIR writes one)"""
+EXPECTED = ("expected an image folder laid out as DIR/train/<class_a>/*.png, DIR/train/<class_b>/*.png, DIR/val/<class_a>/*.png, "
+            "DIR/val/<class_b>/*.png: two or more classes, the same class folders under train/ and val/ (python -m toydata DIR writes one)")
 
 
 class DataLayoutError(ValueError):
@@ -61,10 +57,14 @@ def is_usable_image(path: Union[str, os.PathLike]) -> bool:
             and os.path.abspath(p) not in unreadable_images(os.path.abspath(p.parent.parent)))
 
 
+_WARNED: set = set()
+
+
 def _skip_unreadable(split: Path, classes: List[str]) -> None:
     """Names the unreadable files in one warning line; a class left without images is an error."""
     bad = unreadable_images(os.path.abspath(split))
-    if bad:
+    if bad and os.path.abspath(split) not in _WARNED:  # once per folder and process (both fine-tune paths check)
+        _WARNED.add(os.path.abspath(split))
         shown = "; ".join(f"{path} ({reason})" for path, reason in list(bad.items())[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         print(f"warning: skipping {len(bad)} unreadable image file(s) in {split}: {shown}{more}", file=sys.stderr)
@@ -78,6 +78,8 @@ def check_layout(root: Union[str, os.PathLike]) -> List[str]:
     """The sorted class names of ``root``, after checking train/ and val/ agree and every class
     has at least one readable image (unreadable files are named in a warning and skipped)."""
     root = Path(root)
+    if root.is_file():
+        raise DataLayoutError(f"data folder {root} is a file, not a folder; {EXPECTED}")
     if not root.is_dir():
         raise DataLayoutError(f"data folder {root} does not exist; {EXPECTED}")
     missing = [s for s in ("train", "val") if not (root / s).is_dir()]
@@ -91,6 +93,8 @@ def check_layout(root: Union[str, os.PathLike]) -> List[str]:
         raise DataLayoutError(
             f"{root}: train/ and val/ have different classes (only in train/: {only_train}, only in val/: {only_val}); {EXPECTED}"
         )
+    if len(train) < 2:
+        raise DataLayoutError(f"{root} has one class ({train[0]!r}): a classifier needs two or more; {EXPECTED}")
     for split in ("train", "val"):
         _skip_unreadable(root / split, train)
     return train

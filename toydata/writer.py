@@ -41,6 +41,8 @@ def _manifest(classes: list, train_per_class: int, val_per_class: int, size: int
     for name, value in (("train_per_class", train_per_class), ("val_per_class", val_per_class), ("size", size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
+    if not noise >= 0 or noise == float("inf"):
+        raise ValueError(f"noise must be a finite number >= 0, received noise={noise!r}")
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, received size={size}")
     return {"format": 1, "classes": classes, "train_per_class": train_per_class, "val_per_class": val_per_class,
