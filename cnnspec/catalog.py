@@ -230,6 +230,19 @@ def is_weights_name(value: object) -> bool:
         value.upper() == value or value == KERAS_ALIAS)
 
 
+def not_found_hint(value: object) -> str:
+    """For a weights argument that is neither a file nor a catalog name: the name it may have meant
+    (``'imagenett'`` -> ``imagenet``), or ''."""
+    text = str(value)
+    if not isinstance(value, str) or "/" in text or os.sep in text or "." in text:
+        return ""
+    from .cli import closest
+
+    known = sorted({KERAS_ALIAS, DEFAULT} | {name for entries in _REGISTRY.values() for name in entries})
+    guess = closest(text, known)
+    return f" (not a file either; published weights are named {', '.join(known)}" + (f": did you mean {guess!r}?)" if guess else ")")
+
+
 def published_weights(model: str, name: str = DEFAULT) -> PublishedWeights:
     """The catalog entry ``model``/``name``; ``DEFAULT`` and ``imagenet`` mean the model's default.
 

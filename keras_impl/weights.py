@@ -23,7 +23,9 @@ def load_weights_file(model: keras.Model, path: PathLike, name: Optional[str] = 
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+        from cnnspec.catalog import not_found_hint
+
+        raise FileNotFoundError(f"weights file not found: {path}{not_found_hint(str(path))}")
     if not path.name.endswith(".weights.h5"):
         raise ValueError(
             f"unsupported weights file {path.name!r}: keras_impl loads Keras '.weights.h5' files; "

@@ -43,8 +43,13 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: Optional[int] 
         raise IsADirectoryError(f"source {src} is a folder; expected a weights file")
     if not src.is_file():
         raise FileNotFoundError(f"source file not found: {src}")
+    if num_classes is not None:
+        cnnspec.get(name, num_classes=num_classes)  # a positive int, or one clear error
     if _is_torch_file(src) and _is_keras_file(dst):
         options = checkpoint_options(name, src)
+        if num_classes is not None and num_classes != options["num_classes"]:  # the file decides; say so rather than ignore it
+            raise ValueError(f"{src} has {options['num_classes']} classes, --num-classes says {num_classes}: drop it "
+                             f"(the classes are read from the checkpoint) or convert the matching file")
         torch_model = torch_impl.get_model(name, weights=src, **options)
         keras_model = keras_impl.get_model(name, classifier_activation=None, **keras_options(options))
         transfer_weights(torch_model, keras_model)

@@ -103,6 +103,8 @@ CASES: List[Case] = [
     Case("P33", "parity", _a("check", "lenet5", "--rtol", "-1"), "2", "must be >= 0", "negative tolerance"),
     Case("P34", "parity", _a("export", "resnet18", "--framework", "torch", "--out", "WS/model.txt"), "2", "expected a file name ending in .onnx", "export to a non-ONNX name"),
     Case("P35", "parity", _a("train-curve", "lenet5", "--size", "0"), "2", "size must be >= 1", "curve at size 0"),
+    Case("P36", "parity", _a("convert", "--model", "resnet18", "WS/r18.pth", "WS/out.weights.h5", "--num-classes", "5"), "2", "has 1000 classes, --num-classes says 5", "num_classes contradicting the checkpoint"),
+    Case("P37", "parity", _a("convert", "--model", "resnet18", "WS/r18.pth", "WS/out.weights.h5", "--num-classes", "0"), "2", "num_classes must be a positive int", "zero classes"),
     Case("P29", "parity", _a("fetch", "lenet5"), "2", "lenet5 has no published weights", "a model without published weights"),
     # ------------------------------------------------------------------ python -m cnnspec
     Case("S01", "cnnspec", _a("summary", "vgg17"), "2", "did you mean", "unknown model"),
@@ -163,6 +165,8 @@ CASES: List[Case] = [
     Case("A23", "api: parity.check.check", lambda ws: __import__("parity.check").check.check("lenet5", rtol=-1), "ValueError", "rtol and atol must be >= 0", "negative tolerance"),
     Case("A24", "api: keras_impl.resnet18", lambda ws: __import__("keras_impl").resnet18(classes=5, weights=ws / "r18_10.weights.h5"), "ValueError", "fc/kernel has shape (512, 10) in the file, (512, 5) in the model", "num_classes differs from the file's"),
     Case("A25", "api: torch_impl.resnet18", lambda ws: __import__("torch_impl").resnet18(weights=ws / "pickled.pth"), "ValueError", "a pickle with more than tensors in it; pickled code is never run", "a pickle of other objects"),
+    Case("A26", "api: torch_impl.resnet18", lambda ws: __import__("torch_impl").resnet18(weights="imagenett"), "FileNotFoundError", "did you mean 'imagenet'?", "misspelt published weights name"),
+    Case("A27", "api: keras_impl.resnet18", lambda ws: __import__("keras_impl").resnet18(weights="Imagenet1k_v1"), "FileNotFoundError", "did you mean 'IMAGENET1K_V1'?", "published weights name in the wrong case"),
     Case("A21", "api: parity.training.check_training", lambda ws: __import__("parity.training").training.check_training("lenet5", "rmsprop"), "ValueError", "optimizer must be one of", "unknown optimizer"),
     Case("A22", "api: parity.convert.convert", lambda ws: __import__("parity.convert").convert.convert("resnet18", ws / "r18.pth", ws / "out.txt"), "ValueError", "out.txt", "unknown target format"),
 ]

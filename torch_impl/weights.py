@@ -27,7 +27,9 @@ def read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+        from cnnspec.catalog import not_found_hint
+
+        raise FileNotFoundError(f"weights file not found: {path}{not_found_hint(str(path))}")
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         from safetensors import SafetensorError
