@@ -6,6 +6,7 @@ epochs, their seeds, what a checkpoint holds and when it is written, is decided 
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import warnings
 from pathlib import Path
@@ -137,6 +138,9 @@ def _epochs(adapter: Adapter, opts: FinetuneOptions, arch: Dict[str, Any], model
     for epoch in range(start + 1, last + 1):
         stats = adapter.epoch(epoch, epoch_seed(opts.seed, epoch), f"epoch {epoch}/{opts.epochs}")
         epoch_times.append(stats["seconds"])
+        if not math.isfinite(stats["train_loss"]):  # the checkpoints of the epochs before stay as they were
+            raise ValueError(f"training diverged in epoch {epoch}: the train loss is {stats['train_loss']}; "
+                             f"a lower --lr (this run's peak: {opts.lr if opts.lr is not None else 'the default'}) usually helps")
         history.append({"epoch": epoch, **stats})
         improved = stats["val_acc"] > best_acc
         if improved:

@@ -179,6 +179,7 @@ ELSEWHERE = [
     ("a text file named .png, a truncated PNG, an empty image file", "both fine-tune CLIs (check_layout)", "warning: skipping 3 unreadable image file(s) in DIR/train: ... (UnidentifiedImageError: ...)", "tests/test_bad_image_folders.py"),
     ("an image past PIL's decompression-bomb limit", "both fine-tune CLIs (check_layout)", "named in the warning (DecompressionBombError) and skipped", "tests/test_bad_image_folders.py"),
     ("a full disk while a checkpoint is written", "finetuning.atomic (every writer)", "OSError: cannot write TARGET: No space left on device; the previous file kept, no temp file left", "tests/test_bad_image_folders.py"),
+    ("a learning rate so large the loss becomes NaN", "both fine-tune CLIs (finetuning/loop.py)", "training diverged in epoch N: the train loss is nan; a lower --lr ... usually helps; the checkpoints and history of the epochs before kept", "tests/test_transfer_torch.py::test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint"),
     ("grayscale, RGBA and palette images", "both fine-tune loaders", "converted to the model's channels", "tests/test_bad_image_folders.py"),
     ("a JPEG whose data ends early (header intact)", "torch_impl/keras_impl DecodedImages", "cannot read image PATH: image file is truncated ...", "tests/test_bad_image_folders.py"),
     ("import keras (TensorFlow) before torch_impl/parity", "import", "ImportError: torchvision cannot be imported after tensorflow in one process ... (instead of a segfault)", "tests/test_import_order.py"),

@@ -231,3 +231,19 @@ def test_bad_data_folder_says_which_layout_was_expected(tmp_path, capsys):
         ft.finetune(data=str(tmp_path / "mismatch"), model="lenet5", size=64, progress=False)
     with pytest.raises(ValueError, match="applies to mode 'fine-tune'"):
         FinetuneOptions(mode="feature-extract", last_n_blocks=1)
+
+
+def test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint(colours, tmp_path, monkeypatch):
+    options = FinetuneOptions(data=str(colours), model="lenet5", mode="fine-tune", lr=3e-3, batch_size=8, progress=False)
+    first_epoch = ft.TorchAdapter.epoch
+
+    def diverging(self, number, seed, tag):
+        stats = first_epoch(self, number, seed, tag)
+        return {**stats, "train_loss": float("nan")} if number == 2 else stats
+
+    monkeypatch.setattr(ft.TorchAdapter, "epoch", diverging)
+    with pytest.raises(ValueError, match=r"training diverged in epoch 2: the train loss is nan; a lower --lr \(this run's peak: 0.003\)"):
+        ft.finetune(options, epochs=3, out=str(tmp_path / "run"))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())  # still valid JSON: epoch 1 only
+    assert [h["epoch"] for h in history["epochs"]] == [1]
+    assert json.loads((tmp_path / "run" / "last.json").read_text())["epoch"] == 1
