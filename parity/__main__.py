@@ -356,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("src")
     v.add_argument("dst")
     v.add_argument("--num-classes", type=int, default=None, help="when it cannot be read from the source")
+    for command in sub.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -373,7 +375,7 @@ def _main(argv: List[str]) -> int:
             print(f"{name:17s} {'x'.join(map(str, spec.input_size)):10s} {spec.paper}")
         return 0
     commands = {"check": cmd_check, "train-curve": cmd_train_curve, "summary": cmd_summary, "convert": cmd_convert, "export": cmd_export, "fetch": cmd_fetch}
-    return commands[args.command](args, parser)
+    return commands[args.command](args, args.command_parser)  # its errors print the subcommand's usage
 
 
 if __name__ == "__main__":
