@@ -309,8 +309,9 @@ def test_bad_inputs_say_what_was_expected(tmp_path, capsys):
     torch_file.write_bytes(b"not read")
     fixed = tmp_path / "fixed"
     for split in ("train", "val"):
-        (fixed / split / "a").mkdir(parents=True)
-        Image.new("RGB", (8, 8)).save(fixed / split / "a" / "0.png")
+        for cls in ("a", "b"):  # two classes: one is refused before the weights are looked at
+            (fixed / split / cls).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(fixed / split / cls / "0.png")
     assert cli_main(["finetune", "--data", str(fixed), "--weights", str(torch_file), "--no-progress"]) == 2
     assert f"python -m parity convert --model resnet18 {torch_file} {tmp_path / 'resnet18.weights.h5'}" in capsys.readouterr().err
     with pytest.raises(ValueError, match="is a torch checkpoint; resume it with python -m torch_impl finetune --resume"):
