@@ -1,6 +1,8 @@
 """``check(name)``: build both models, transfer, compare; the heart of ``python -m parity check``."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -102,32 +104,53 @@ def check(
     timings["build"] = round(time.perf_counter() - start, 3)
     inputs = np.random.default_rng(seed).standard_normal((batch, spec.input_size[0], h, w)).astype(np.float32)
     result = CheckResult(name, tuple(inputs.shape), timings=timings)
-    if direction in ("torch2keras", "both"):
-        t0 = time.perf_counter()
-        if weights is None:
-            randomise_torch(torch_model, seed)
-        transfer_weights(torch_model, keras_model)
-        result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="torch -> keras"))
-        timings["torch2keras"] = round(time.perf_counter() - t0, 3)
-    if direction in ("keras2torch", "both"):
-        t0 = time.perf_counter()
-        if weights is None:
-            randomise_keras(keras_model, seed + 1)
-        else:
-            transfer_weights(torch_model, keras_model)  # the checkpoint's values, then back into a fresh model
-            randomise_torch(torch_model, seed + 1)
-        transfer_weights(keras_model, torch_model)
-        result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="keras -> torch"))
-        timings["keras2torch"] = round(time.perf_counter() - t0, 3)
-    if onnx:
-        from .onnx_compare import onnx_check
-        from .onnx_export import EXPORT_BATCH
+    workdir, keras_export = None, None
 
-        t0 = time.perf_counter()
-        onnx_batch = batch if batch != EXPORT_BATCH else EXPORT_BATCH + 1
-        onnx_inputs = np.random.default_rng(seed + 2).standard_normal((onnx_batch,) + inputs.shape[1:]).astype(np.float32)
-        result.onnx = onnx_check(torch_model, keras_model, onnx_inputs, workdir=onnx_dir, rtol=rtol, atol=atol, keep=onnx_dir is not None)
-        timings["onnx"] = round(time.perf_counter() - t0, 3)
+    def start_keras_export():  # as soon as the Keras weights are final: it runs beside the comparisons
+        nonlocal workdir, keras_export
+        if onnx:
+            from .onnx_compare import onnx_paths
+            from .onnx_export import start_export_keras
+
+            workdir = onnx_dir or tempfile.mkdtemp(prefix="parity_onnx_")
+            keras_export = start_export_keras(keras_model, onnx_paths(name, workdir)["keras"])
+
+    try:
+        if direction in ("torch2keras", "both"):
+            t0 = time.perf_counter()
+            if weights is None:
+                randomise_torch(torch_model, seed)
+            transfer_weights(torch_model, keras_model)
+            if direction == "torch2keras":
+                start_keras_export()
+            result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="torch -> keras"))
+            timings["torch2keras"] = round(time.perf_counter() - t0, 3)
+        if direction in ("keras2torch", "both"):
+            t0 = time.perf_counter()
+            if weights is None:
+                randomise_keras(keras_model, seed + 1)
+            else:
+                transfer_weights(torch_model, keras_model)  # the checkpoint's values, then back into a fresh model
+                randomise_torch(torch_model, seed + 1)
+            start_keras_export()
+            transfer_weights(keras_model, torch_model)
+            result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="keras -> torch"))
+            timings["keras2torch"] = round(time.perf_counter() - t0, 3)
+        if onnx:
+            from .onnx_compare import onnx_check
+            from .onnx_export import EXPORT_BATCH
+
+            t0 = time.perf_counter()
+            onnx_batch = batch if batch != EXPORT_BATCH else EXPORT_BATCH + 1
+            onnx_inputs = np.random.default_rng(seed + 2).standard_normal((onnx_batch,) + inputs.shape[1:]).astype(np.float32)
+            result.onnx = onnx_check(torch_model, keras_model, onnx_inputs, workdir=workdir, rtol=rtol, atol=atol, keep=True,
+                                     keras_export=keras_export)
+            timings["onnx"] = round(time.perf_counter() - t0, 3)
+    finally:
+        if keras_export is not None:
+            keras_export.cancel()  # a no-op once it finished; after an error, no orphan child
+        if workdir is not None and onnx_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     timings["total"] = round(time.perf_counter() - start, 3)
     return result
 

@@ -103,7 +103,8 @@ def torch_outputs(model, inputs: np.ndarray, paths: List[str]) -> Dict[str, np.n
     hooks = []
     for path in paths:
         module = model.get_submodule(path)
-        hooks.append(module.register_forward_hook(lambda m, i, o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy())))
+        # a copy: the next ReLU works in place (as torchvision's do) and would change a shared array
+        hooks.append(module.register_forward_hook(lambda m, i, o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy().copy())))
     was_training = model.training
     model.eval()
     try:

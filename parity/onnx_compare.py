@@ -17,7 +17,7 @@ import numpy as np
 import cnnspec
 
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, figures, keras_outputs, to_nhwc, torch_outputs
-from .onnx_export import EXPORT_BATCH, ExportInfo, export_keras, export_torch
+from .onnx_export import EXPORT_BATCH, ExportInfo, KerasExport, export_torch, start_export_keras
 
 
 @dataclass
@@ -55,14 +55,22 @@ def graph_info(path) -> GraphInfo:
     return GraphInfo(str(path), inputs, outputs, dynamic, elements, weights, dict(sorted(ops.items())))
 
 
-def run_onnx(path, inputs: np.ndarray) -> np.ndarray:
+def onnx_session(path, spinning: bool = True):
+    """An onnxruntime CPU session for ``path`` (its warnings off), to call many times.
+    ``spinning=False`` stops its idle worker threads from busy-waiting after each run, which would
+    slow whatever runs next in the process (a benchmark's next contender)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return session.run(None, {name: inputs})[0]
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(path, inputs: np.ndarray) -> np.ndarray:
+    session = onnx_session(path)
+    return session.run(None, {session.get_inputs()[0].name: inputs})[0]
 
 
 def expected_weight_elements(spec: cnnspec.ModelSpec, include_aux: bool = False) -> int:
@@ -125,9 +133,14 @@ def check_graphs(spec: cnnspec.ModelSpec, graphs: Dict[str, GraphInfo], size) ->
 
 
 def onnx_check(torch_model, keras_model, inputs: np.ndarray, workdir: Optional[str] = None,
-               rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, keep: bool = False) -> OnnxResult:
+               rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, keep: bool = False,
+               keras_export: Optional[KerasExport] = None) -> OnnxResult:
     """Exports both models (same weights expected), runs both files in onnxruntime on ``inputs``
-    (a batch size other than the export's), and compares all four against torch."""
+    (a batch size other than the export's), and compares all four against torch.
+
+    The Keras export runs in a subprocess while this process exports and runs the torch side;
+    ``keras_export`` is one the caller started earlier (:func:`~parity.onnx_export.start_export_keras`,
+    into ``workdir``), so that it overlaps even more."""
     spec = torch_model.spec
     size = tuple(inputs.shape[2:])
     result = OnnxResult(spec.name)
@@ -138,24 +151,29 @@ def onnx_check(torch_model, keras_model, inputs: np.ndarray, workdir: Optional[s
         own_dir = tempfile.TemporaryDirectory(prefix="parity_onnx_")
         workdir = own_dir.name
     try:
-        paths = {"torch": Path(workdir) / f"{spec.name}.torch.onnx", "keras": Path(workdir) / f"{spec.name}.keras.onnx"}
-        result.exports["torch"] = export_torch(torch_model, paths["torch"], size=size)
-        result.exports["keras"] = export_keras(keras_model, paths["keras"])
-        for framework, path in paths.items():
-            result.graphs[framework] = graph_info(path)
+        paths = onnx_paths(spec.name, workdir)
+        keras_export = keras_export or start_export_keras(keras_model, paths["keras"])
+        try:
+            result.exports["torch"] = export_torch(torch_model, paths["torch"], size=size)
+            result.graphs["torch"] = graph_info(paths["torch"])
+            reference = torch_outputs(torch_model, inputs, [])["output"]
+            outputs = {"keras": keras_outputs(keras_model, to_nhwc(inputs), [])["output"], "onnx(torch)": run_onnx(paths["torch"], inputs)}
+        finally:
+            result.exports["keras"] = keras_export.wait()
+        result.graphs["keras"] = graph_info(paths["keras"])
         result.problems += check_graphs(spec, result.graphs, size)
-        reference = torch_outputs(torch_model, inputs, [])["output"]
-        outputs = {
-            "keras": keras_outputs(keras_model, to_nhwc(inputs), [])["output"],
-            "onnx(torch)": run_onnx(paths["torch"], inputs),
-            "onnx(keras)": run_onnx(paths["keras"], to_nhwc(inputs)),
-        }
+        outputs["onnx(keras)"] = run_onnx(paths["keras"], to_nhwc(inputs))
         for label, out in outputs.items():
             result.reports.append(Report(spec.name, f"torch vs {label}", figures("output", reference, out, rtol, atol, classes=True), rtol=rtol, atol=atol))
     finally:
         if own_dir is not None and not keep:
             own_dir.cleanup()
     return result
+
+
+def onnx_paths(name: str, workdir) -> Dict[str, Path]:
+    """Where :func:`onnx_check` writes the two exports of ``name``."""
+    return {"torch": Path(workdir) / f"{name}.torch.onnx", "keras": Path(workdir) / f"{name}.keras.onnx"}
 
 
 def corrupt_initializer(src, dst, index: int = 0, delta: float = 1e-2) -> str:

@@ -78,3 +78,14 @@ def test_export_cli_writes_one_file_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["lenet5.keras.onnx"]  # no temp files left
     bad = subprocess.run([sys.executable, "-m", "parity", "export", "lenet5", "--framework", "torch", "--out", str(tmp_path / "x.onnx"), "--weights", str(tmp_path / "none.pth")], capture_output=True, text=True)
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_a_cancelled_keras_export_leaves_no_file_and_no_child(tmp_path):
+    """check() starts the Keras export early; after an error it cancels it: no orphan, no temp file."""
+    from parity.onnx_export import start_export_keras
+
+    _, keras_model = build_pair("lenet5")
+    export = start_export_keras(keras_model, tmp_path / "lenet5.onnx")
+    export.cancel()
+    assert export._proc.poll() is not None
+    assert list(tmp_path.iterdir()) == []

@@ -164,3 +164,16 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         torch_impl.save_state_dict(model.state_dict(), target)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg11_bn", "googlenet", "resnet18"])
+def test_in_place_relu_and_add_never_touch_the_callers_input(name):
+    """ReLUs and residual adds work in place (torchvision's speed); the input, and autograd, are safe."""
+    model = torch_impl.get_model(name, **({"aux_logits": False} if name == "googlenet" else {}))
+    x = torch.randn(2, 3, 64, 64)
+    before = x.clone()
+    with torch.no_grad():
+        model.eval()(x)
+    assert torch.equal(x, before)
+    model.train()(x.requires_grad_()).sum().backward()  # an in-place op autograd needed would raise here
+    assert torch.equal(x.detach(), before) and x.grad is not None

@@ -25,11 +25,12 @@ from .models import (
     vgg19,
     vgg19_bn,
 )
+from .fastpath import bf16_supported, fast_inference
 from .pretrained import Weights, get_weights
 from .weights import read_state_dict, save_state_dict
 
 __all__ = [
-    "GoogLeNetOutputs", "SpecModel", "Weights", "alexnet", "alexnet_original", "build_node", "get_model", "get_weights", "googlenet",
+    "GoogLeNetOutputs", "SpecModel", "Weights", "alexnet", "alexnet_original", "bf16_supported", "build_node", "fast_inference", "get_model", "get_weights", "googlenet",
     "lenet5", "list_models", "read_state_dict", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "save_state_dict", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
 ]

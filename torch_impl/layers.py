@@ -44,7 +44,10 @@ class Residual(nn.Module):
         for name in self.body_names:
             out = getattr(self, name)(out)
         identity = getattr(self, self.shortcut_name)(x) if self.shortcut_name else x
-        return getattr(self, self.post_name)(out + identity)
+        if out.requires_grad or out is x or torch.compiler.is_compiling():  # autograd may need `out`; an empty body's out is x
+            return getattr(self, self.post_name)(out + identity)
+        out += identity  # in eager inference, in place as torchvision's blocks: no new tensor per block
+        return getattr(self, self.post_name)(out)
 
 
 class ChannelAffine(nn.Module):
