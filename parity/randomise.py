@@ -7,20 +7,28 @@ neither vanish nor explode through 150 layers).
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 
-def random_array(shape, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """``kind`` is 'weight' (matrix/kernel), 'gamma', 'beta', 'bias', 'mean' or 'variance'."""
+def random_array(shape, kind: str, rng: np.random.Generator, fan_in: Optional[int] = None) -> np.ndarray:
+    """``kind`` is 'weight' (matrix/kernel; ``fan_in`` defaults to torch's, all but the first
+    axis), 'gamma', 'beta', 'bias', 'mean' or 'variance'. Drawn in float32 and scaled in place:
+    VGG16's 138M weights take 1.5 s, not the 6.5 s of float64 draws cast down."""
     if kind == "weight":
-        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
-    if kind == "gamma":
-        return (1.0 + 0.1 * rng.standard_normal(shape)).astype(np.float32)
-    if kind in ("beta", "bias", "mean"):
-        return (0.1 * rng.standard_normal(shape)).astype(np.float32)
+        fan_in = fan_in or (int(np.prod(shape[1:])) if len(shape) > 1 else 1)
+        values = rng.standard_normal(shape, dtype=np.float32)
+        values *= np.float32(1.0 / np.sqrt(fan_in))
+        return values
+    if kind in ("gamma", "beta", "bias", "mean"):
+        values = rng.standard_normal(shape, dtype=np.float32)
+        values *= np.float32(0.1)
+        return values + np.float32(1.0) if kind == "gamma" else values
     if kind == "variance":
-        return (0.5 + 0.5 * rng.random(shape)).astype(np.float32)
+        values = rng.random(shape, dtype=np.float32)
+        values *= np.float32(0.5)
+        return values + np.float32(0.5)
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -56,7 +64,7 @@ def randomise_keras(model, seed: int = 0):
         values = []
         for w, kind in zip(layer.get_weights(), kinds):
             if kind == "kernel":  # keras kernels are (..., in, out): fan-in is all but the last axis
-                values.append((rng.standard_normal(w.shape) / np.sqrt(np.prod(w.shape[:-1]))).astype(np.float32))
+                values.append(random_array(w.shape, "weight", rng, fan_in=int(np.prod(w.shape[:-1]))))
             else:
                 values.append(random_array(w.shape, kind, rng))
         layer.set_weights(values)
