@@ -51,6 +51,13 @@ def _exports(torch_model, keras_model, workdir: Path, frameworks: Sequence[str])
 def group_rows(name: str, batches: Sequence[int], size: int, rounds: int, target_s: float, *, compile: bool,
                onnx: Sequence[str], device: str = "cpu", seed: int = 0, log: Callable[[str], None] = print) -> List[dict]:
     """Every torch-process row of one model, each batch size a group of its own."""
+    import torch
+
+    with torch.no_grad():  # scoped: the caller's grad mode is left as it was
+        return _group_rows(name, batches, size, rounds, target_s, compile=compile, onnx=onnx, device=device, seed=seed, log=log)
+
+
+def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device, seed, log) -> List[dict]:
     import cnnspec
     import torch
     from parity.check import build_pair
@@ -58,7 +65,6 @@ def group_rows(name: str, batches: Sequence[int], size: int, rounds: int, target
     from parity.randomise import randomise_torch
     from torch_impl.fastpath import bf16_supported, fast_inference
 
-    torch.set_grad_enabled(False)
     ours, keras_twin = build_pair(name, (size, size))
     randomise_torch(ours, seed)  # random BatchNorm statistics too: no layer is an identity
     macs = cnnspec.analyse(ours.spec, (size, size), include_aux=False).total_macs

@@ -86,6 +86,7 @@ def test_bf16_is_a_different_path_that_still_agrees(resnet18):
 def test_torch_rows_and_the_report(tmp_path):
     """One small group end to end: rows, ratios, parity figures, the table and the chart."""
     rows = torch_side.group_rows("alexnet", [1, 2], 64, rounds=1, target_s=0.0, compile=False, onnx=["torch"], log=lambda line: None)
+    assert torch.is_grad_enabled()  # no global switch left behind for whatever runs next
     labels = {(r["batch"], r["impl"], r["variant"]) for r in rows}
     assert (2, "onnxruntime", "torch-export") in labels and (1, "torchvision", "channels_last") in labels
     for r in rows:
