@@ -126,20 +126,22 @@ class KerasExport:
                 self._proc.stdin.flush()
             except BrokenPipeError:  # the child already failed: wait() reports its error
                 pass
-        except BaseException:
-            if getattr(self, "_proc", None) is not None:
-                self.cancel()
-            else:
-                self._stack.close()
+        except BaseException as err:
+            self._abandon(err)
             raise
 
     def cancel(self) -> None:
         """Stops the child if it still runs and removes its temp files (a no-op after ``wait``)."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.communicate()
-        cancelled = ExportError(f"keras export of {self.name} cancelled")
-        self._stack.__exit__(ExportError, cancelled, None)  # as an error: the temp file is removed, never renamed
+        self._abandon(ExportError(f"keras export of {self.name} cancelled"))
+
+    def _abandon(self, err: BaseException) -> None:
+        """Kills the child if any and unwinds the temp files as after an error: the temp ONNX file
+        is removed, never renamed onto the target (a plain close would count as success)."""
+        proc = getattr(self, "_proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        self._stack.__exit__(type(err), err, err.__traceback__)
 
     def wait(self) -> ExportInfo:
         with self._stack:
