@@ -13,7 +13,6 @@ listed but not same math.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Callable, List, Optional, Sequence
