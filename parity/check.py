@@ -90,6 +90,10 @@ def check(
         cnnspec.analyse(cnnspec.get(name), tuple(size), include_aux=False)
     timings = {}
     start = time.perf_counter()
+    if onnx:  # its imports run beside the builds below (~6 s of a cold check)
+        from .onnx_export import prestart_keras_export
+
+        prestart_keras_export()
     options = {}
     if weights is not None and catalog.is_weights_name(weights):  # published weights: fetched, options from the catalog
         from .pretrained import fetch, model_options as published_options

@@ -31,7 +31,19 @@ class LayerMapping:
     torch_keys: Tuple[str, ...]  # state_dict keys, in keras weight order
     flatten_from: Optional[Shape] = None  # (C, H, W) when a spatial flatten precedes this Linear
 
+    def keras_shapes(self, torch_shapes: List[Shape]) -> List[Shape]:
+        """The shapes :meth:`to_keras` gives, without touching data (a plan checks every layer)."""
+        out = []
+        for key, shape in zip(self.torch_keys, torch_shapes):
+            if key.endswith(".weight") and self.kind == "conv":
+                shape = tuple(shape[i] for i in (2, 3, 1, 0))
+            elif key.endswith(".weight") and self.kind == "linear":
+                shape = tuple(shape[::-1])
+            out.append(tuple(shape))
+        return out
+
     def to_keras(self, tensors: List[np.ndarray]) -> List[np.ndarray]:
+        """Keras' arrays; a tensor that needs no transpose comes back as it is (not a copy)."""
         out = []
         for key, t in zip(self.torch_keys, tensors):
             if key.endswith(".weight") and self.kind == "conv":

@@ -38,8 +38,8 @@ def graph_info(path) -> GraphInfo:
     """Validates ``path`` with onnx.checker and summarises its interface and contents."""
     import onnx
 
+    onnx.checker.check_model(str(path))  # by path: the C++ checker reads the file (a loaded model is serialised again)
     model = onnx.load(str(path))
-    onnx.checker.check_model(model)
 
     def dims(value):
         return [d.dim_param if d.dim_param else d.dim_value for d in value.type.tensor_type.shape.dim]

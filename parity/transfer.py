@@ -69,7 +69,7 @@ def _plan(torch_model, keras_model) -> List[Tuple[LayerMapping, object]]:
         if layer is None:
             raise TransferError(f"{spec.name}: layer {m.path!r} of the torch model has no keras layer {layer_name(m.path)!r} in {keras_model.name!r}")
         torch_shapes = [tuple(state[k].shape) for k in m.torch_keys]
-        expected = [tuple(a.shape) for a in m.to_keras([np.empty(s, np.float32) for s in torch_shapes])]
+        expected = m.keras_shapes(torch_shapes)
         actual = [tuple(w.shape) for w in layer.weights]
         if expected != actual:
             raise TransferError(f"{spec.name}: layer {m.path!r} does not fit: torch gives keras shapes {expected}, the keras layer has {actual}")
@@ -87,8 +87,12 @@ def _torch_to_keras(torch_model, keras_model) -> int:
     # copies: torch's .numpy() shares the tensor's memory, and jax on CPU may keep a numpy
     # buffer as it is, so without a copy a later in-place torch update (an optimizer step) would
     # silently change the Keras weights too (seen on jax: biases moved with torch's SGD step)
-    state = {k: v.detach().cpu().numpy().copy() for k, v in torch_model.state_dict().items()}
-    converted = [(layer, m.to_keras([state[k] for k in m.torch_keys])) for m, layer in plan]
+    state = {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
+    converted = []
+    for m, layer in plan:
+        sources = [state[k] for k in m.torch_keys]
+        arrays = m.to_keras(sources)  # transposed ones are fresh; the others are torch's memory: copied
+        converted.append((layer, [a.copy() if any(np.may_share_memory(a, s) for s in sources) else a for a in arrays]))
     for layer, arrays in converted:
         layer.set_weights(arrays)
     return len(converted)

@@ -89,3 +89,22 @@ def test_a_cancelled_keras_export_leaves_no_file_and_no_child(tmp_path):
     export.cancel()
     assert export._proc.poll() is not None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_prestarted_export_child_takes_the_next_job_and_an_unused_one_exits_quietly(tmp_path):
+    """parity check starts the Keras export child before building its models (its ~6 s of imports
+    run beside them); the next export takes that very process, and a spare nobody needs ends with
+    status 0 once its stdin closes (a CLI that exits without teardown leaves no orphan)."""
+    from parity import onnx_export
+
+    onnx_export.prestart_keras_export()
+    spare = onnx_export._spare
+    _, keras_model = build_pair("lenet5")
+    export = onnx_export.start_export_keras(keras_model, tmp_path / "lenet5.onnx")
+    assert export._proc is spare and onnx_export._spare is None
+    info = export.wait()
+    assert info.phases["imports"] > 0 and graph_info(tmp_path / "lenet5.onnx").dynamic_batch
+    onnx_export.prestart_keras_export()
+    unused = onnx_export._take_spare()
+    unused.stdin.close()
+    assert unused.wait(timeout=120) == 0 and unused.stderr.read() == ""
