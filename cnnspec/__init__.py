@@ -20,13 +20,18 @@ from .nodes import (
     Conv,
     Dropout,
     Flatten,
+    Gate,
     Linear,
     LocalResponseNorm,
     MaxPool,
     Node,
     ReLU,
+    ReLU6,
     Residual,
     Sequential,
+    Sigmoid,
+    SiLU,
+    StochasticDepth,
     Tanh,
     children_of,
 )
@@ -36,8 +41,8 @@ from .edit import map_nodes, replace_at
 
 __all__ = [
     "AdaptiveAvgPool", "Analysis", "AuxHead", "AvgPool", "BatchNorm", "ChannelAffine", "Concat", "Conv",
-    "Dropout", "EvalTransform", "Flatten", "IMAGENET_MEAN", "IMAGENET_STD", "LayerInfo", "Linear", "LocalResponseNorm",
-    "MaxPool", "ModelSpec", "Node", "PublishedWeights", "ReLU", "Residual", "Sequential", "ShapeError", "Tanh", "analyse",
+    "Dropout", "EvalTransform", "Flatten", "Gate", "IMAGENET_MEAN", "IMAGENET_STD", "LayerInfo", "Linear", "LocalResponseNorm",
+    "MaxPool", "ModelSpec", "Node", "PublishedWeights", "ReLU", "ReLU6", "Residual", "Sequential", "ShapeError", "Sigmoid", "SiLU", "StochasticDepth", "Tanh", "analyse",
     "categories", "children_of", "get", "map_nodes", "names", "replace_at", "options", "published_weights", "register",
     "register_weights", "summary", "weights_names",
 ]

@@ -21,13 +21,18 @@ from .nodes import (
     Conv,
     Dropout,
     Flatten,
+    Gate,
     Linear,
     LocalResponseNorm,
     MaxPool,
     Node,
     ReLU,
+    ReLU6,
     Residual,
     Sequential,
+    Sigmoid,
+    SiLU,
+    StochasticDepth,
     Tanh,
 )
 
@@ -52,7 +57,7 @@ class LayerInfo:
 
     @property
     def is_container(self) -> bool:
-        return isinstance(self.node, (Sequential, Concat, Residual))
+        return isinstance(self.node, (Sequential, Concat, Residual, Gate))
 
 
 @dataclass
@@ -177,6 +182,15 @@ class _Walker:
                 raise self.fail(path, f"branches give different spatial sizes {outs}")
             info.output_shape = (sum(o[0] for o in outs),) + outs[0][1:]
             return info.output_shape
+        if isinstance(node, Gate):
+            info = self._add(path, node, shape)
+            gate = shape
+            for child in node.body:
+                gate = self.visit(child, f"{path}.{child.name}", gate)
+            if len(gate) != 3 or gate[0] != shape[0] or gate[1:] not in ((1, 1), shape[1:]):
+                raise self.fail(path, f"the gate gives {gate}, which cannot scale an input of {shape} (expected ({shape[0]}, 1, 1))")
+            info.output_shape = shape
+            return shape
         if isinstance(node, Residual):
             info = self._add(path, node, shape)
             body = shape
@@ -187,7 +201,7 @@ class _Walker:
                 short = self.visit(node.shortcut, f"{path}.{node.shortcut.name}", shape)
             if body != short:
                 raise self.fail(path, f"body gives {body} but the shortcut gives {short}")
-            info.output_shape = self.visit(node.post, f"{path}.{node.post.name}", body)
+            info.output_shape = body if node.post is None else self.visit(node.post, f"{path}.{node.post.name}", body)
             return info.output_shape
         info = self._add(path, node, shape)
         info.output_shape = self._leaf(info, node, path, shape)
@@ -256,7 +270,7 @@ class _Walker:
         if isinstance(node, LocalResponseNorm):
             self._need_map(path, node, shape)
             return shape
-        if isinstance(node, (ReLU, Tanh, Dropout)):
+        if isinstance(node, (ReLU, ReLU6, SiLU, Sigmoid, Tanh, Dropout, StochasticDepth)):
             return shape
         raise self.fail(path, f"unknown node kind {node.kind}")
 

@@ -184,6 +184,18 @@ _TABLE: Dict[str, List[tuple]] = {
         ("IMAGENET1K_V2", "resnet152-f82ba261.pth", _V2, 82.284, 96.002, 60192808, 11.514, 230.474, (1, 1), "https://github.com/pytorch/vision/issues/3995#new-recipe", _NEW_RECIPE),
         ("IMAGENET1K_V1", "resnet152-394f9c45.pth", _V1, 78.312, 94.046, 60192808, 11.514, 230.434, (1, 1), _RECIPE + "resnet", _SIMPLE),
     ],
+    "mobilenet_v2": [
+        ("IMAGENET1K_V2", "mobilenet_v2-7ebf99e0.pth", _V2, 72.154, 90.822, 3504872, 0.301, 13.598, (1, 1),
+         "https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning",
+         "These weights improve upon the results of the original paper by using a modified version of TorchVision's `new training recipe "
+         "<https://pytorch.org/blog/how-to-train-state-of-the-art-models-using-torchvision-latest-primitives/>`_."),
+        ("IMAGENET1K_V1", "mobilenet_v2-b0353104.pth", _V1, 71.878, 90.286, 3504872, 0.301, 13.555, (1, 1), _RECIPE + "mobilenetv2", _SIMPLE),
+    ],
+    "efficientnet_b0": [
+        ("IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth", EvalTransform(interpolation="bicubic"), 77.692, 93.532, 5288548, 0.386,
+         20.451, (1, 1), "https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v1",
+         "These weights are ported from the original paper."),
+    ],
 }
 # What a checkpoint fixes beyond its weights (torchvision's factories set the same).
 _OPTIONS: Dict[str, Tuple[Tuple[str, object], ...]] = {"googlenet": (("transform_input", True),)}

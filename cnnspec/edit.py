@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Callable
 
 from .model import AuxHead, ModelSpec
-from .nodes import Concat, Node, Residual, Sequential
+from .nodes import Concat, Gate, Node, Residual, Sequential
 
 
 def map_nodes(spec: ModelSpec, fn: Callable[[str, Node], Node]) -> ModelSpec:
@@ -20,12 +20,14 @@ def map_nodes(spec: ModelSpec, fn: Callable[[str, Node], Node]) -> ModelSpec:
             node = replace(node, children=tuple(visit(c, f"{path}.{c.name}") for c in node.children))
         elif isinstance(node, Concat):
             node = replace(node, branches=tuple(visit(b, f"{path}.{b.name}") for b in node.branches))
+        elif isinstance(node, Gate):
+            node = replace(node, body=tuple(visit(c, f"{path}.{c.name}") for c in node.body))
         elif isinstance(node, Residual):
             node = replace(
                 node,
                 body=tuple(visit(c, f"{path}.{c.name}") for c in node.body),
                 shortcut=None if node.shortcut is None else visit(node.shortcut, f"{path}.{node.shortcut.name}"),
-                post=visit(node.post, f"{path}.{node.post.name}"),
+                post=None if node.post is None else visit(node.post, f"{path}.{node.post.name}"),
             )
         return fn(path, node)
 

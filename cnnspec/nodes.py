@@ -95,6 +95,25 @@ class ReLU(Node):
 
 
 @dataclass(frozen=True)
+class ReLU6(Node):
+    """``min(max(x, 0), 6)`` (MobileNetV2): torch's nn.ReLU6, Keras' ReLU(max_value=6)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SiLU(Node):
+    """``x * sigmoid(x)`` (swish; EfficientNet): torch's nn.SiLU, Keras' "silu" activation."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Sigmoid(Node):
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Tanh(Node):
     name: str = ""
 
@@ -166,6 +185,21 @@ class Dropout(Node):
 
 
 @dataclass(frozen=True)
+class StochasticDepth(Node):
+    """torchvision's StochasticDepth on a residual branch: the identity in inference; in training it
+    zeroes whole rows (``mode="row"``: per sample) or the whole batch (``"batch"``) with probability
+    ``p`` and scales the survivors by ``1 / (1 - p)``."""
+
+    p: float
+    mode: str = "row"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p <= 1.0 or self.mode not in ("row", "batch"):
+            raise ValueError(f"StochasticDepth {self.name!r}: needs 0 <= p <= 1 and mode 'row' or 'batch', received p={self.p!r}, mode={self.mode!r}")
+
+
+@dataclass(frozen=True)
 class ChannelAffine(Node):
     """Fixed per-channel ``x * scale + shift`` with no parameters (GoogLeNet's transform_input)."""
 
@@ -202,11 +236,25 @@ class Concat(Node):
 @dataclass(frozen=True)
 class Residual(Node):
     """ResNet block: ``post(body(x) + shortcut(x))``. Body children sit directly under the block
-    (``layer1.0.conv1``), the shortcut under its own name (``layer1.0.downsample``)."""
+    (``layer1.0.conv1``), the shortcut under its own name (``layer1.0.downsample``). ``post=None``
+    is a block whose sum is its output (MobileNetV2's inverted residual: no activation after it)."""
 
     body: Tuple[Node, ...]
     shortcut: Node | None = None
-    post: Node = field(default_factory=lambda: ReLU(name="relu"))
+    post: Node | None = field(default_factory=lambda: ReLU(name="relu"))
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "body", _name_children(self.body))
+
+
+@dataclass(frozen=True)
+class Gate(Node):
+    """A branch that scales its input: ``x * body(x)``, the body ending in a (C, 1, 1) gate
+    (squeeze-and-excitation: pool, 1x1 conv, activation, 1x1 conv, sigmoid). Body children sit
+    under the gate's name (``features.1.0.block.1.fc1``), like a Sequential's."""
+
+    body: Tuple[Node, ...]
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -229,9 +277,11 @@ def children_of(node: Node) -> Tuple[Node, ...]:
     if isinstance(node, Concat):
         return node.branches
     if isinstance(node, Residual):
-        return node.body + ((node.shortcut,) if node.shortcut is not None else ()) + (node.post,)
+        return node.body + tuple(c for c in (node.shortcut, node.post) if c is not None)
+    if isinstance(node, Gate):
+        return node.body
     return ()
 
 
 PARAMETERISED = (Conv, BatchNorm, Linear)
-CONTAINERS = (Sequential, Concat, Residual)
+CONTAINERS = (Sequential, Concat, Residual, Gate)

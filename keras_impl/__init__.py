@@ -12,36 +12,13 @@ if sys.argv[:1] == ["-m"]:  # the package is being imported for ``python -m kera
 
     quiet_framework_logs()
 from .builder import build_model, layer_name  # noqa: E402
-from .layers import ChannelAffine, LocalResponseNorm, TorchMaxPool2D
-from .models import (
-    alexnet,
-    alexnet_original,
-    get_model,
-    googlenet,
-    lenet5,
-    list_models,
-    model_info,
-    resnet18,
-    resnet34,
-    resnet50,
-    resnet101,
-    resnet152,
-    vgg11,
-    vgg11_bn,
-    vgg13,
-    vgg13_bn,
-    vgg16,
-    vgg16_bn,
-    vgg19,
-    vgg19_bn,
-)
+from .layers import ChannelAffine, LocalResponseNorm, StochasticDepth, TorchMaxPool2D
+from . import models as _models  # noqa: E402
+from .models import *  # noqa: F401,F403,E402  (get_model, list_models, model_info and one factory per registered model)
 from .pretrained import decode_predictions, load_image, preprocess_input
 from .weights import load_keras_applications_vgg16, load_weights_file
 
 __all__ = [
-    "ChannelAffine", "LocalResponseNorm", "TorchMaxPool2D", "alexnet", "alexnet_original", "build_model", "decode_predictions", "get_model",
-    "googlenet", "layer_name", "lenet5", "list_models", "load_image", "load_keras_applications_vgg16", "load_weights_file", "model_info",
-    "preprocess_input",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn",
-    "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+    "ChannelAffine", "LocalResponseNorm", "StochasticDepth", "TorchMaxPool2D", "build_model", "decode_predictions", "layer_name", "load_image",
+    "load_keras_applications_vgg16", "load_weights_file", "preprocess_input", *_models.__all__,
 ]

@@ -6,7 +6,9 @@ since on the torch backend Keras layers become torch modules, whose names may no
 Helper layers that torch does not have get a suffix: ``<path>_pad`` (explicit zero padding
 before a conv) and ``<block>_add`` (the residual sum). A Sequential container has no layer of its
 own: its output is its last child's. A Concat is the ``Concatenate`` layer named by its path, and
-a Residual's output is its ``post`` activation (``layer1_0_relu``).
+a Residual's output is its ``post`` activation (``layer1_0_relu``), or, without one, its sum, the
+``Add`` layer then named by the block's path (``features_2``). A depthwise conv (groups = input
+channels = output channels) is a ``DepthwiseConv2D``, as in keras.applications' MobileNets.
 """
 from __future__ import annotations
 
@@ -71,11 +73,22 @@ def build_node(node: n.Node, x, path: str, ctx: _Context):
 
 
 # ------------------------------------------------------------------ initialisers (torchvision's)
+def is_depthwise(node: n.Node, in_channels: int) -> bool:
+    """A conv with one filter per input channel: Keras' DepthwiseConv2D (kernel (kh, kw, C, 1))."""
+    return isinstance(node, n.Conv) and node.groups > 1 and node.groups == in_channels == node.out
+
+
 def _kernel_init(ctx: _Context, path: str, node: n.Node):
     scheme = ctx.spec.init
-    if isinstance(node, n.Conv) and scheme in ("vgg", "resnet"):
+    if isinstance(node, n.Linear) and scheme == "efficientnet":
+        bound = 1.0 / math.sqrt(node.out)
+        return keras.initializers.RandomUniform(-bound, bound)
+    if isinstance(node, n.Conv) and scheme in ("mobilenet", "efficientnet") and is_depthwise(node, ctx.shapes[path].in_features):
+        # torch's fan_out of a (C, 1, kh, kw) kernel is C*kh*kw; Keras would count kh*kw*1
+        return keras.initializers.RandomNormal(0.0, math.sqrt(2.0 / (node.out * node.kernel[0] * node.kernel[1])))
+    if isinstance(node, n.Conv) and scheme in ("vgg", "resnet", "mobilenet", "efficientnet"):
         return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
-    if isinstance(node, n.Linear) and scheme == "vgg":
+    if isinstance(node, n.Linear) and scheme in ("vgg", "mobilenet"):
         return keras.initializers.RandomNormal(0.0, 0.01)
     if scheme == "googlenet":
         return keras.initializers.TruncatedNormal(0.0, 0.01)
@@ -84,7 +97,7 @@ def _kernel_init(ctx: _Context, path: str, node: n.Node):
 
 
 def _bias_init(ctx: _Context, path: str, node: n.Node):
-    if ctx.spec.init in ("vgg", "googlenet") or (ctx.spec.init == "resnet" and isinstance(node, n.Conv)):
+    if ctx.spec.init in ("vgg", "googlenet", "mobilenet", "efficientnet") or (ctx.spec.init == "resnet" and isinstance(node, n.Conv)):
         return "zeros"
     bound = 1.0 / math.sqrt(ctx.fan_in(path, node))
     return keras.initializers.RandomUniform(-bound, bound)
@@ -101,6 +114,11 @@ def _conv(node: n.Conv, x, path, ctx):
         if ph or pw:
             x = layers.ZeroPadding2D(((ph, ph), (pw, pw)), name=layer_name(f"{path}_pad"))(x)
         padding = "valid"
+    if is_depthwise(node, ctx.shapes[path].in_features):
+        return layers.DepthwiseConv2D(
+            node.kernel, strides=node.stride, padding=padding, depth_multiplier=1, use_bias=node.bias,
+            depthwise_initializer=_kernel_init(ctx, path, node), bias_initializer=_bias_init(ctx, path, node), name=layer_name(path),
+        )(x)
     return layers.Conv2D(
         node.out, node.kernel, strides=node.stride, padding=padding, groups=node.groups, use_bias=node.bias,
         kernel_initializer=_kernel_init(ctx, path, node), bias_initializer=_bias_init(ctx, path, node), name=layer_name(path),
@@ -130,6 +148,26 @@ def _linear(node: n.Linear, x, path, ctx):
 @_builds(n.ReLU)
 def _relu(node, x, path, ctx):
     return layers.ReLU(name=layer_name(path))(x)
+
+
+@_builds(n.ReLU6)
+def _relu6(node, x, path, ctx):
+    return layers.ReLU(max_value=6.0, name=layer_name(path))(x)
+
+
+@_builds(n.SiLU)
+def _silu(node, x, path, ctx):
+    return layers.Activation("silu", name=layer_name(path))(x)
+
+
+@_builds(n.Sigmoid)
+def _sigmoid(node, x, path, ctx):
+    return layers.Activation("sigmoid", name=layer_name(path))(x)
+
+
+@_builds(n.StochasticDepth)
+def _stochastic_depth(node: n.StochasticDepth, x, path, ctx):
+    return torchlike.StochasticDepth(node.p, node.mode, name=layer_name(path))(x)
 
 
 @_builds(n.Tanh)
@@ -199,12 +237,22 @@ def _concat(node: n.Concat, x, path, ctx):
     return layers.Concatenate(axis=-1, name=layer_name(path))(outs)
 
 
+@_builds(n.Gate)
+def _gate(node: n.Gate, x, path, ctx):
+    gate = x
+    for child in node.body:
+        gate = build_node(child, gate, f"{path}.{child.name}", ctx)
+    return layers.Multiply(name=layer_name(path))([x, gate])  # (N, 1, 1, C) broadcast over H, W
+
+
 @_builds(n.Residual)
 def _residual(node: n.Residual, x, path, ctx):
     out = x
     for child in node.body:
         out = build_node(child, out, f"{path}.{child.name}", ctx)
     identity = x if node.shortcut is None else build_node(node.shortcut, x, f"{path}.{node.shortcut.name}", ctx)
+    if node.post is None:  # the sum is the block's output: the layer carries the block's name
+        return layers.Add(name=layer_name(path))([out, identity])
     out = layers.Add(name=layer_name(f"{path}.add"))([out, identity])
     return build_node(node.post, out, f"{path}.{node.post.name}", ctx)
 

@@ -121,6 +121,32 @@ class ChannelAffine(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class StochasticDepth(keras.layers.Layer):
+    """torchvision's StochasticDepth: the identity in inference; in training, rows (``mode="row"``)
+    or the whole batch are zeroed with probability ``rate`` and the survivors scaled by
+    ``1 / (1 - rate)`` (the same rule; the random draws are each framework's own)."""
+
+    def __init__(self, rate: float, mode: str = "row", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.mode, self.seed = float(rate), str(mode), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        survival = 1.0 - self.rate
+        shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1) if self.mode == "row" else (1,) * len(x.shape)
+        keep = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) < survival, x.dtype)
+        return x * keep / survival if survival > 0.0 else x * keep
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "mode": self.mode, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class TorchBatchNormalization(keras.layers.BatchNormalization):
     """BatchNormalization whose training step updates the running variance as torch does.
 

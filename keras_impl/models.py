@@ -15,12 +15,14 @@ training and inference alike, since a functional model has fixed outputs; it def
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, List, Optional
 
 import keras
 
 import cnnspec
+from cnnspec import registry
 
 from cnnspec import catalog
 
@@ -70,87 +72,22 @@ def get_model(
     return model
 
 
-def lenet5(**kwargs: Any) -> keras.Model:
-    """LeNet-5 (LeCun et al. 1998), 32x32x1 input, 10 classes. ``lenet5()(np.zeros((1, 32, 32, 1)))``"""
-    return get_model("lenet5", **kwargs)
+def _factory(name: str):
+    """``name(include_top=True, weights=None, ...)``: :func:`get_model` for one registered spec."""
+
+    def factory(**kwargs: Any) -> keras.Model:
+        return get_model(name, **kwargs)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__module__ = __name__
+    doc = inspect.cleandoc(registry.builder(name).__doc__ or name)
+    factory.__doc__ = (f"{doc}\n\nA functional keras.Model (NHWC) with keras.applications' arguments (include_top, weights, "
+                       f"input_tensor, input_shape, pooling, classes, classifier_activation); spec options: "
+                       f"{', '.join(o for o in cnnspec.options(name) if o != 'num_classes')}.")
+    return factory
 
 
-def alexnet(**kwargs: Any) -> keras.Model:
-    """AlexNet, torchvision's variant (Krizhevsky 2014), adaptive 6x6 pool before the classifier."""
-    return get_model("alexnet", **kwargs)
-
-
-def alexnet_original(**kwargs: Any) -> keras.Model:
-    """AlexNet as in the 2012 paper: LRN, grouped convs, 227x227x3 inputs only."""
-    return get_model("alexnet_original", **kwargs)
-
-
-def vgg11(**kwargs: Any) -> keras.Model:
-    """VGG-11, configuration A (Simonyan & Zisserman 2015)."""
-    return get_model("vgg11", **kwargs)
-
-
-def vgg11_bn(**kwargs: Any) -> keras.Model:
-    """VGG-11 with BatchNorm."""
-    return get_model("vgg11_bn", **kwargs)
-
-
-def vgg13(**kwargs: Any) -> keras.Model:
-    """VGG-13, configuration B."""
-    return get_model("vgg13", **kwargs)
-
-
-def vgg13_bn(**kwargs: Any) -> keras.Model:
-    """VGG-13 with BatchNorm."""
-    return get_model("vgg13_bn", **kwargs)
-
-
-def vgg16(**kwargs: Any) -> keras.Model:
-    """VGG-16, configuration D. keras.applications.VGG16 weights load with
-    ``keras_impl.load_keras_applications_vgg16(model, "vgg16.weights.h5")``."""
-    return get_model("vgg16", **kwargs)
-
-
-def vgg16_bn(**kwargs: Any) -> keras.Model:
-    """VGG-16 with BatchNorm."""
-    return get_model("vgg16_bn", **kwargs)
-
-
-def vgg19(**kwargs: Any) -> keras.Model:
-    """VGG-19, configuration E."""
-    return get_model("vgg19", **kwargs)
-
-
-def vgg19_bn(**kwargs: Any) -> keras.Model:
-    """VGG-19 with BatchNorm."""
-    return get_model("vgg19_bn", **kwargs)
-
-
-def googlenet(**kwargs: Any) -> keras.Model:
-    """GoogLeNet / Inception v1 (Szegedy et al. 2015), torchvision's layout."""
-    return get_model("googlenet", **kwargs)
-
-
-def resnet18(**kwargs: Any) -> keras.Model:
-    """ResNet-18 (He et al. 2016)."""
-    return get_model("resnet18", **kwargs)
-
-
-def resnet34(**kwargs: Any) -> keras.Model:
-    """ResNet-34."""
-    return get_model("resnet34", **kwargs)
-
-
-def resnet50(**kwargs: Any) -> keras.Model:
-    """ResNet-50 (v1.5, stride on the bottleneck's 3x3 conv)."""
-    return get_model("resnet50", **kwargs)
-
-
-def resnet101(**kwargs: Any) -> keras.Model:
-    """ResNet-101."""
-    return get_model("resnet101", **kwargs)
-
-
-def resnet152(**kwargs: Any) -> keras.Model:
-    """ResNet-152."""
-    return get_model("resnet152", **kwargs)
+# One factory per registered spec (``vgg16``, ``resnet50``...): a new spec file needs no code here.
+FACTORIES = {name: _factory(name) for name in cnnspec.names()}
+globals().update(FACTORIES)
+__all__ = ["get_model", "list_models", "model_info", *FACTORIES]

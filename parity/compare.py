@@ -143,8 +143,8 @@ def comparable_layers(spec: cnnspec.ModelSpec, keras_model, include_aux: bool = 
     names = {layer.name for layer in keras_model.layers}
     out = []
     for path, node in spec.walk(include_aux=include_aux):
-        if isinstance(node, (n.Sequential, n.Residual)):
-            continue  # no layer of their own (a Residual's output is its post activation)
+        if isinstance(node, n.Sequential) or (isinstance(node, n.Residual) and node.post is not None):
+            continue  # no layer of their own (a Residual's output is its post activation, or its sum, named by its path)
         if layer_name(path) in names:
             out.append(path)
     return out

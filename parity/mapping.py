@@ -4,6 +4,8 @@ For every parameterised spec node (Conv, BatchNorm, Linear) the torch tensors (b
 and the keras weights (by layer name = spec path) correspond as follows:
 
 - Conv: torch (out, in/groups, kh, kw) <-> keras (kh, kw, in/groups, out): transpose (2, 3, 1, 0).
+- Depthwise conv (groups = in = out channels; Keras' DepthwiseConv2D): torch (C, 1, kh, kw) <->
+  keras (kh, kw, C, 1): transpose (2, 3, 0, 1).
 - Linear: torch (out, in) <-> keras (in, out): transpose. When the spec says the Linear follows a
   flatten of a (C, H, W) map (``LayerInfo.flatten_from``), torch's inputs are in C, H, W order and
   Keras' in H, W, C order, so the input axis is permuted too.
@@ -22,12 +24,13 @@ import cnnspec
 from cnnspec import nodes as n
 
 Shape = Tuple[int, ...]
+KERAS_AXES = {"conv": (2, 3, 1, 0), "depthwise": (2, 3, 0, 1)}  # torch kernel axes in Keras' order
 
 
 @dataclass(frozen=True)
 class LayerMapping:
     path: str  # spec path = keras layer name = torch module path
-    kind: str  # "conv", "linear", "batchnorm"
+    kind: str  # "conv", "depthwise", "linear", "batchnorm"
     torch_keys: Tuple[str, ...]  # state_dict keys, in keras weight order
     flatten_from: Optional[Shape] = None  # (C, H, W) when a spatial flatten precedes this Linear
 
@@ -35,8 +38,8 @@ class LayerMapping:
         """The shapes :meth:`to_keras` gives, without touching data (a plan checks every layer)."""
         out = []
         for key, shape in zip(self.torch_keys, torch_shapes):
-            if key.endswith(".weight") and self.kind == "conv":
-                shape = tuple(shape[i] for i in (2, 3, 1, 0))
+            if key.endswith(".weight") and self.kind in ("conv", "depthwise"):
+                shape = tuple(shape[i] for i in KERAS_AXES[self.kind])
             elif key.endswith(".weight") and self.kind == "linear":
                 shape = tuple(shape[::-1])
             out.append(tuple(shape))
@@ -46,8 +49,8 @@ class LayerMapping:
         """Keras' arrays; a tensor that needs no transpose comes back as it is (not a copy)."""
         out = []
         for key, t in zip(self.torch_keys, tensors):
-            if key.endswith(".weight") and self.kind == "conv":
-                t = t.transpose(2, 3, 1, 0)
+            if key.endswith(".weight") and self.kind in ("conv", "depthwise"):
+                t = t.transpose(KERAS_AXES[self.kind])
             elif key.endswith(".weight") and self.kind == "linear":
                 if self.flatten_from is not None:
                     c, h, w = self.flatten_from
@@ -59,8 +62,8 @@ class LayerMapping:
     def to_torch(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
         out = []
         for key, a in zip(self.torch_keys, arrays):
-            if key.endswith(".weight") and self.kind == "conv":
-                a = a.transpose(3, 2, 0, 1)
+            if key.endswith(".weight") and self.kind in ("conv", "depthwise"):
+                a = a.transpose(np.argsort(KERAS_AXES[self.kind]))
             elif key.endswith(".weight") and self.kind == "linear":
                 a = a.T
                 if self.flatten_from is not None:
@@ -77,7 +80,8 @@ def layer_mappings(spec: cnnspec.ModelSpec, include_aux: bool = True) -> List[La
     for path, node in spec.parameterised(include_aux):
         if isinstance(node, n.Conv):
             keys = (f"{path}.weight",) + ((f"{path}.bias",) if node.bias else ())
-            out.append(LayerMapping(path, "conv", keys))
+            depthwise = node.groups > 1 and node.groups == shapes[path].in_features == node.out  # keras_impl.builder.is_depthwise
+            out.append(LayerMapping(path, "depthwise" if depthwise else "conv", keys))
         elif isinstance(node, n.Linear):
             keys = (f"{path}.weight",) + ((f"{path}.bias",) if node.bias else ())
             out.append(LayerMapping(path, "linear", keys, shapes[path].flatten_from))

@@ -4,33 +4,13 @@
 >>> model = resnet18(num_classes=10).eval()
 """
 from .builder import GoogLeNetOutputs, SpecModel, build_node
-from .models import (
-    alexnet,
-    alexnet_original,
-    get_model,
-    googlenet,
-    lenet5,
-    list_models,
-    resnet18,
-    resnet34,
-    resnet50,
-    resnet101,
-    resnet152,
-    vgg11,
-    vgg11_bn,
-    vgg13,
-    vgg13_bn,
-    vgg16,
-    vgg16_bn,
-    vgg19,
-    vgg19_bn,
-)
+from . import models as _models
+from .models import *  # noqa: F401,F403  (get_model, list_models and one factory per registered model)
 from .fastpath import bf16_supported, fast_inference
 from .pretrained import Weights, get_weights
 from .weights import read_state_dict, save_state_dict
 
 __all__ = [
-    "GoogLeNetOutputs", "SpecModel", "Weights", "alexnet", "alexnet_original", "bf16_supported", "build_node", "fast_inference", "get_model", "get_weights", "googlenet",
-    "lenet5", "list_models", "read_state_dict", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "save_state_dict", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+    "GoogLeNetOutputs", "SpecModel", "Weights", "bf16_supported", "build_node", "fast_inference", "get_weights",
+    "read_state_dict", "save_state_dict", *_models.__all__,
 ]

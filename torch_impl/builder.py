@@ -13,6 +13,7 @@ from cnnspec import nodes as n
 from . import layers
 
 _BUILDERS: Dict[Type[n.Node], Callable[..., nn.Module]] = {}
+IN_PLACE = (nn.ReLU, nn.ReLU6, nn.SiLU)  # activations built with inplace=True (see _not_in_place_first)
 
 
 def _builds(kind: Type[n.Node]) -> Callable:
@@ -42,7 +43,7 @@ def _not_in_place_first(built) -> None:
     """ReLUs work in place (as torchvision's: no new activation tensor each, VGG16 eager was 0.88x
     torchvision's without), except a container's first child: its input is the container's,
     which a shortcut, another branch or the caller may still need."""
-    if built and isinstance(built[0][1], nn.ReLU):
+    if built and isinstance(built[0][1], IN_PLACE):
         built[0][1].inplace = False
 
 
@@ -64,6 +65,26 @@ def _linear(node: n.Linear, path, shapes):
 @_builds(n.ReLU)
 def _relu(node, path, shapes):
     return nn.ReLU(inplace=True)  # see _not_in_place_first
+
+
+@_builds(n.ReLU6)
+def _relu6(node, path, shapes):
+    return nn.ReLU6(inplace=True)  # see _not_in_place_first
+
+
+@_builds(n.SiLU)
+def _silu(node, path, shapes):
+    return nn.SiLU(inplace=True)  # see _not_in_place_first
+
+
+@_builds(n.Sigmoid)
+def _sigmoid(node, path, shapes):
+    return nn.Sigmoid()
+
+
+@_builds(n.StochasticDepth)
+def _stochastic_depth(node: n.StochasticDepth, path, shapes):
+    return layers.StochasticDepth(node.p, node.mode)
 
 
 @_builds(n.Tanh)
@@ -116,12 +137,17 @@ def _concat(node: n.Concat, path, shapes):
     return layers.Concat(_children(node.branches, path, shapes))
 
 
+@_builds(n.Gate)
+def _gate(node: n.Gate, path, shapes):
+    return layers.Gate(_children(node.body, path, shapes))
+
+
 @_builds(n.Residual)
 def _residual(node: n.Residual, path, shapes):
     shortcut = None
     if node.shortcut is not None:
         shortcut = (node.shortcut.name, build_node(node.shortcut, f"{path}.{node.shortcut.name}", shapes))
-    post = (node.post.name, build_node(node.post, f"{path}.{node.post.name}", shapes))
+    post = None if node.post is None else (node.post.name, build_node(node.post, f"{path}.{node.post.name}", shapes))
     return layers.Residual(_children(node.body, path, shapes), shortcut, post)
 
 

@@ -1,6 +1,7 @@
 """torchvision's weight initialisation, one function per scheme named in the spec (``spec.init``)."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict
 
 from torch import nn
@@ -46,11 +47,35 @@ def _googlenet(model: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
+def _mobilenet(model: nn.Module) -> None:
+    """torchvision's MobileNetV2: as VGG's, but kaiming's default nonlinearity (the same gain)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def _efficientnet(model: nn.Module) -> None:
+    """torchvision's EfficientNet: MobileNetV2's, but Linear weights uniform in +-1/sqrt(out_features)."""
+    _mobilenet(model)
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            bound = 1.0 / math.sqrt(m.out_features)
+            nn.init.uniform_(m.weight, -bound, bound)
+
+
 def _default(model: nn.Module) -> None:
     """torch's own layer initialisation, which happened at construction (AlexNet, LeNet)."""
 
 
-SCHEMES: Dict[str, Callable[[nn.Module], None]] = {"default": _default, "vgg": _vgg, "resnet": _resnet, "googlenet": _googlenet}
+SCHEMES: Dict[str, Callable[[nn.Module], None]] = {"default": _default, "vgg": _vgg, "resnet": _resnet, "googlenet": _googlenet, "mobilenet": _mobilenet, "efficientnet": _efficientnet}
 
 
 def initialise(model: nn.Module, scheme: str) -> None:

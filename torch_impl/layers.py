@@ -25,9 +25,11 @@ class Concat(nn.Module):
 
 
 class Residual(nn.Module):
-    """``post(body(x) + shortcut(x))`` with the body's layers directly under the block."""
+    """``post(body(x) + shortcut(x))`` with the body's layers directly under the block; without a
+    ``post`` the sum is the output (MobileNetV2's linear bottleneck)."""
 
-    def __init__(self, body: Sequence[tuple[str, nn.Module]], shortcut: Optional[tuple[str, nn.Module]], post: tuple[str, nn.Module]) -> None:
+    def __init__(self, body: Sequence[tuple[str, nn.Module]], shortcut: Optional[tuple[str, nn.Module]],
+                 post: Optional[tuple[str, nn.Module]]) -> None:
         super().__init__()
         self.body_names: List[str] = []
         for name, module in body:
@@ -36,8 +38,9 @@ class Residual(nn.Module):
         self.shortcut_name = shortcut[0] if shortcut else None
         if shortcut:
             self.add_module(*shortcut)
-        self.post_name = post[0]
-        self.add_module(*post)
+        self.post_name = post[0] if post else None
+        if post:
+            self.add_module(*post)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
@@ -45,9 +48,50 @@ class Residual(nn.Module):
             out = getattr(self, name)(out)
         identity = getattr(self, self.shortcut_name)(x) if self.shortcut_name else x
         if out.requires_grad or out is x or torch.compiler.is_compiling():  # autograd may need `out`; an empty body's out is x
-            return getattr(self, self.post_name)(out + identity)
-        out += identity  # in eager inference, in place as torchvision's blocks: no new tensor per block
-        return getattr(self, self.post_name)(out)
+            out = out + identity
+        else:
+            out += identity  # in eager inference, in place as torchvision's blocks: no new tensor per block
+        return getattr(self, self.post_name)(out) if self.post_name else out
+
+
+class Gate(nn.Module):
+    """``x * body(x)``: squeeze-and-excitation (torchvision's SqueezeExcitation), children under their spec names."""
+
+    def __init__(self, body: Sequence[tuple[str, nn.Module]]) -> None:
+        super().__init__()
+        self.body_names: List[str] = []
+        for name, module in body:
+            self.add_module(name, module)
+            self.body_names.append(name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x
+        for name in self.body_names:
+            scale = getattr(self, name)(scale)
+        return scale * x
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth's rule, without torchvision: the identity in eval mode; in
+    training, rows (``mode="row"``) or the whole batch are zeroed with probability ``p`` and the
+    survivors scaled by ``1 / (1 - p)``."""
+
+    def __init__(self, p: float, mode: str = "row") -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
 
 
 class ChannelAffine(nn.Module):

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
+import inspect
 import warnings
 
 import cnnspec
+from cnnspec import registry
 
 from . import pretrained
 from .builder import SpecModel
@@ -53,87 +55,21 @@ def get_model(name: str, *, weights: Optional[WeightsLike] = None, init_weights:
     return model
 
 
-def lenet5(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """LeNet-5 (LeCun et al. 1998) on 1x32x32 inputs, 10 classes. ``lenet5()(torch.zeros(1, 1, 32, 32))``"""
-    return get_model("lenet5", weights=weights, **kwargs)
+def _factory(name: str):
+    """``name(weights=None, **options)``: :func:`get_model` for one registered spec, documented by it."""
+
+    def factory(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
+        return get_model(name, weights=weights, **kwargs)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__module__ = __name__
+    doc = inspect.cleandoc(registry.builder(name).__doc__ or name)
+    factory.__doc__ = (f"{doc}\n\nA torch model with torchvision's state_dict keys, e.g. ``{name}(weights=\"DEFAULT\")`` "
+                       f"or ``{name}(num_classes=10)``; options: {', '.join(cnnspec.options(name))}.")
+    return factory
 
 
-def alexnet(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """AlexNet, torchvision's 64-192-384-256-256 variant (Krizhevsky 2014). Any input >= 63x63."""
-    return get_model("alexnet", weights=weights, **kwargs)
-
-
-def alexnet_original(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """AlexNet as in the 2012 paper: LRN, grouped convs, 227x227 inputs only."""
-    return get_model("alexnet_original", weights=weights, **kwargs)
-
-
-def vgg11(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """VGG-11, configuration A (Simonyan & Zisserman 2015)."""
-    return get_model("vgg11", weights=weights, **kwargs)
-
-
-def vgg11_bn(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """VGG-11 with BatchNorm."""
-    return get_model("vgg11_bn", weights=weights, **kwargs)
-
-
-def vgg13(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """VGG-13, configuration B."""
-    return get_model("vgg13", weights=weights, **kwargs)
-
-
-def vgg13_bn(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """VGG-13 with BatchNorm."""
-    return get_model("vgg13_bn", weights=weights, **kwargs)
-
-
-def vgg16(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """VGG-16, configuration D. ``vgg16(weights="vgg16-397923af.pth")`` loads torchvision's file."""
-    return get_model("vgg16", weights=weights, **kwargs)
-
-
-def vgg16_bn(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """VGG-16 with BatchNorm."""
-    return get_model("vgg16_bn", weights=weights, **kwargs)
-
-
-def vgg19(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """VGG-19, configuration E."""
-    return get_model("vgg19", weights=weights, **kwargs)
-
-
-def vgg19_bn(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """VGG-19 with BatchNorm."""
-    return get_model("vgg19_bn", weights=weights, **kwargs)
-
-
-def googlenet(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """GoogLeNet / Inception v1 (Szegedy et al. 2015), torchvision's layout; options ``aux_logits``,
-    ``transform_input`` (set it True for torchvision's ImageNet checkpoint, as torchvision does)."""
-    return get_model("googlenet", weights=weights, **kwargs)
-
-
-def resnet18(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """ResNet-18 (He et al. 2016)."""
-    return get_model("resnet18", weights=weights, **kwargs)
-
-
-def resnet34(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """ResNet-34."""
-    return get_model("resnet34", weights=weights, **kwargs)
-
-
-def resnet50(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """ResNet-50 (v1.5: stride on the bottleneck's 3x3 conv, like torchvision)."""
-    return get_model("resnet50", weights=weights, **kwargs)
-
-
-def resnet101(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """ResNet-101."""
-    return get_model("resnet101", weights=weights, **kwargs)
-
-
-def resnet152(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
-    """ResNet-152."""
-    return get_model("resnet152", weights=weights, **kwargs)
+# One factory per registered spec (``vgg16``, ``resnet50``...): a new spec file needs no code here.
+FACTORIES = {name: _factory(name) for name in cnnspec.names()}
+globals().update(FACTORIES)
+__all__ = ["get_model", "list_models", *FACTORIES]

@@ -1,2 +1,2 @@
 """One spec file per family; importing this package registers every model."""
-from . import alexnet, googlenet, lenet, resnet, vgg  # noqa: F401
+from . import alexnet, efficientnet, googlenet, lenet, mobilenet, resnet, vgg  # noqa: F401

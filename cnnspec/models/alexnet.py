@@ -31,6 +31,7 @@ def _conv_stages(features: Sequential) -> tuple:
 
 @register("alexnet")
 def alexnet(num_classes: int = 1000, dropout: float = 0.5) -> ModelSpec:
+    """AlexNet, torchvision's 64-192-384-256-256 variant (Krizhevsky 2014); any input >= 63x63."""
     features = Sequential(
         name="features",
         children=(
@@ -64,6 +65,7 @@ def alexnet(num_classes: int = 1000, dropout: float = 0.5) -> ModelSpec:
 
 @register("alexnet_original")
 def alexnet_original(num_classes: int = 1000, dropout: float = 0.5) -> ModelSpec:
+    """AlexNet as in the 2012 paper: LRN, grouped convs, 227x227 inputs only."""
     # The paper's LRN: b = a / (k + alpha * sum a^2)^beta with k=2, n=5, alpha=1e-4, beta=0.75.
     # The spec stores torch's alpha, which torch divides by size, so alpha = 1e-4 * 5.
     lrn = LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)

@@ -74,6 +74,9 @@ def transform_input_node() -> ChannelAffine:
 
 @register("googlenet")
 def googlenet(num_classes: int = 1000, aux_logits: bool = True, transform_input: bool = False, dropout: float = 0.2, dropout_aux: float = 0.7) -> ModelSpec:
+    """GoogLeNet / Inception v1 (Szegedy et al. 2015), torchvision's layout; ``aux_logits`` adds the two
+    side classifiers (active in training), ``transform_input`` re-normalises ImageNet inputs the way
+    torchvision's ImageNet checkpoint needs (its published weights set it)."""
     pool = lambda name: MaxPool(kernel=3, stride=2, ceil_mode=True, name=name)  # noqa: E731
     stem: tuple[Node, ...] = (
         basic_conv(64, 7, stride=2, padding=3, name="conv1"),

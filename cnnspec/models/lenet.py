@@ -15,6 +15,7 @@ from ..registry import register
 
 @register("lenet5")
 def lenet5(num_classes: int = 10) -> ModelSpec:
+    """LeNet-5 (LeCun et al. 1998) on 1x32x32 inputs, 10 classes."""
     features = Sequential(
         name="features",
         children=(

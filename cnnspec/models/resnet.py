@@ -88,7 +88,8 @@ def _factory(name: str, kind: str, blocks: Tuple[int, ...]) -> Callable[..., Mod
         return _resnet(name, kind, blocks, num_classes, zero_init_residual)
 
     build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{name}: {kind} blocks {blocks} per stage"
+    build.__doc__ = (f"ResNet-{name[6:]} (He et al. 2016), torchvision's layout (v1.5: a bottleneck's stride on its 3x3 conv); "
+                     f"{kind} blocks {blocks} per stage.")
     return build
 
 

@@ -53,7 +53,9 @@ def _factory(name: str, stages: Tuple[Tuple[int, ...], ...], batch_norm: bool) -
         return _vgg(name, stages, batch_norm, num_classes, dropout)
 
     build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{name}: VGG with stages {stages}" + (" and BatchNorm" if batch_norm else "")
+    config = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}[name.replace("_bn", "")]
+    build.__doc__ = (f"VGG-{name[3:5]}, configuration {config} (Simonyan & Zisserman 2015)" + (", with BatchNorm" if batch_norm else "")
+                     + f"; conv widths per stage {stages}.")
     return build
 
 
