@@ -137,17 +137,25 @@ def keras_outputs(model, inputs_nhwc: np.ndarray, layer_names: List[str]) -> Dic
 
 
 def comparable_layers(spec: cnnspec.ModelSpec, keras_model, include_aux: bool = False) -> List[str]:
-    """Spec paths present as a layer in keras and a module in torch: leaves and inception concats."""
+    """Spec paths present as a layer in keras and a module in torch, in execution order: leaves, and
+    the containers that have a layer of their own (inception concats, gates, residual sums) after
+    their children, so that ``first_divergence`` names the node that computed a difference first."""
     from keras_impl import layer_name
 
     names = {layer.name for layer in keras_model.layers}
-    out = []
+    containers, out = [], []
     for path, node in spec.walk(include_aux=include_aux):
+        while containers and not path.startswith(containers[-1] + "."):
+            out.append(containers.pop())  # every child seen: the container's own output comes next
         if isinstance(node, n.Sequential) or (isinstance(node, n.Residual) and node.post is not None):
             continue  # no layer of their own (a Residual's output is its post activation, or its sum, named by its path)
-        if layer_name(path) in names:
+        if layer_name(path) not in names:
+            continue
+        if n.children_of(node):
+            containers.append(path)
+        else:
             out.append(path)
-    return out
+    return out + containers[::-1]
 
 
 def _check_logits(spec: cnnspec.ModelSpec, keras_model) -> None:

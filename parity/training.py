@@ -2,8 +2,8 @@
 
 Both models start from the same seeded random weights (random BatchNorm statistics too), see the
 same batch and labels, and take ``steps`` optimizer steps on cross-entropy, BatchNorm in training
-mode and dropout off (rate 0 in the spec both are built from: dropout's random masks cannot be
-shared between frameworks). GoogLeNet trains with its auxiliary heads and the paper's weighting,
+mode and dropout and stochastic depth off (rate 0 in the spec both are built from: their random
+masks cannot be shared between frameworks). GoogLeNet trains with its auxiliary heads and the paper's weighting,
 ``loss + 0.3 * aux1 + 0.3 * aux2``. torch uses torch.optim; Keras uses ``model.train_on_batch``
 (its own train step on the current backend) with keras_impl's torch-rule optimizers
 (:mod:`keras_impl.optimizers`). After every step it compares, by torch key, in torch's layout:
@@ -125,8 +125,8 @@ def row_kind(name: str) -> str:
 
 # ----------------------------------------------------------------------------- building the pair
 def without_dropout(spec: cnnspec.ModelSpec) -> cnnspec.ModelSpec:
-    """The spec with every Dropout at rate 0: training mode everywhere else, no random masks."""
-    return map_nodes(spec, lambda path, node: replace(node, p=0.0) if isinstance(node, n.Dropout) else node)
+    """The spec with every Dropout and StochasticDepth at rate 0: training mode everywhere else, no random masks."""
+    return map_nodes(spec, lambda path, node: replace(node, p=0.0) if isinstance(node, (n.Dropout, n.StochasticDepth)) else node)
 
 
 @contextlib.contextmanager
@@ -338,7 +338,7 @@ def compare_training(torch_model, keras_model, inputs: np.ndarray, labels: np.nd
     strict_float32()
     spec = torch_model.spec
     for module in torch_model.modules():  # the spec's dropout is already 0; this keeps a user's model honest too
-        if module.__class__.__name__.startswith("Dropout"):
+        if module.__class__.__name__.startswith("Dropout") or module.__class__.__name__ == "StochasticDepth":
             module.p = 0.0
     t_opt = torch_optimizer(optimizer, torch_model.parameters(), **hyper)
     with keras_dtype(dtype):

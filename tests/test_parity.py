@@ -321,3 +321,82 @@ def test_cli_list_and_side_by_side_summary():
     proc = run_cli("summary", "alexnet_original")
     assert proc.returncode == 0, proc.stderr
     assert "features.2" in proc.stdout and "all layers agree" in proc.stdout
+
+
+# ------------------------------------------- the conventions MobileNetV2 and EfficientNet bring
+SE = "features.1.0.block.1"  # efficientnet_b0's first squeeze-and-excitation gate
+
+
+def test_se_gate_placement_is_caught():
+    """The sigmoid closes the gate after fc2; a Keras twin that applies it before fc2 diverges at fc2."""
+    spec = cnnspec.get("efficientnet_b0")
+    gate = spec.node(SE)
+    order = {c.name: c for c in gate.body}
+    moved = tuple(order[k] for k in ("avgpool", "fc1", "activation", "scale_activation", "fc2"))
+    broken = cnnspec.map_nodes(spec, lambda p, node: cnnspec.Gate(body=moved, name=node.name) if p == SE else node)
+    report = broken_report("efficientnet_b0", (64, 64), keras_spec=broken)
+    assert not report.passed and report.first_divergence.name == f"{SE}.fc2"
+
+
+def test_se_gate_that_adds_instead_of_scaling_is_caught(monkeypatch):
+    def additive_gate(node, x, path, ctx):
+        gate = x
+        for child in node.body:
+            gate = keras_builder.build_node(child, gate, f"{path}.{child.name}", ctx)
+        return keras.layers.Add(name=layer_name(path))([x, gate])
+
+    monkeypatch.setitem(keras_builder._BUILDERS, cnnspec.Gate, additive_gate)
+    report = broken_report("efficientnet_b0", (64, 64))
+    assert not report.passed and report.first_divergence.name == SE
+
+
+def test_relu6_without_its_cap_is_caught(monkeypatch):
+    monkeypatch.setitem(keras_builder._BUILDERS, cnnspec.ReLU6, lambda node, x, path, ctx: keras.layers.ReLU(name=layer_name(path))(x))
+    torch_model, keras_model = transferred_pair("mobilenet_v2", (64, 64))
+    report = parity.compare(torch_model, keras_model, 100 * inputs_for("mobilenet_v2", (64, 64)), layers=True)  # activations beyond 6
+    assert not report.passed and report.first_divergence.name == "features.0.2"
+
+
+def test_depthwise_kernels_in_a_plain_conv_layout_do_not_transfer(monkeypatch):
+    """torch's (C, 1, kh, kw) goes to DepthwiseConv2D's (kh, kw, C, 1); the plain conv transpose
+    would give (kh, kw, 1, C): the transfer refuses it at the first depthwise layer."""
+    monkeypatch.setitem(parity.mapping.KERAS_AXES, "depthwise", (2, 3, 1, 0))
+    torch_model, keras_model = build_pair("mobilenet_v2", (64, 64))
+    with pytest.raises(parity.TransferError, match=r"features\.0\.0|features\.1\.conv\.0\.0"):
+        parity.transfer_weights(torch_model, keras_model)
+
+
+def test_mobilenet_linear_bottleneck_has_no_activation_after_the_sum():
+    """torchvision's inverted residual returns x + conv(x): a ReLU6 after the sum (ResNet's habit) diverges at that block."""
+    spec = cnnspec.get("mobilenet_v2")
+    from dataclasses import replace
+
+    block = "features.3"  # the first residual block (24 -> 24 channels, stride 1)
+    assert isinstance(spec.node(block), cnnspec.Residual) and spec.node(block).post is None
+    broken = cnnspec.map_nodes(spec, lambda p, node: replace(node, post=cnnspec.ReLU6(name="relu")) if p == block else node)
+    torch_model, keras_model = transferred_pair("mobilenet_v2", (64, 64), keras_spec=broken)
+    report = parity.compare(torch_model, keras_model, inputs_for("mobilenet_v2", (64, 64)), layers=True)
+    assert not report.passed and report.first_divergence.name.startswith("features.4")
+
+
+@pytest.mark.parametrize("mode", ["row", "batch"])
+def test_stochastic_depth_is_the_identity_in_inference_and_torchvisions_rule_in_training(mode):
+    from torchvision.ops import StochasticDepth as Reference
+
+    from torch_impl.layers import StochasticDepth
+
+    x = torch.randn(4000, 3, 2, 2)
+    ours, reference = StochasticDepth(0.3, mode), Reference(0.3, mode)
+    assert torch.equal(ours.eval()(x), x)
+    torch.manual_seed(5)
+    expected = reference.train()(x)
+    torch.manual_seed(5)
+    assert torch.equal(ours.train()(x), expected)  # the same draws, the same scaling
+
+    layer = keras_impl.StochasticDepth(0.3, mode, seed=5)
+    assert np.array_equal(np.asarray(layer(x.permute(0, 2, 3, 1).numpy(), training=False)), x.permute(0, 2, 3, 1).numpy())
+    out = np.asarray(layer(np.ones((4000, 2, 2, 3), np.float32), training=True))
+    assert np.all((out == 0) | np.isclose(out, 1 / 0.7, rtol=1e-6))  # survivors scaled by 1 / (1 - p)
+    if mode == "row":  # whole samples: each row is all kept or all dropped, about 30% dropped
+        rows = out.reshape(4000, -1)
+        assert (rows.min(1) == rows.max(1)).all() and abs((rows[:, 0] == 0).mean() - 0.3) < 0.05
