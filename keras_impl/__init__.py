@@ -14,7 +14,7 @@ if sys.argv[:1] == ["-m"]:  # the package is being imported for ``python -m kera
 from .builder import build_model, layer_name  # noqa: E402
 from .layers import ChannelAffine, LocalResponseNorm, StochasticDepth, TorchMaxPool2D
 from . import models as _models  # noqa: E402
-from .models import *  # noqa: F401,F403,E402  (get_model, list_models, model_info and one factory per registered model)
+from .models import FACTORIES, get_model, list_models, model_info  # noqa: E402
 from .pretrained import decode_predictions, load_image, preprocess_input
 from .weights import load_keras_applications_vgg16, load_weights_file
 
@@ -22,3 +22,4 @@ __all__ = [
     "ChannelAffine", "LocalResponseNorm", "StochasticDepth", "TorchMaxPool2D", "build_model", "decode_predictions", "layer_name", "load_image",
     "load_keras_applications_vgg16", "load_weights_file", "preprocess_input", *_models.__all__,
 ]
+globals().update(FACTORIES)  # one factory per registered model: ``from keras_impl import vgg16``

@@ -5,7 +5,7 @@
 """
 from .builder import GoogLeNetOutputs, SpecModel, build_node
 from . import models as _models
-from .models import *  # noqa: F401,F403  (get_model, list_models and one factory per registered model)
+from .models import FACTORIES, get_model, list_models
 from .fastpath import bf16_supported, fast_inference
 from .pretrained import Weights, get_weights
 from .weights import read_state_dict, save_state_dict
@@ -14,3 +14,4 @@ __all__ = [
     "GoogLeNetOutputs", "SpecModel", "Weights", "bf16_supported", "build_node", "fast_inference", "get_weights",
     "read_state_dict", "save_state_dict", *_models.__all__,
 ]
+globals().update(FACTORIES)  # one factory per registered model: ``from torch_impl import vgg16``

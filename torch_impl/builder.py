@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Callable, Dict, Optional, Tuple, Type, Union
+from typing import Callable, Dict, Tuple, Type, Union
 
 import torch
 from torch import nn

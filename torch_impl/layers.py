@@ -10,15 +10,19 @@ import torch
 from torch import nn
 
 
+def add_children(parent: nn.Module, children: Sequence[tuple[str, nn.Module]]) -> List[str]:
+    """Registers ``children`` under their spec names (so state_dict keys are torchvision's); returns the names."""
+    for name, module in children:
+        parent.add_module(name, module)
+    return [name for name, _ in children]
+
+
 class Concat(nn.Module):
     """Runs every branch on the same input and concatenates the outputs on channels."""
 
     def __init__(self, branches: Sequence[tuple[str, nn.Module]]) -> None:
         super().__init__()
-        self.branch_names: List[str] = []
-        for name, module in branches:
-            self.add_module(name, module)
-            self.branch_names.append(name)
+        self.branch_names = add_children(self, branches)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([getattr(self, n)(x) for n in self.branch_names], dim=1)
@@ -31,10 +35,7 @@ class Residual(nn.Module):
     def __init__(self, body: Sequence[tuple[str, nn.Module]], shortcut: Optional[tuple[str, nn.Module]],
                  post: Optional[tuple[str, nn.Module]]) -> None:
         super().__init__()
-        self.body_names: List[str] = []
-        for name, module in body:
-            self.add_module(name, module)
-            self.body_names.append(name)
+        self.body_names = add_children(self, body)
         self.shortcut_name = shortcut[0] if shortcut else None
         if shortcut:
             self.add_module(*shortcut)
@@ -59,10 +60,7 @@ class Gate(nn.Module):
 
     def __init__(self, body: Sequence[tuple[str, nn.Module]]) -> None:
         super().__init__()
-        self.body_names: List[str] = []
-        for name, module in body:
-            self.add_module(name, module)
-            self.body_names.append(name)
+        self.body_names = add_children(self, body)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = x

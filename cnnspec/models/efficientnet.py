@@ -14,9 +14,9 @@ is eps 1e-5, momentum 0.1 (torchvision's B0, written out).
 from typing import List, Tuple
 
 from ..model import ModelSpec
-from ..nodes import AdaptiveAvgPool, Conv, Dropout, Flatten, Gate, Linear, Node, Residual, Sequential, Sigmoid, SiLU, StochasticDepth
+from ..nodes import AdaptiveAvgPool, Conv, Gate, Node, Residual, Sequential, Sigmoid, SiLU, StochasticDepth
 from ..registry import register
-from .mobilenet import conv_bn_act, make_divisible
+from .mobilenet import conv_bn_act, make_divisible, pooled_head
 
 # (expansion ratio, kernel, first block's stride, input channels, output channels, blocks): B0's stages
 STAGES: Tuple[Tuple[int, int, int, int, int, int], ...] = (
@@ -66,8 +66,7 @@ def efficientnet_b0(num_classes: int = 1000, dropout: float = 0.2, stochastic_de
         paper="Tan & Le 2019, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
         input_size=(3, 224, 224),
         features=(Sequential(name="features", children=tuple(features)),),
-        head=(AdaptiveAvgPool(name="avgpool", output=1), Flatten(name="flatten"),
-              Sequential(name="classifier", children=(Dropout(p=dropout), Linear(out=num_classes)))),
+        head=pooled_head(num_classes, dropout),
         classifier="classifier.1",
         num_classes=num_classes,
         init="efficientnet",

@@ -35,6 +35,13 @@ def conv_bn_act(out: int, kernel: int, stride: int = 1, groups: int = 1, name: s
     ) + ((act,) if act is not None else ()))
 
 
+def pooled_head(num_classes: int, dropout: float) -> Tuple[Node, ...]:
+    """Global average pool, flatten, ``classifier`` = (Dropout, Linear): torchvision's MobileNet and
+    EfficientNet heads (the pool is a functional call in MobileNetV2, a module in EfficientNet; no weights either way)."""
+    return (AdaptiveAvgPool(name="avgpool", output=1), Flatten(name="flatten"),
+            Sequential(name="classifier", children=(Dropout(p=dropout), Linear(out=num_classes))))
+
+
 def inverted_residual(name: str, in_channels: int, out: int, stride: int, expand_ratio: int) -> Node:
     hidden = int(round(in_channels * expand_ratio))
     layers: List[Node] = [conv_bn_act(hidden, 1)] if expand_ratio != 1 else []
@@ -64,8 +71,7 @@ def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0, dropout: floa
         paper="Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks",
         input_size=(3, 224, 224),
         features=(features,),
-        head=(AdaptiveAvgPool(name="avgpool", output=1), Flatten(name="flatten"),
-              Sequential(name="classifier", children=(Dropout(p=dropout), Linear(out=num_classes)))),
+        head=pooled_head(num_classes, dropout),
         classifier="classifier.1",
         num_classes=num_classes,
         init="mobilenet",
