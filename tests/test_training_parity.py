@@ -44,8 +44,24 @@ def test_three_steps_agree(name, optimizer):
         assert any(f.name.startswith("grad aux1.fc2.weight") for f in report.rows)
 
 
+def memory_gb() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            return int(next(line for line in f if line.startswith("MemTotal")).split()[1]) / 2**20
+    except (OSError, StopIteration, ValueError):  # not Linux: assume enough
+        return float("inf")
+
+
+# VGG's 123 M-parameter classifier in float64, both frameworks, weights, gradients, momentum and
+# the comparison's copies: 12.7 GB for vgg13 alone (measured); beside the other xdist worker it was
+# OOM-killed on CI's 24 GB machine. vgg11 and vgg11_bn keep the family covered there.
+NEEDS_32GB = {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in cnnspec.names() if n not in FAST])
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.skipif(n in NEEDS_32GB and memory_gb() < 32, reason="float64 VGG training parity needs >= 32 GB"))
+    for n in cnnspec.names() if n not in FAST])
 def test_every_other_model_agrees_with_sgd(name):
     report = check_training(name, "sgd", size=SIZES.get(name))
     assert report.passed, (report.first_divergence, report.worst())
