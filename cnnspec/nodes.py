@@ -283,5 +283,11 @@ def children_of(node: Node) -> Tuple[Node, ...]:
     return ()
 
 
+def is_depthwise(node: Node, in_channels: int) -> bool:
+    """A conv with one filter per input channel (groups = input = output channels): Keras builds it
+    as a DepthwiseConv2D, whose kernel the weight mapping lays out as (kh, kw, C, 1)."""
+    return isinstance(node, Conv) and node.groups > 1 and node.groups == in_channels == node.out
+
+
 PARAMETERISED = (Conv, BatchNorm, Linear)
 CONTAINERS = (Sequential, Concat, Residual, Gate)

@@ -73,20 +73,15 @@ def build_node(node: n.Node, x, path: str, ctx: _Context):
 
 
 # ------------------------------------------------------------------ initialisers (torchvision's)
-def is_depthwise(node: n.Node, in_channels: int) -> bool:
-    """A conv with one filter per input channel: Keras' DepthwiseConv2D (kernel (kh, kw, C, 1))."""
-    return isinstance(node, n.Conv) and node.groups > 1 and node.groups == in_channels == node.out
-
-
 def _kernel_init(ctx: _Context, path: str, node: n.Node):
     scheme = ctx.spec.init
     if isinstance(node, n.Linear) and scheme == "efficientnet":
         bound = 1.0 / math.sqrt(node.out)
         return keras.initializers.RandomUniform(-bound, bound)
-    if isinstance(node, n.Conv) and scheme in ("mobilenet", "efficientnet") and is_depthwise(node, ctx.shapes[path].in_features):
-        # torch's fan_out of a (C, 1, kh, kw) kernel is C*kh*kw; Keras would count kh*kw*1
-        return keras.initializers.RandomNormal(0.0, math.sqrt(2.0 / (node.out * node.kernel[0] * node.kernel[1])))
     if isinstance(node, n.Conv) and scheme in ("vgg", "resnet", "mobilenet", "efficientnet"):
+        if n.is_depthwise(node, ctx.shapes[path].in_features):
+            # torch's fan_out of a (C, 1, kh, kw) kernel is C*kh*kw; Keras would count kh*kw*1
+            return keras.initializers.RandomNormal(0.0, math.sqrt(2.0 / (node.out * node.kernel[0] * node.kernel[1])))
         return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
     if isinstance(node, n.Linear) and scheme in ("vgg", "mobilenet"):
         return keras.initializers.RandomNormal(0.0, 0.01)
@@ -114,7 +109,7 @@ def _conv(node: n.Conv, x, path, ctx):
         if ph or pw:
             x = layers.ZeroPadding2D(((ph, ph), (pw, pw)), name=layer_name(f"{path}_pad"))(x)
         padding = "valid"
-    if is_depthwise(node, ctx.shapes[path].in_features):
+    if n.is_depthwise(node, ctx.shapes[path].in_features):
         return layers.DepthwiseConv2D(
             node.kernel, strides=node.stride, padding=padding, depth_multiplier=1, use_bias=node.bias,
             depthwise_initializer=_kernel_init(ctx, path, node), bias_initializer=_bias_init(ctx, path, node), name=layer_name(path),

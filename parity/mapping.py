@@ -80,8 +80,7 @@ def layer_mappings(spec: cnnspec.ModelSpec, include_aux: bool = True) -> List[La
     for path, node in spec.parameterised(include_aux):
         if isinstance(node, n.Conv):
             keys = (f"{path}.weight",) + ((f"{path}.bias",) if node.bias else ())
-            depthwise = node.groups > 1 and node.groups == shapes[path].in_features == node.out  # keras_impl.builder.is_depthwise
-            out.append(LayerMapping(path, "depthwise" if depthwise else "conv", keys))
+            out.append(LayerMapping(path, "depthwise" if n.is_depthwise(node, shapes[path].in_features) else "conv", keys))
         elif isinstance(node, n.Linear):
             keys = (f"{path}.weight",) + ((f"{path}.bias",) if node.bias else ())
             out.append(LayerMapping(path, "linear", keys, shapes[path].flatten_from))

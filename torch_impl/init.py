@@ -47,35 +47,25 @@ def _googlenet(model: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
-def _mobilenet(model: nn.Module) -> None:
-    """torchvision's MobileNetV2: as VGG's, but kaiming's default nonlinearity (the same gain)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
-
-
 def _efficientnet(model: nn.Module) -> None:
-    """torchvision's EfficientNet: MobileNetV2's, but Linear weights uniform in +-1/sqrt(out_features)."""
-    _mobilenet(model)
+    """torchvision's EfficientNet: VGG's, but Linear weights uniform in +-1/sqrt(out_features); one
+    pass in module order, as torchvision's, so a seeded model draws torchvision's very numbers."""
     for m in model.modules():
         if isinstance(m, nn.Linear):
             bound = 1.0 / math.sqrt(m.out_features)
             nn.init.uniform_(m.weight, -bound, bound)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
+            _vgg(m)
 
 
 def _default(model: nn.Module) -> None:
     """torch's own layer initialisation, which happened at construction (AlexNet, LeNet)."""
 
 
-SCHEMES: Dict[str, Callable[[nn.Module], None]] = {"default": _default, "vgg": _vgg, "resnet": _resnet, "googlenet": _googlenet, "mobilenet": _mobilenet, "efficientnet": _efficientnet}
+# torchvision's MobileNetV2 initialises as VGG does (kaiming_normal's default leaky_relu with a=0 has
+# ReLU's gain; normal(0, 0.01) Linear weights; zero biases), so the two names share one function.
+SCHEMES: Dict[str, Callable[[nn.Module], None]] = {"default": _default, "vgg": _vgg, "resnet": _resnet, "googlenet": _googlenet, "mobilenet": _vgg, "efficientnet": _efficientnet}
 
 
 def initialise(model: nn.Module, scheme: str) -> None:
