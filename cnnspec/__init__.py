@@ -15,19 +15,27 @@ from .nodes import (
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
+    GELU,
     ChannelAffine,
+    ClassToken,
     Concat,
     Conv,
     Dropout,
     Flatten,
     Gate,
+    LayerNorm,
     Linear,
     LocalResponseNorm,
     MaxPool,
+    MultiHeadAttention,
     Node,
+    PatchTokens,
+    PositionEmbedding,
     ReLU,
     ReLU6,
     Residual,
+    ResidualChain,
+    SelectToken,
     Sequential,
     Sigmoid,
     SiLU,
@@ -35,14 +43,14 @@ from .nodes import (
     Tanh,
     children_of,
 )
-from .registry import get, names, options, register
+from .registry import get, names, options, options_for_size, register
 from .summary import summary
 from .edit import map_nodes, replace_at
 
 __all__ = [
-    "AdaptiveAvgPool", "Analysis", "AuxHead", "AvgPool", "BatchNorm", "ChannelAffine", "Concat", "Conv",
-    "Dropout", "EvalTransform", "Flatten", "Gate", "IMAGENET_MEAN", "IMAGENET_STD", "LayerInfo", "Linear", "LocalResponseNorm",
-    "MaxPool", "ModelSpec", "Node", "PublishedWeights", "ReLU", "ReLU6", "Residual", "Sequential", "ShapeError", "Sigmoid", "SiLU", "StochasticDepth", "Tanh", "analyse",
-    "categories", "children_of", "get", "map_nodes", "names", "replace_at", "options", "published_weights", "register",
+    "AdaptiveAvgPool", "Analysis", "AuxHead", "AvgPool", "BatchNorm", "ChannelAffine", "ClassToken", "Concat", "Conv",
+    "Dropout", "EvalTransform", "Flatten", "GELU", "Gate", "LayerNorm", "MultiHeadAttention", "PatchTokens", "PositionEmbedding", "IMAGENET_MEAN", "IMAGENET_STD", "LayerInfo", "Linear", "LocalResponseNorm",
+    "MaxPool", "ModelSpec", "Node", "PublishedWeights", "ReLU", "ReLU6", "Residual", "ResidualChain", "SelectToken", "Sequential", "ShapeError", "Sigmoid", "SiLU", "StochasticDepth", "Tanh", "analyse",
+    "categories", "children_of", "get", "map_nodes", "names", "replace_at", "options", "options_for_size", "published_weights", "register",
     "register_weights", "summary", "weights_names",
 ]

@@ -1,6 +1,7 @@
 """Shape inference, parameter and multiply-accumulate counts: an interpreter over the spec.
 
-Shapes are channel-first without the batch axis: ``(C, H, W)`` for maps, ``(F,)`` for vectors.
+Shapes are channel-first without the batch axis: ``(C, H, W)`` for maps, ``(F,)`` for vectors,
+``(T, D)`` for T tokens of D features (a vision transformer).
 Output-size formulas are torch's (floor, or ceil mode with the "last window must start inside
 the input" rule), since the spec follows torch semantics and Keras is made to match them.
 """
@@ -13,6 +14,8 @@ from typing import Dict, List, Optional, Tuple
 
 from .model import ModelSpec
 from .nodes import (
+    CONTAINERS,
+    GELU,
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
@@ -21,14 +24,21 @@ from .nodes import (
     Conv,
     Dropout,
     Flatten,
+    ClassToken,
     Gate,
+    LayerNorm,
     Linear,
     LocalResponseNorm,
     MaxPool,
+    MultiHeadAttention,
     Node,
+    PatchTokens,
+    PositionEmbedding,
     ReLU,
     ReLU6,
     Residual,
+    ResidualChain,
+    SelectToken,
     Sequential,
     Sigmoid,
     SiLU,
@@ -52,12 +62,12 @@ class LayerInfo:
     params: int = 0  # trainable parameters (weights and biases)
     buffers: int = 0  # non-trainable state (BatchNorm running mean and variance)
     macs: int = 0
-    in_features: int = 0  # channels into a Conv/BatchNorm, features into a Linear
+    in_features: int = 0  # channels into a Conv/BatchNorm, features into a Linear/LayerNorm/attention
     flatten_from: Optional[Shape] = None  # (C, H, W) flattened right before this Linear
 
     @property
     def is_container(self) -> bool:
-        return isinstance(self.node, (Sequential, Concat, Residual, Gate))
+        return isinstance(self.node, CONTAINERS)
 
 
 @dataclass
@@ -103,6 +113,7 @@ def analyse(spec: ModelSpec, input_size: Optional[Tuple[int, int]] = None, inclu
     if input_size is None or tuple(input_size) == tuple(spec.input_size[1:]):
         return built
     expected = {layer.path: layer.in_features for layer in built.layers if isinstance(layer.node, Linear)}
+    expected.update({layer.path: layer.input_shape for layer in built.layers if isinstance(layer.node, PositionEmbedding)})
     try:
         return _run(spec, (c, int(h), int(w)), include_aux, expected=expected)
     except ShapeError as err:
@@ -136,7 +147,7 @@ def min_input_size(spec: ModelSpec, include_aux: bool = True) -> int:
     return low
 
 
-def _run(spec: ModelSpec, shape: Shape, include_aux: bool, expected: Optional[Dict[str, int]]) -> Analysis:
+def _run(spec: ModelSpec, shape: Shape, include_aux: bool, expected: Optional[Dict[str, object]]) -> Analysis:
     if len(shape) != 3 or min(shape) < 1:
         raise ShapeError(f"{spec.name}: expected an input of (channels, height, width) >= 1, received {shape}")
     result = _Walker(spec, expected)
@@ -157,7 +168,7 @@ def _run(spec: ModelSpec, shape: Shape, include_aux: bool, expected: Optional[Di
 
 
 class _Walker:
-    def __init__(self, spec: ModelSpec, expected: Optional[Dict[str, int]]) -> None:
+    def __init__(self, spec: ModelSpec, expected: Optional[Dict[str, object]]) -> None:
         self.spec = spec
         self.expected = expected
         self.layers: List[LayerInfo] = []
@@ -191,6 +202,15 @@ class _Walker:
                 raise self.fail(path, f"the gate gives {gate}, which cannot scale an input of {shape} (expected ({shape[0]}, 1, 1))")
             info.output_shape = shape
             return shape
+        if isinstance(node, ResidualChain):
+            info = self._add(path, node, shape)
+            for group in node.groups:
+                out = shape
+                for child in group:
+                    out = self.visit(child, f"{path}.{child.name}", out)
+                if out != shape:
+                    raise self.fail(path, f"a residual group gives {out}, which cannot be added to its input {shape}")
+            return shape
         if isinstance(node, Residual):
             info = self._add(path, node, shape)
             body = shape
@@ -217,6 +237,11 @@ class _Walker:
             raise self.fail(path, f"{node.kind} needs a (C, H, W) feature map, received shape {shape}")
         return shape  # type: ignore[return-value]
 
+    def _need_tokens(self, path: str, node: Node, shape: Shape) -> Tuple[int, int]:
+        if len(shape) != 2:
+            raise self.fail(path, f"{node.kind} needs tokens (T, D), received shape {shape}")
+        return shape  # type: ignore[return-value]
+
     def _leaf(self, info: LayerInfo, node: Node, path: str, shape: Shape) -> Shape:
         if isinstance(node, Conv):
             c, h, w = self._need_map(path, node, shape)
@@ -234,9 +259,9 @@ class _Walker:
             info.buffers = 2 * shape[0]
             return shape
         if isinstance(node, Linear):
-            if len(shape) != 1:
-                raise self.fail(path, f"Linear needs a flat vector, received shape {shape} (missing Flatten?)")
-            n_in = shape[0]
+            if len(shape) not in (1, 2):
+                raise self.fail(path, f"Linear needs a flat vector or tokens (T, D), received shape {shape} (missing Flatten?)")
+            n_in, tokens = shape[-1], math.prod(shape[:-1])
             if self.expected is not None and self.expected.get(path, n_in) != n_in:
                 size = "x".join(map(str, self.spec.input_size[1:]))
                 raise self.fail(
@@ -246,9 +271,39 @@ class _Walker:
                 )
             info.in_features = n_in
             info.params = n_in * node.out + (node.out if node.bias else 0)
-            info.macs = n_in * node.out
+            info.macs = tokens * n_in * node.out
             info.flatten_from, self.pending_flatten = self.pending_flatten, None
-            return (node.out,)
+            return shape[:-1] + (node.out,)
+        if isinstance(node, LayerNorm):
+            info.in_features = shape[-1]
+            info.params = 2 * shape[-1]
+            return shape
+        if isinstance(node, MultiHeadAttention):
+            t, d = self._need_tokens(path, node, shape)
+            if d % node.heads:
+                raise self.fail(path, f"{d} features do not split into {node.heads} heads")
+            info.in_features = d
+            info.params = 4 * d * d + 4 * d  # q, k, v and output projections with biases
+            info.macs = 4 * t * d * d + 2 * t * t * d  # the projections, q k^T and the weighted sum of v
+            return shape
+        if isinstance(node, ClassToken):
+            t, d = self._need_tokens(path, node, shape)
+            info.in_features, info.params = d, d
+            return (t + 1, d)
+        if isinstance(node, PositionEmbedding):
+            t, d = self._need_tokens(path, node, shape)
+            if self.expected is not None and self.expected.get(path, shape) != shape:
+                raise self.fail(path, f"the position embedding holds {self.expected[path][0]} tokens but this input size gives {t}")
+            info.in_features, info.params = d, t * d
+            return shape
+        if isinstance(node, PatchTokens):
+            c, h, w = self._need_map(path, node, shape)
+            return (h * w, c)
+        if isinstance(node, SelectToken):
+            t, d = self._need_tokens(path, node, shape)
+            if not -t <= node.index < t:
+                raise self.fail(path, f"token {node.index} of {t} tokens")
+            return (d,)
         if isinstance(node, (MaxPool, AvgPool)):
             c, h, w = self._need_map(path, node, shape)
             for k, p in zip(node.kernel, node.padding):
@@ -270,7 +325,7 @@ class _Walker:
         if isinstance(node, LocalResponseNorm):
             self._need_map(path, node, shape)
             return shape
-        if isinstance(node, (ReLU, ReLU6, SiLU, Sigmoid, Tanh, Dropout, StochasticDepth)):
+        if isinstance(node, (ReLU, ReLU6, SiLU, GELU, Sigmoid, Tanh, Dropout, StochasticDepth)):
             return shape
         raise self.fail(path, f"unknown node kind {node.kind}")
 

@@ -196,9 +196,23 @@ _TABLE: Dict[str, List[tuple]] = {
          20.451, (1, 1), "https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v1",
          "These weights are ported from the original paper."),
     ],
+    "vit_b_16": [
+        ("IMAGENET1K_V1", "vit_b_16-c867db91.pth", _V1, 81.072, 95.318, 86567656, 17.564, 330.285,
+         (224, 224), _RECIPE + "vit_b_16",
+         "These weights were trained from scratch by using a modified version of `DeIT <https://arxiv.org/abs/2012.12877>`_'s training recipe."),
+        ("IMAGENET1K_SWAG_E2E_V1", "vit_b_16_swag-9ac1b537.pth", EvalTransform(resize_size=384, crop_size=384, interpolation="bicubic"),
+         85.304, 97.65, 86859496, 55.484, 331.398, (384, 384), "https://github.com/facebookresearch/SWAG",
+         "These weights are learnt via transfer learning by end-to-end fine-tuning the original `SWAG <https://arxiv.org/abs/2201.08371>`_ "
+         "weights on ImageNet-1K data."),
+        ("IMAGENET1K_SWAG_LINEAR_V1", "vit_b_16_lc_swag-4e70ced5.pth", EvalTransform(resize_size=224, crop_size=224, interpolation="bicubic"),
+         81.886, 96.18, 86567656, 17.564, 330.285, (224, 224), "https://github.com/pytorch/vision/pull/5793",
+         "These weights are composed of the original frozen `SWAG <https://arxiv.org/abs/2201.08371>`_ trunk weights and a linear "
+         "classifier learnt on top of them trained on ImageNet-1K data."),
+    ],
 }
-# What a checkpoint fixes beyond its weights (torchvision's factories set the same).
-_OPTIONS: Dict[str, Tuple[Tuple[str, object], ...]] = {"googlenet": (("transform_input", True),)}
+# What a checkpoint fixes beyond its weights (torchvision's factories set the same), by model or by model/weights.
+_OPTIONS: Dict[str, Tuple[Tuple[str, object], ...]] = {"googlenet": (("transform_input", True),),
+                                                        "vit_b_16/IMAGENET1K_SWAG_E2E_V1": (("image_size", 384),)}
 _DROPPED: Dict[str, Tuple[str, ...]] = {"googlenet": ("aux1", "aux2")}
 
 
@@ -211,7 +225,7 @@ def _build_registry() -> Dict[str, Dict[str, PublishedWeights]]:
             entries[name] = PublishedWeights(
                 model=model, name=name, url=TORCHVISION_BASE + file, transforms=tf, acc1=acc1, acc5=acc5, num_params=params,
                 gflops=gflops, file_size_mb=size_mb, min_size=min_size, recipe=recipe, docs=docs,
-                categories=None if features_only else "imagenet1k", options=_OPTIONS.get(model, ()), dropped=_DROPPED.get(model, ()))
+                categories=None if features_only else "imagenet1k", options=_OPTIONS.get(f"{model}/{name}", _OPTIONS.get(model, ())), dropped=_DROPPED.get(model, ()))
         registry[model] = entries
     return registry
 

@@ -9,26 +9,16 @@ from dataclasses import replace
 from typing import Callable
 
 from .model import AuxHead, ModelSpec
-from .nodes import Concat, Gate, Node, Residual, Sequential
+from .nodes import Node, children_of, with_children
 
 
 def map_nodes(spec: ModelSpec, fn: Callable[[str, Node], Node]) -> ModelSpec:
     """A new spec where every node is replaced by ``fn(path, node)`` (children first)."""
 
     def visit(node: Node, path: str) -> Node:
-        if isinstance(node, Sequential):
-            node = replace(node, children=tuple(visit(c, f"{path}.{c.name}") for c in node.children))
-        elif isinstance(node, Concat):
-            node = replace(node, branches=tuple(visit(b, f"{path}.{b.name}") for b in node.branches))
-        elif isinstance(node, Gate):
-            node = replace(node, body=tuple(visit(c, f"{path}.{c.name}") for c in node.body))
-        elif isinstance(node, Residual):
-            node = replace(
-                node,
-                body=tuple(visit(c, f"{path}.{c.name}") for c in node.body),
-                shortcut=None if node.shortcut is None else visit(node.shortcut, f"{path}.{node.shortcut.name}"),
-                post=None if node.post is None else visit(node.post, f"{path}.{node.post.name}"),
-            )
+        children = children_of(node)
+        if children:
+            node = with_children(node, tuple(visit(c, f"{path}.{c.name}") for c in children))
         return fn(path, node)
 
     return replace(

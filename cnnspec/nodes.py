@@ -79,11 +79,57 @@ class BatchNorm(Node):
 
 @dataclass(frozen=True)
 class Linear(Node):
-    """Fully connected layer; the number of inputs comes from the incoming shape."""
+    """Fully connected layer; the number of inputs comes from the incoming shape. On tokens (T, D)
+    it acts on each token's features (the last axis), as torch's nn.Linear and Keras' Dense do."""
 
     out: int
     bias: bool = True
     name: str = ""
+
+
+@dataclass(frozen=True)
+class LayerNorm(Node):
+    """Normalises each token over its features (the last axis) with a learned scale and shift.
+    ``eps`` is required: torch's default is 1e-5, Keras' 1e-3, torchvision's ViT uses 1e-6."""
+
+    eps: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class MultiHeadAttention(Node):
+    """Self-attention over tokens (T, D): ``heads`` heads of width D / heads, softmax(q k^T / sqrt(D /
+    heads)) v, then an output projection. torch's nn.MultiheadAttention packs the q, k and v
+    projections into one ``in_proj_weight`` (3D, D), in that order; Keras' MultiHeadAttention keeps
+    separate kernels shaped (D, heads, D / heads): :mod:`parity.mapping` converts one to the other."""
+
+    heads: int
+    dropout: float = 0.0  # on the attention weights, in training
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.heads <= 0 or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"MultiHeadAttention {self.name!r}: needs heads >= 1 and 0 <= dropout < 1, received heads={self.heads!r}, dropout={self.dropout!r}")
+
+
+@dataclass(frozen=True)
+class ClassToken(Node):
+    """Prepends one learned token to the tokens: (T, D) -> (T + 1, D). Its state is one parameter
+    of shape (1, 1, D), held by the parent under this node's name (torchvision's ``class_token``)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class PositionEmbedding(Node):
+    """Adds a learned (1, T, D) table to the tokens, token i (the class token first, then the patches
+    row by row) getting row i. A parameter held by the parent under this node's name
+    (torchvision's ``encoder.pos_embedding``); its T fixes the input size."""
+
+    name: str = ""
+
+
+PARAMETER_NODES = (ClassToken, PositionEmbedding)  # state is one bare parameter, keyed by the node's path
 
 
 # ----------------------------------------------------------------------------- parameter-free
@@ -105,6 +151,15 @@ class ReLU6(Node):
 class SiLU(Node):
     """``x * sigmoid(x)`` (swish; EfficientNet): torch's nn.SiLU, Keras' "silu" activation."""
 
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class GELU(Node):
+    """``x * Phi(x)``, with the exact normal CDF (torch's nn.GELU() default; Keras' ``gelu`` with
+    approximate=False); ``approximate=True`` is the tanh form both also offer."""
+
+    approximate: bool = False
     name: str = ""
 
 
@@ -175,6 +230,22 @@ class LocalResponseNorm(Node):
 class Flatten(Node):
     """Flattens (C, H, W) to C*H*W in torch's C-major order (Keras flattens H, W, C)."""
 
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class PatchTokens(Node):
+    """A (C, H, W) map to H * W tokens of C features, row-major over (H, W) (ViT after its patch
+    conv: torch flattens and transposes; Keras' NHWC map only needs a reshape)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SelectToken(Node):
+    """Token ``index`` of (T, D) tokens, as a (D,) vector (ViT's head reads the class token, index 0)."""
+
+    index: int = 0
     name: str = ""
 
 
@@ -261,6 +332,22 @@ class Gate(Node):
         object.__setattr__(self, "body", _name_children(self.body))
 
 
+@dataclass(frozen=True)
+class ResidualChain(Node):
+    """Sub-layers with a residual connection each: for every group, ``x = x + group(x)``. All
+    children sit directly under the block (a pre-norm transformer layer: ``ln_1, self_attention,
+    dropout`` then ``ln_2, mlp``, as torchvision's EncoderBlock), so they must be named."""
+
+    groups: Tuple[Tuple[Node, ...], ...]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        flat = [c for group in self.groups for c in group]
+        if not flat or any(not group for group in self.groups) or any(not c.name for c in flat):
+            raise ValueError(f"ResidualChain {self.name!r}: needs non-empty groups of named children")
+        _name_children(tuple(flat))  # unique names
+
+
 def _name_children(children: Tuple[Node, ...]) -> Tuple[Node, ...]:
     named = tuple(c if c.name else c.named(str(i)) for i, c in enumerate(children))
     names = [c.name for c in named]
@@ -280,7 +367,32 @@ def children_of(node: Node) -> Tuple[Node, ...]:
         return node.body + tuple(c for c in (node.shortcut, node.post) if c is not None)
     if isinstance(node, Gate):
         return node.body
+    if isinstance(node, ResidualChain):
+        return tuple(c for group in node.groups for c in group)
     return ()
+
+
+def with_children(node: Node, children: Tuple[Node, ...]) -> Node:
+    """``node`` with its children replaced, given in :func:`children_of`'s order (a tree rewrite
+    rebuilds every container kind through this one function)."""
+    if isinstance(node, Sequential):
+        return replace(node, children=children)
+    if isinstance(node, Concat):
+        return replace(node, branches=children)
+    if isinstance(node, Gate):
+        return replace(node, body=children)
+    if isinstance(node, ResidualChain):
+        groups, start = [], 0
+        for group in node.groups:
+            groups.append(tuple(children[start:start + len(group)]))
+            start += len(group)
+        return replace(node, groups=tuple(groups))
+    if isinstance(node, Residual):
+        rest = list(children[len(node.body):])
+        shortcut = rest.pop(0) if node.shortcut is not None else None
+        post = rest.pop(0) if node.post is not None else None
+        return replace(node, body=tuple(children[:len(node.body)]), shortcut=shortcut, post=post)
+    return node
 
 
 def is_depthwise(node: Node, in_channels: int) -> bool:
@@ -289,5 +401,5 @@ def is_depthwise(node: Node, in_channels: int) -> bool:
     return isinstance(node, Conv) and node.groups > 1 and node.groups == in_channels == node.out
 
 
-PARAMETERISED = (Conv, BatchNorm, Linear)
-CONTAINERS = (Sequential, Concat, Residual, Gate)
+PARAMETERISED = (Conv, BatchNorm, Linear, LayerNorm, MultiHeadAttention, ClassToken, PositionEmbedding)
+CONTAINERS = (Sequential, Concat, Residual, Gate, ResidualChain)

@@ -16,7 +16,7 @@ def summary(spec: ModelSpec, input_size: Optional[Tuple[int, int]] = None, conta
     result: Analysis = analyse(spec, input_size)
     rows = [(layer.path, layer.node.kind, format_shape(layer.output_shape), f"{layer.params:,}", f"{layer.macs:,}")
             for layer in result.layers if containers or not layer.is_container]
-    header = ("layer", "kind", "output shape (C, H, W)", "params", "MACs")
+    header = ("layer", "kind", "output shape (C, H, W) or (T, D)", "params", "MACs")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
     line = "  ".join("{:<%d}" % w if i < 3 else "{:>%d}" % w for i, w in enumerate(widths))
     rule = "-" * (sum(widths) + 8)

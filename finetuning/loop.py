@@ -90,7 +90,7 @@ class Adapter(Protocol):
 def finetune(adapter: Adapter, options: Optional[FinetuneOptions] = None, **overrides: Any) -> FinetuneResult:
     """Trains ``options.model`` on ``options.data`` through ``adapter``; see :class:`FinetuneOptions`."""
     opts = dataclasses.replace(options or FinetuneOptions(), **overrides)
-    spec = cnnspec.get(opts.model)
+    spec = cnnspec.get(opts.model, **cnnspec.options_for_size(opts.model, opts.size, {}))
     if opts.size is not None or spec.fixed_input:
         resolve_size(spec, opts.size)  # a size the model cannot take fails before the data is read
     root = opts.data_root()
@@ -100,14 +100,17 @@ def finetune(adapter: Adapter, options: Optional[FinetuneOptions] = None, **over
     opts = opts.resolved(recorded)  # the defaults that depend on --weights, or the resumed run's choices
     weights = opts.weights or recorded.get("weights")
     entry = cnnspec.published_weights(opts.model, weights) if catalog.is_weights_name(weights) else None
+    # options the published weights need (GoogLeNet's transform_input, ViT SWAG's image_size) or the
+    # asked size builds (ViT from scratch: --size 32 sets image_size); a resumed run keeps its own
+    model_options = info.get("model_options", {}) if info else cnnspec.options_for_size(
+        opts.model, opts.size, catalog.finetune_model_options(opts.model, opts.weights))
+    spec = cnnspec.get(opts.model, **model_options)
     size = choose_size(spec, opts.size if opts.size is not None else (info or {}).get("size"), root,
                        entry.transforms.crop_size if entry else None)
     opts = dataclasses.replace(opts, size=size)
     arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
     if info is not None:
         check_resume(info, arch, classes)
-    # options the published weights need (GoogLeNet's transform_input); a resumed run keeps its own
-    model_options = info.get("model_options", {}) if info else catalog.finetune_model_options(opts.model, opts.weights)
     if opts.weights is None and info is None and opts.mode == "feature-extract":
         warnings.warn("feature extraction without weights: the classifier trains on a randomly initialised backbone", stacklevel=3)
     out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))

@@ -75,6 +75,8 @@ def build_node(node: n.Node, x, path: str, ctx: _Context):
 # ------------------------------------------------------------------ initialisers (torchvision's)
 def _kernel_init(ctx: _Context, path: str, node: n.Node):
     scheme = ctx.spec.init
+    if scheme == "vit":
+        return _vit_kernel_init(ctx, path, node)
     if isinstance(node, n.Linear) and scheme == "efficientnet":
         bound = 1.0 / math.sqrt(node.out)
         return keras.initializers.RandomUniform(-bound, bound)
@@ -91,7 +93,23 @@ def _kernel_init(ctx: _Context, path: str, node: n.Node):
     return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
 
 
+def _vit_kernel_init(ctx: _Context, path: str, node: n.Node):
+    """torchvision's VisionTransformer: patch conv trunc_normal(sqrt(1 / fan_in)) (torch truncates
+    at +-2 absolute, many deviations out: a plain normal), MLP xavier_uniform, a zero classifier;
+    attention q/k/v xavier_uniform over torch's packed (3D, D) matrix: uniform(+-sqrt(6 / 4D))."""
+    if isinstance(node, n.Conv):
+        return keras.initializers.VarianceScaling(1.0, mode="fan_in", distribution="untruncated_normal")
+    if path == ctx.spec.classifier:
+        return "zeros"
+    if isinstance(node, n.MultiHeadAttention):
+        bound = math.sqrt(6.0 / (4 * ctx.shapes[path].in_features))
+        return keras.initializers.RandomUniform(-bound, bound)
+    return keras.initializers.GlorotUniform()
+
+
 def _bias_init(ctx: _Context, path: str, node: n.Node):
+    if ctx.spec.init == "vit":
+        return keras.initializers.RandomNormal(0.0, 1e-6) if isinstance(node, n.Linear) and path != ctx.spec.classifier else "zeros"
     if ctx.spec.init in ("vgg", "googlenet", "mobilenet", "efficientnet") or (ctx.spec.init == "resnet" and isinstance(node, n.Conv)):
         return "zeros"
     bound = 1.0 / math.sqrt(ctx.fan_in(path, node))
@@ -139,7 +157,50 @@ def _linear(node: n.Linear, x, path, ctx):
     )(x)
 
 
+@_builds(n.LayerNorm)
+def _layernorm(node: n.LayerNorm, x, path, ctx):
+    return layers.LayerNormalization(axis=-1, epsilon=node.eps, name=layer_name(path))(x)
+
+
+@_builds(n.MultiHeadAttention)
+def _attention(node: n.MultiHeadAttention, x, path, ctx):
+    dim = ctx.shapes[path].in_features
+    attention = layers.MultiHeadAttention(
+        node.heads, dim // node.heads, dropout=node.dropout, kernel_initializer=_kernel_init(ctx, path, node),
+        bias_initializer="zeros", name=layer_name(path),
+    )
+    out = attention(x, x)
+    if ctx.spec.init == "vit":  # torch's output projection keeps nn.Linear's default: uniform(+-1/sqrt(D))
+        kernel = attention.output_dense.kernel
+        kernel.assign(keras.initializers.RandomUniform(-1.0 / math.sqrt(dim), 1.0 / math.sqrt(dim))(kernel.shape, kernel.dtype))
+    return out
+
+
+@_builds(n.ClassToken)
+def _class_token(node, x, path, ctx):
+    return torchlike.ClassToken("zeros", name=layer_name(path))(x)
+
+
+@_builds(n.PositionEmbedding)
+def _position_embedding(node, x, path, ctx):
+    return torchlike.PositionEmbedding(keras.initializers.RandomNormal(0.0, 0.02), name=layer_name(path))(x)
+
+
 # ------------------------------------------------------------------ parameter-free nodes
+@_builds(n.PatchTokens)
+def _patch_tokens(node, x, path, ctx):
+    return layers.Reshape((-1, x.shape[-1]), name=layer_name(path))(x)  # NHWC is already row-major over (H, W)
+
+
+@_builds(n.SelectToken)
+def _select_token(node: n.SelectToken, x, path, ctx):
+    return torchlike.SelectToken(node.index, name=layer_name(path))(x)
+
+
+@_builds(n.GELU)
+def _gelu(node: n.GELU, x, path, ctx):
+    return torchlike.GELU(node.approximate, name=layer_name(path))(x)
+
 @_builds(n.ReLU)
 def _relu(node, x, path, ctx):
     return layers.ReLU(name=layer_name(path))(x)
@@ -240,6 +301,18 @@ def _gate(node: n.Gate, x, path, ctx):
     return layers.Multiply(name=layer_name(path))([x, gate])  # (N, 1, 1, C) broadcast over H, W
 
 
+@_builds(n.ResidualChain)
+def _residual_chain(node: n.ResidualChain, x, path, ctx):
+    """Each group's sum is an ``Add`` layer, ``<block>_add<i>``; the last one carries the block's name."""
+    for i, group in enumerate(node.groups):
+        out = x
+        for child in group:
+            out = build_node(child, out, f"{path}.{child.name}", ctx)
+        last = i == len(node.groups) - 1
+        x = layers.Add(name=layer_name(path if last else f"{path}.add{i}"))([x, out])
+    return x
+
+
 @_builds(n.Residual)
 def _residual(node: n.Residual, x, path, ctx):
     out = x
@@ -284,10 +357,10 @@ def build_model(
         for node in spec.head:
             x = build_node(node, x, node.name, ctx)
         outputs = [x] + aux[::-1]  # torchvision's order: logits, aux2, aux1
-    elif pooling == "avg":
-        outputs = [layers.GlobalAveragePooling2D(name="pool")(x)]
+    elif pooling == "avg":  # a map's pixels, or a transformer's tokens
+        outputs = [(layers.GlobalAveragePooling2D if len(x.shape) == 4 else layers.GlobalAveragePooling1D)(name="pool")(x)]
     elif pooling == "max":
-        outputs = [layers.GlobalMaxPooling2D(name="pool")(x)]
+        outputs = [(layers.GlobalMaxPooling2D if len(x.shape) == 4 else layers.GlobalMaxPooling1D)(name="pool")(x)]
     else:
         outputs = [x]
     model_inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs

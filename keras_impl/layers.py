@@ -5,6 +5,7 @@ ONNX export does) rebuilds them.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence, Tuple
 
 import keras
@@ -196,3 +197,85 @@ def statistics_float(dtype) -> str:
     overflow in half precision, as Keras does), float64 for float64, float32 otherwise."""
     dtype = keras.backend.standardize_dtype(dtype)
     return "float64" if dtype == "float64" else keras.backend.result_type(dtype, "float32")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GELU(keras.layers.Layer):
+    """torch's nn.GELU: ``x * Phi(x)`` with the exact normal CDF by default, the tanh form with
+    ``approximate=True``. Written out rather than ``ops.gelu``: TensorFlow's ``tf.nn.gelu`` is off
+    by 5e-9 in float64 (measured against math.erfc; ``tf.math.erf`` is exact), which the float64
+    training check sees. Python-float constants keep the input's dtype on every backend."""
+
+    def __init__(self, approximate: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.approximate = bool(approximate)
+
+    def call(self, x):
+        if self.approximate:
+            return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
+        return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "approximate": self.approximate}
+
+
+class _BareParameter(keras.layers.Layer):
+    """A layer whose one weight has torch's shape, ``(1, 1, D)`` or ``(1, T, D)`` (see subclasses)."""
+
+    def __init__(self, initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.initializer = keras.initializers.get(initializer)
+
+    def get_config(self):
+        return {**super().get_config(), "initializer": keras.initializers.serialize(self.initializer)}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ClassToken(_BareParameter):
+    """Prepends one learned (1, 1, D) token to (N, T, D) tokens (ViT's class token)."""
+
+    def build(self, input_shape):
+        self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer=self.initializer, name="class_token")
+
+    def call(self, x):
+        token = ops.broadcast_to(ops.cast(self.token, x.dtype), (ops.shape(x)[0], 1, x.shape[-1]))
+        return ops.concatenate([token, x], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        n, t, d = input_shape
+        return (n, None if t is None else t + 1, d)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PositionEmbedding(_BareParameter):
+    """Adds a learned (1, T, D) table to (N, T, D) tokens (ViT's position embedding)."""
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(1,) + tuple(input_shape[1:]), initializer=self.initializer, name="pos_embedding")
+
+    def call(self, x):
+        return x + ops.cast(self.table, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SelectToken(keras.layers.Layer):
+    """Token ``index`` of (N, T, D) tokens, as (N, D) (ViT's head reads the class token)."""
+
+    def __init__(self, index: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.index = int(index)
+
+    def call(self, x):
+        return x[:, self.index]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index}

@@ -72,12 +72,14 @@ def check(
     weights=None,
     onnx: bool = False,
     onnx_dir: Optional[str] = None,
+    options: Optional[dict] = None,
 ) -> CheckResult:
     """Seeded random weights (random BatchNorm statistics too) or ``weights`` (a torch checkpoint, or
     a published weights name such as ``IMAGENET1K_V1``, fetched through torch.hub's cache),
     transferred torch -> keras and/or keras -> torch, then compared on a seeded random input.
     With ``onnx=True`` both models are also exported and run in onnxruntime (four-way), on a batch
-    of another size than the export's, so the dynamic batch axis is proven too."""
+    of another size than the export's, so the dynamic batch axis is proven too. ``options`` are spec
+    options (``num_classes=10``; ``image_size=32`` builds a small ViT)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, received {direction!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -86,8 +88,11 @@ def check(
         size = (size, size)  # one side: square, as torchvision's transforms take it
     if not (rtol >= 0 and atol >= 0):
         raise ValueError(f"rtol and atol must be >= 0, received rtol={rtol!r}, atol={atol!r}")
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        size = (int(size[0]), int(size[1]))
+    user_options = cnnspec.options_for_size(name, size, dict(options or {}))
     if size is not None:  # too small: one line naming the minimum, before anything is built
-        cnnspec.analyse(cnnspec.get(name), tuple(size), include_aux=False)
+        cnnspec.analyse(cnnspec.get(name, **user_options), tuple(size), include_aux=False)
     timings = {}
     start = time.perf_counter()
     if onnx:  # its imports run beside the builds below (~6 s of a cold check)
@@ -102,7 +107,7 @@ def check(
         weights, options = fetched.torch_path, published_options(fetched.entry)
     elif weights is not None:
         options = checkpoint_options(name, weights)
-    torch_model, keras_model = build_pair(name, size, weights=weights, **options)
+    torch_model, keras_model = build_pair(name, size, weights=weights, **{**user_options, **options})
     spec = torch_model.spec
     h, w = size or spec.input_size[1:]
     timings["build"] = round(time.perf_counter() - start, 3)

@@ -99,12 +99,19 @@ def torch_outputs(model, inputs: np.ndarray, paths: List[str]) -> Dict[str, np.n
     """Eval-mode outputs of the model and of the modules at ``paths`` (forward hooks)."""
     import torch
 
+    from torch_impl.layers import register_bare_hook
+
     captured: Dict[str, np.ndarray] = {}
     hooks = []
     for path in paths:
-        module = model.get_submodule(path)
+        parent, _, name = path.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
         # a copy: the next ReLU works in place (as torchvision's do) and would change a shared array
-        hooks.append(module.register_forward_hook(lambda m, i, o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy().copy())))
+        if name in owner.__dict__.get("_bare_steps", {}):  # a class token, a position embedding: no module of its own
+            hooks.append(register_bare_hook(owner, name, lambda o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy().copy())))
+        else:
+            module = model.get_submodule(path)
+            hooks.append(module.register_forward_hook(lambda m, i, o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy().copy())))
     was_training = model.training
     model.eval()
     try:

@@ -12,6 +12,15 @@ and the keras weights (by layer name = spec path) correspond as follows:
 - BatchNorm: weight, bias, running_mean, running_var <-> gamma, beta, moving_mean,
   moving_variance. torch's ``num_batches_tracked`` has no Keras counterpart (it only matters when
   momentum is None, which no spec uses) and is left as it is on the torch side.
+- LayerNorm: weight, bias <-> gamma, beta, as they are.
+- Multi-head attention: torch's packed ``in_proj_weight`` (3D, D) holds the q, k and v
+  projections as row blocks, in that order, each (out, in); Keras' query/key/value kernels are
+  (D, heads, D / heads): block i transposed and its output axis split into heads (head h owns
+  outputs h*D/heads ... (h+1)*D/heads - 1, as torch splits them). ``in_proj_bias`` (3D,) splits the
+  same way into (heads, D / heads) biases. ``out_proj.weight`` (D, D) transposed is Keras'
+  attention_output kernel with its input axis split into heads: (heads, D / heads, D).
+- Class token and position embedding: one bare parameter each, keyed by the node's path
+  (``class_token``, ``encoder.pos_embedding``), the same (1, T, D) array in both.
 """
 from __future__ import annotations
 
@@ -30,12 +39,16 @@ KERAS_AXES = {"conv": (2, 3, 1, 0), "depthwise": (2, 3, 0, 1)}  # torch kernel a
 @dataclass(frozen=True)
 class LayerMapping:
     path: str  # spec path = keras layer name = torch module path
-    kind: str  # "conv", "depthwise", "linear", "batchnorm"
-    torch_keys: Tuple[str, ...]  # state_dict keys, in keras weight order
+    kind: str  # "conv", "depthwise", "linear", "batchnorm", "layernorm", "attention", "parameter"
+    torch_keys: Tuple[str, ...]  # state_dict keys, in keras weight order (attention: 4 keys, 8 keras weights)
     flatten_from: Optional[Shape] = None  # (C, H, W) when a spatial flatten precedes this Linear
+    heads: int = 0  # attention only
 
     def keras_shapes(self, torch_shapes: List[Shape]) -> List[Shape]:
         """The shapes :meth:`to_keras` gives, without touching data (a plan checks every layer)."""
+        if self.kind == "attention":
+            (_, d), h = torch_shapes[0], self.heads
+            return [(d, h, d // h), (h, d // h)] * 3 + [(h, d // h, d), (d,)]
         out = []
         for key, shape in zip(self.torch_keys, torch_shapes):
             if key.endswith(".weight") and self.kind in ("conv", "depthwise"):
@@ -47,6 +60,8 @@ class LayerMapping:
 
     def to_keras(self, tensors: List[np.ndarray]) -> List[np.ndarray]:
         """Keras' arrays; a tensor that needs no transpose comes back as it is (not a copy)."""
+        if self.kind == "attention":
+            return _attention_to_keras(tensors, self.heads)
         out = []
         for key, t in zip(self.torch_keys, tensors):
             if key.endswith(".weight") and self.kind in ("conv", "depthwise"):
@@ -60,6 +75,8 @@ class LayerMapping:
         return out
 
     def to_torch(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
+        if self.kind == "attention":
+            return _attention_to_torch(arrays)
         out = []
         for key, a in zip(self.torch_keys, arrays):
             if key.endswith(".weight") and self.kind in ("conv", "depthwise"):
@@ -71,6 +88,25 @@ class LayerMapping:
                     a = a.reshape(a.shape[0], h, w, c).transpose(0, 3, 1, 2).reshape(a.shape[0], -1)
             out.append(np.ascontiguousarray(a))
         return out
+
+
+def _attention_to_keras(tensors: List[np.ndarray], heads: int) -> List[np.ndarray]:
+    in_w, in_b, out_w, out_b = tensors
+    d = in_w.shape[1]
+    out = []
+    for i in range(3):  # q, k, v: row blocks of the packed projection
+        out.append(np.ascontiguousarray(in_w[i * d:(i + 1) * d].T.reshape(d, heads, d // heads)))
+        out.append(np.ascontiguousarray(in_b[i * d:(i + 1) * d].reshape(heads, d // heads)))
+    out.append(np.ascontiguousarray(out_w.T.reshape(heads, d // heads, d)))
+    out.append(np.ascontiguousarray(out_b))
+    return out
+
+
+def _attention_to_torch(arrays: List[np.ndarray]) -> List[np.ndarray]:
+    d = arrays[0].shape[0]
+    in_w = np.concatenate([arrays[2 * i].reshape(d, d).T for i in range(3)])
+    in_b = np.concatenate([arrays[2 * i + 1].reshape(d) for i in range(3)])
+    return [np.ascontiguousarray(in_w), in_b, np.ascontiguousarray(arrays[6].reshape(d, d).T), np.ascontiguousarray(arrays[7])]
 
 
 def layer_mappings(spec: cnnspec.ModelSpec, include_aux: bool = True) -> List[LayerMapping]:
@@ -87,4 +123,11 @@ def layer_mappings(spec: cnnspec.ModelSpec, include_aux: bool = True) -> List[La
         elif isinstance(node, n.BatchNorm):
             keys = tuple(f"{path}.{k}" for k in ("weight", "bias", "running_mean", "running_var"))
             out.append(LayerMapping(path, "batchnorm", keys))
+        elif isinstance(node, n.LayerNorm):
+            out.append(LayerMapping(path, "layernorm", (f"{path}.weight", f"{path}.bias")))
+        elif isinstance(node, n.MultiHeadAttention):
+            keys = tuple(f"{path}.{k}" for k in ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"))
+            out.append(LayerMapping(path, "attention", keys, heads=node.heads))
+        elif isinstance(node, n.PARAMETER_NODES):
+            out.append(LayerMapping(path, "parameter", (path,)))
     return out

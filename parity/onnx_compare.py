@@ -73,18 +73,25 @@ def run_onnx(path, inputs: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: inputs})[0]
 
 
-def expected_weight_elements(spec: cnnspec.ModelSpec, include_aux: bool = False) -> int:
-    """Elements of the conv kernels and linear matrices: what every faithful export stores.
+def expected_weight_elements(spec: cnnspec.ModelSpec, include_aux: bool = False, framework: str = "torch") -> int:
+    """Elements of the tensors with two or more non-unit axes: conv kernels, linear and attention
+    matrices, a position embedding table. What every faithful export stores.
 
     The exporters' optimisers fold BatchNorm into the preceding conv (torch) or into one scale
     per channel (keras on torch), which changes the count of 1-D tensors (biases, statistics) but
-    never that of the kernels, so this is the count compared with the spec.
+    never that of the kernels, so this is the count compared with the spec. Keras keeps the
+    attention's q/k/v biases as (heads, D / heads) tables: ``framework="keras"`` counts them too.
     """
     total = 0
     for layer in cnnspec.analyse(spec, include_aux=include_aux).leaves:
         node = layer.node
         if isinstance(node, (cnnspec.Conv, cnnspec.Linear)):
             total += layer.params - (node.out if node.bias else 0)
+        elif isinstance(node, cnnspec.MultiHeadAttention):
+            d = layer.in_features
+            total += 4 * d * d + (3 * d if framework == "keras" and node.heads > 1 and d > node.heads else 0)
+        elif isinstance(node, cnnspec.PositionEmbedding) and min(layer.input_shape) > 1:
+            total += layer.params
     return total
 
 
@@ -114,8 +121,8 @@ def check_graphs(spec: cnnspec.ModelSpec, graphs: Dict[str, GraphInfo], size) ->
     problems = []
     c, (h, w) = spec.input_size[0], size
     expected_in = {"torch": [c, h, w], "keras": [h, w, c]}
-    want = expected_weight_elements(spec)
     for framework, g in graphs.items():
+        want = expected_weight_elements(spec, framework=framework)
         (in_name, in_dims), = g.inputs.items()
         (out_name, out_dims), = g.outputs.items()
         if in_dims[1:] != expected_in[framework]:

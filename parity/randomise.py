@@ -44,11 +44,27 @@ def randomise_torch(model, seed: int = 0):
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
                 pairs = [(module.weight, "gamma"), (module.bias, "beta"), (module.running_mean, "mean"), (module.running_var, "variance")]
-            else:
-                pairs = [(p, "weight" if name == "weight" else "bias") for name, p in module.named_parameters(recurse=False)]
+            elif isinstance(module, nn.LayerNorm):
+                pairs = [(module.weight, "gamma"), (module.bias, "beta")]
+            else:  # matrices and kernels (in_proj_weight too); biases, class token, position embedding ~ 0.1
+                pairs = [(p, "weight" if name.endswith("weight") and p.ndim > 1 else "bias") for name, p in module.named_parameters(recurse=False)]
             for tensor, kind in pairs:
                 tensor.copy_(torch.from_numpy(random_array(tuple(tensor.shape), kind, rng)))
     return model
+
+
+KERAS_KINDS = {"kernel": "kernel", "depthwise_kernel": "kernel", "bias": "bias", "gamma": "gamma", "beta": "beta",
+               "moving_mean": "mean", "moving_variance": "variance"}
+
+
+def _keras_fan_in(layer, path: str, shape) -> int:
+    """Keras kernels are (..., in, out): fan-in is all but the last axis, except attention's
+    query/key/value kernels, (D, heads, D / heads), whose input is the first axis."""
+    import keras
+
+    if isinstance(layer, keras.layers.MultiHeadAttention) and "attention_output" not in path:
+        return int(shape[0])
+    return int(np.prod(shape[:-1]))
 
 
 def randomise_keras(model, seed: int = 0):
@@ -59,14 +75,11 @@ def randomise_keras(model, seed: int = 0):
     for layer in model.layers:
         if not layer.weights:
             continue
-        if isinstance(layer, keras.layers.BatchNormalization):
-            kinds = ["gamma", "beta", "mean", "variance"]
-        else:
-            kinds = ["kernel", "bias"][: len(layer.weights)]
         values = []
-        for w, kind in zip(layer.get_weights(), kinds):
-            if kind == "kernel":  # keras kernels are (..., in, out): fan-in is all but the last axis
-                values.append(random_array(w.shape, "weight", rng, fan_in=int(np.prod(w.shape[:-1]))))
+        for variable, w in zip(layer.weights, layer.get_weights()):
+            kind = KERAS_KINDS.get(variable.path.rsplit("/", 1)[-1], "bias")  # class token, position embedding: ~ 0.1
+            if kind == "kernel":
+                values.append(random_array(w.shape, "weight", rng, fan_in=_keras_fan_in(layer, variable.path, w.shape)))
             else:
                 values.append(random_array(w.shape, kind, rng))
         layer.set_weights(values)

@@ -125,8 +125,15 @@ def row_kind(name: str) -> str:
 
 # ----------------------------------------------------------------------------- building the pair
 def without_dropout(spec: cnnspec.ModelSpec) -> cnnspec.ModelSpec:
-    """The spec with every Dropout and StochasticDepth at rate 0: training mode everywhere else, no random masks."""
-    return map_nodes(spec, lambda path, node: replace(node, p=0.0) if isinstance(node, (n.Dropout, n.StochasticDepth)) else node)
+    """The spec with every Dropout, StochasticDepth and attention dropout at rate 0: training mode
+    everywhere else, no random masks."""
+
+    def no_dropout(path: str, node: n.Node) -> n.Node:
+        if isinstance(node, (n.Dropout, n.StochasticDepth)):
+            return replace(node, p=0.0)
+        return replace(node, dropout=0.0) if isinstance(node, n.MultiHeadAttention) else node
+
+    return map_nodes(spec, no_dropout)
 
 
 @contextlib.contextmanager
@@ -212,7 +219,7 @@ def training_pair(name: str, size: Optional[Tuple[int, int]] = None, seed: int =
 
     if init not in ("random", "torch"):
         raise ValueError(f"init must be 'random' or 'torch', received {init!r}")
-    spec = without_dropout(cnnspec.get(name, **options))
+    spec = without_dropout(cnnspec.get(name, **cnnspec.options_for_size(name, size, options)))
     h, w = input_size(spec, size)
     cnnspec.analyse(spec, (h, w))  # a clear "too small" error before anything is built
     torch.manual_seed(seed)  # before building: layers draw their default initialisation as they are made
@@ -374,12 +381,13 @@ def compare_training(torch_model, keras_model, inputs: np.ndarray, labels: np.nd
 
 def check_training(name: str, optimizer: str = "sgd", steps: int = DEFAULT_STEPS, batch: int = DEFAULT_BATCH,
                    size: Optional[Tuple[int, int]] = None, seed: int = 0, rtol: float = DEFAULT_TRAIN_RTOL,
-                   atol: float = DEFAULT_ATOL, dtype: str = "float64", **hyper: Any) -> TrainingReport:
+                   atol: float = DEFAULT_ATOL, dtype: str = "float64", options: Optional[dict] = None, **hyper: Any) -> TrainingReport:
     """The training-parity check of ``python -m parity check NAME --train``: a fresh pair from the
-    same seeded weights, a seeded batch and labels, ``steps`` steps of ``optimizer``."""
+    same seeded weights, a seeded batch and labels, ``steps`` steps of ``optimizer``. ``options``
+    are spec options (``image_size=32`` trains a small ViT)."""
     if batch < 2:
         raise ValueError(f"batch must be >= 2 (BatchNorm's training statistics need 2 values per channel), received {batch}")
-    torch_model, keras_model = training_pair(name, size, seed, dtype)
+    torch_model, keras_model = training_pair(name, size, seed, dtype, **(options or {}))
     spec = torch_model.spec
     h, w = input_size(spec, size)
     rng = np.random.default_rng(seed + 10)

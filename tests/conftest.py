@@ -22,7 +22,7 @@ import pytest
 import cnnspec
 
 TORCHVISION_TWINS = [n for n in cnnspec.names() if n not in ("lenet5", "alexnet_original")]
-BIG = {"vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "resnet101", "resnet152"}
+BIG = {"vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "resnet101", "resnet152", "vit_b_16"}
 
 
 # The full-size runs (the slow mark) are too many for CI's 45-minute budget on 2 cores; each run
@@ -54,6 +54,12 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     choice = os.environ.get("PARITY_SLOW", "") or f"share {slow_share(datetime.datetime.now(datetime.timezone.utc).date())} of {SLOW_SHARES} (by date)"
     return f"slow tests: {choice} (PARITY_SLOW=all|none|K)"
+
+
+def small_options(name):
+    """Spec options for a quick build: ViT for 32x32 inputs (its position embedding fixes the input
+    size, 224 by default, and the 86 M parameters stay), every other model as it is."""
+    return {"image_size": 32} if "image_size" in cnnspec.options(name) else {}
 
 
 def model_params(names):

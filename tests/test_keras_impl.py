@@ -153,9 +153,10 @@ BACKEND_SCRIPT = """
 import json, sys, numpy as np, keras, cnnspec, keras_impl
 out = {"backend": keras.backend.backend()}
 for name in cnnspec.names():
-    spec = cnnspec.get(name)
+    options = {"image_size": 32} if "image_size" in cnnspec.options(name) else {}  # a small ViT
+    spec = cnnspec.get(name, **options)
     size = spec.input_size[1:] if spec.fixed_input else (64, 64)
-    model = keras_impl.get_model(name, input_shape=(*size, spec.input_size[0]), classifier_activation=None)
+    model = keras_impl.get_model(name, input_shape=(*size, spec.input_size[0]), classifier_activation=None, **options)
     y = keras.ops.convert_to_numpy(model(np.ones((1, *size, spec.input_size[0]), "float32"), training=False))
     out[name] = [list(y.shape), bool(np.isfinite(y).all())]
 print(json.dumps(out))

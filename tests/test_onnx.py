@@ -28,7 +28,7 @@ def assert_onnx_passes(result):
         assert r.passed and r.output.max_rel <= 1e-5 and r.output.top1 == 1.0, (r.label, r.output)
     for framework, g in onnx.graphs.items():
         assert g.dynamic_batch, framework
-        assert g.weight_elements == expected_weight_elements(cnnspec.get(result.model, **parity.check.model_options(result.model)))
+        assert g.weight_elements == expected_weight_elements(cnnspec.get(result.model, **parity.check.model_options(result.model)), framework=framework)
 
 
 @pytest.mark.parametrize("name", ["lenet5", "resnet18", "googlenet"])

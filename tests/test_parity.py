@@ -20,11 +20,11 @@ from keras_impl import builder as keras_builder
 from parity.check import build_pair, check
 from parity.compare import figures, to_nhwc
 
-from conftest import model_params
+from conftest import model_params, small_options
 
 
 def small_size(name):
-    spec = cnnspec.get(name)
+    spec = cnnspec.get(name, **small_options(name))
     return tuple(spec.input_size[1:]) if spec.fixed_input else (72, 64)
 
 
@@ -45,7 +45,7 @@ def transferred_pair(name, size, seed=1, keras_spec=None, **options):
 # ------------------------------------------------------------------------------------------ passing
 @pytest.mark.parametrize("name", cnnspec.names())
 def test_check_passes_at_a_small_size_both_directions(name):
-    result = check(name, size=small_size(name), direction="both")
+    result = check(name, size=small_size(name), direction="both", options=small_options(name))
     assert [r.label for r in result.reports] == ["torch -> keras", "keras -> torch"]
     for r in result.reports:
         assert r.passed and r.output.max_rel <= 1e-5 and r.output.top1 == 1.0, r.to_dict()["output"]

@@ -32,7 +32,7 @@ def test_torchvision_checkpoint_loads_and_gives_identical_outputs(name, tmp_path
     ours = torch_impl.get_model(name, weights=str(path)).eval()
     assert list(ours.state_dict()) == list(tv.state_dict())
     assert sum(p.numel() for p in ours.parameters()) == cnnspec.analyse(ours.spec).total_params
-    for size in SIZES:
+    for size in SIZES[:1] if ours.spec.fixed_input else SIZES:  # ViT's position embedding fixes its size
         x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(2))
         with torch.no_grad():
             assert max_abs_diff(ours(x), tv(x)) <= 1e-6, size

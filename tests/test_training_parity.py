@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import cnnspec
+from conftest import small_options
 from parity.training import OPTIMIZERS, check_training, compare_training, input_size, training_pair
 
 # A plain CNN, GoogLeNet with both auxiliary heads, and ResNet at a small size with every
@@ -63,7 +64,7 @@ NEEDS_32GB = {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
     pytest.param(n, marks=pytest.mark.skipif(n in NEEDS_32GB and memory_gb() < 32, reason="float64 VGG training parity needs >= 32 GB"))
     for n in cnnspec.names() if n not in FAST])
 def test_every_other_model_agrees_with_sgd(name):
-    report = check_training(name, "sgd", size=SIZES.get(name))
+    report = check_training(name, "sgd", size=SIZES.get(name), options=small_options(name))
     assert report.passed, (report.first_divergence, report.worst())
 
 

@@ -62,6 +62,41 @@ def _linear(node: n.Linear, path, shapes):
     return nn.Linear(shapes[path].in_features, node.out, bias=node.bias)
 
 
+@_builds(n.LayerNorm)
+def _layernorm(node: n.LayerNorm, path, shapes):
+    return nn.LayerNorm(shapes[path].in_features, eps=node.eps)
+
+
+@_builds(n.MultiHeadAttention)
+def _attention(node: n.MultiHeadAttention, path, shapes):
+    return layers.SelfAttention(shapes[path].in_features, node.heads, node.dropout)
+
+
+@_builds(n.ClassToken)
+def _class_token(node, path, shapes):
+    return layers.BareParameter(nn.Parameter(torch.zeros(1, 1, shapes[path].in_features)), layers.prepend_token)
+
+
+@_builds(n.PositionEmbedding)
+def _position_embedding(node, path, shapes):
+    return layers.BareParameter(nn.Parameter(torch.zeros((1,) + tuple(shapes[path].input_shape))), layers.add_position)
+
+
+@_builds(n.PatchTokens)
+def _patch_tokens(node, path, shapes):
+    return layers.PatchTokens()
+
+
+@_builds(n.SelectToken)
+def _select_token(node: n.SelectToken, path, shapes):
+    return layers.SelectToken(node.index)
+
+
+@_builds(n.GELU)
+def _gelu(node: n.GELU, path, shapes):
+    return nn.GELU(approximate="tanh" if node.approximate else "none")
+
+
 @_builds(n.ReLU)
 def _relu(node, path, shapes):
     return nn.ReLU(inplace=True)  # see _not_in_place_first
@@ -129,7 +164,15 @@ def _affine(node: n.ChannelAffine, path, shapes):
 
 @_builds(n.Sequential)
 def _sequential(node: n.Sequential, path, shapes):
-    return nn.Sequential(OrderedDict(_children(node.children, path, shapes)))
+    children = _children(node.children, path, shapes)
+    if any(isinstance(c, layers.BareParameter) for _, c in children):
+        return layers.SequentialWithParameters(children)
+    return nn.Sequential(OrderedDict(children))
+
+
+@_builds(n.ResidualChain)
+def _residual_chain(node: n.ResidualChain, path, shapes):
+    return layers.ResidualChain([_children(group, path, shapes) for group in node.groups])
 
 
 @_builds(n.Concat)
@@ -172,8 +215,7 @@ class SpecModel(nn.Module):
         self.aux_sources = {aux.name: aux.source for aux in spec.aux_heads}
         features = [(node.name, build_node(node, node.name, shapes)) for node in spec.features]
         _not_in_place_first(features)  # the caller's input tensor is never changed
-        for name, module in features:
-            self.add_module(name, module)
+        layers.add_children(self, features)
         for aux in spec.aux_heads:
             self.add_module(aux.name, build_node(aux.head, aux.name, shapes))
         for node in spec.head:
@@ -194,7 +236,7 @@ class SpecModel(nn.Module):
         """The last feature map, (N, C, H, W): what a frozen backbone hands to a new head."""
         self._check_input(x)
         for name in self.feature_names:
-            x = getattr(self, name)(x)
+            x = layers.run_child(self, name, x)
         return x
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,7 +251,7 @@ class SpecModel(nn.Module):
         self._check_input(x)
         aux_out: Dict[str, torch.Tensor] = {}
         for name in self.feature_names:
-            x = getattr(self, name)(x)
+            x = layers.run_child(self, name, x)
             for aux, source in self.aux_sources.items():
                 if source == name:
                     aux_out[aux] = getattr(self, aux)(x)

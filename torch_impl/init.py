@@ -4,7 +4,10 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict
 
+import torch
 from torch import nn
+
+from cnnspec.nodes import ClassToken, PositionEmbedding
 
 from .layers import Residual
 
@@ -59,13 +62,39 @@ def _efficientnet(model: nn.Module) -> None:
             _vgg(m)
 
 
+@torch.no_grad()
+def _vit(model: nn.Module) -> None:
+    """torchvision's VisionTransformer: patch conv trunc_normal(sqrt(1 / fan_in)), zero class
+    token, position embedding normal(0.02), attention xavier_uniform q/k/v with zero biases, MLP
+    xavier_uniform weights with normal(1e-6) biases, a zero classifier."""
+    classifier = model.get_classifier()
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.trunc_normal_(m.weight, std=math.sqrt(1.0 / (m.in_channels * m.kernel_size[0] * m.kernel_size[1])))
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.MultiheadAttention):
+            nn.init.xavier_uniform_(m.in_proj_weight)
+            nn.init.zeros_(m.in_proj_bias)
+            nn.init.zeros_(m.out_proj.bias)  # out_proj.weight keeps nn.Linear's draw, as torchvision's
+        elif isinstance(m, nn.Linear) and m is not classifier and not name.endswith(".out_proj"):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.normal_(m.bias, std=1e-6)
+    nn.init.zeros_(classifier.weight)
+    nn.init.zeros_(classifier.bias)
+    for path, node in model.spec.walk():
+        if isinstance(node, PositionEmbedding):
+            nn.init.normal_(model.get_parameter(path), std=0.02)
+        elif isinstance(node, ClassToken):
+            nn.init.zeros_(model.get_parameter(path))
+
+
 def _default(model: nn.Module) -> None:
     """torch's own layer initialisation, which happened at construction (AlexNet, LeNet)."""
 
 
 # torchvision's MobileNetV2 initialises as VGG does (kaiming_normal's default leaky_relu with a=0 has
 # ReLU's gain; normal(0, 0.01) Linear weights; zero biases), so the two names share one function.
-SCHEMES: Dict[str, Callable[[nn.Module], None]] = {"default": _default, "vgg": _vgg, "resnet": _resnet, "googlenet": _googlenet, "mobilenet": _vgg, "efficientnet": _efficientnet}
+SCHEMES: Dict[str, Callable[[nn.Module], None]] = {"default": _default, "vgg": _vgg, "resnet": _resnet, "googlenet": _googlenet, "mobilenet": _vgg, "efficientnet": _efficientnet, "vit": _vit}
 
 
 def initialise(model: nn.Module, scheme: str) -> None:

@@ -1,20 +1,144 @@
-"""The torch modules the spec needs beyond torch.nn: inception concat, residual block, channel affine.
+"""The torch modules the spec needs beyond torch.nn: inception concat, residual blocks, channel
+affine, squeeze-and-excitation, the transformer's pieces.
 
 Children are registered under their spec names, so ``state_dict`` keys are torchvision's.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
 
-def add_children(parent: nn.Module, children: Sequence[tuple[str, nn.Module]]) -> List[str]:
-    """Registers ``children`` under their spec names (so state_dict keys are torchvision's); returns the names."""
-    for name, module in children:
-        parent.add_module(name, module)
+@dataclass
+class BareParameter:
+    """A spec node whose whole state is one parameter that the *parent* module holds under the
+    node's name (torchvision's ``class_token``, ``encoder.pos_embedding``: keys without a
+    ``.weight``), with the function that applies it: ``apply(x, parameter)``."""
+
+    parameter: nn.Parameter
+    apply: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+Child = Union[nn.Module, BareParameter]
+
+
+def add_children(parent: nn.Module, children: Sequence[tuple[str, Child]]) -> List[str]:
+    """Registers ``children`` under their spec names (so state_dict keys are torchvision's); returns
+    the names. A :class:`BareParameter` becomes a parameter of ``parent``; :func:`run_child` applies it."""
+    for name, child in children:
+        if isinstance(child, BareParameter):
+            parent.register_parameter(name, child.parameter)
+            bare = parent.__dict__.setdefault("_bare_steps", {})
+            bare[name] = child.apply
+        else:
+            parent.add_module(name, child)
     return [name for name, _ in children]
+
+
+def run_child(parent: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
+    """Calls the child module ``name`` of ``parent`` on ``x``, or applies its bare parameter."""
+    bare: Dict[str, Callable] = parent.__dict__.get("_bare_steps", {})
+    if name in bare:
+        return bare[name](x, getattr(parent, name))
+    return getattr(parent, name)(x)
+
+
+class _BareHook:
+    """What :func:`register_bare_hook` returns: ``.remove()``, like a module hook's handle."""
+
+    def __init__(self, bare: Dict[str, Callable], name: str, original: Callable) -> None:
+        self.bare, self.name, self.original = bare, name, original
+
+    def remove(self) -> None:
+        self.bare[self.name] = self.original
+
+
+def register_bare_hook(parent: nn.Module, name: str, hook: Callable[[torch.Tensor], None]) -> _BareHook:
+    """Calls ``hook(output)`` each time the bare parameter ``name`` of ``parent`` is applied: a
+    forward hook for a node that has no module (the per-layer compare watches these too)."""
+    bare: Dict[str, Callable] = parent.__dict__["_bare_steps"]
+    original = bare[name]
+
+    def watched(x: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
+        out = original(x, parameter)
+        hook(out)
+        return out
+
+    bare[name] = watched
+    return _BareHook(bare, name, original)
+
+
+def prepend_token(x: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
+    """(N, T, D) tokens with the learned (1, 1, D) token put first: (N, T + 1, D)."""
+    return torch.cat([token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+def add_position(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    return x + table
+
+
+class SequentialWithParameters(nn.Module):
+    """A Sequential that may hold bare parameters (ViT's ``encoder``: ``pos_embedding``, then
+    modules); an ``nn.Sequential`` cannot. Children keep their spec names."""
+
+    def __init__(self, children: Sequence[tuple[str, Child]]) -> None:
+        super().__init__()
+        self.child_names = add_children(self, children)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.child_names:
+            x = run_child(self, name, x)
+        return x
+
+
+class PatchTokens(nn.Module):
+    """(N, C, H, W) -> (N, H * W, C): patches as tokens, row by row (torchvision's reshape and permute)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).transpose(1, 2)
+
+
+class SelectToken(nn.Module):
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.index]
+
+    def extra_repr(self) -> str:
+        return f"index={self.index}"
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention called on one input, returning the output alone (torchvision calls
+    ``self_attention(x, x, x, need_weights=False)[0]``); the same parameters and state_dict keys."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__(dim, heads, dropout=dropout, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, need_weights=False)[0]
+
+
+class ResidualChain(nn.Module):
+    """``x = x + group(x)`` for each group of children, all registered directly on the block
+    (torchvision's EncoderBlock: ln_1, self_attention, dropout; ln_2, mlp)."""
+
+    def __init__(self, groups: Sequence[Sequence[tuple[str, nn.Module]]]) -> None:
+        super().__init__()
+        self.group_names = [add_children(self, group) for group in groups]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for names in self.group_names:
+            out = x
+            for name in names:
+                out = getattr(self, name)(out)
+            x = x + out
+        return x
 
 
 class Concat(nn.Module):

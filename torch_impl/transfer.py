@@ -39,7 +39,8 @@ from .builder import SpecModel
 
 _HELD = "_transfer_held_in_eval"  # flag on a BatchNorm/Dropout: run it in eval mode
 _HOOKED = "_transfer_eval_hook"  # set once the hook is registered, so it is registered once
-_EVAL_KINDS = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+# layers that behave differently in training: BatchNorm, dropout, attention (its dropout on the weights)
+_EVAL_KINDS = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.MultiheadAttention)
 
 
 class MLPHead(nn.Sequential):
