@@ -89,10 +89,10 @@ def build_model(name: str, num_classes: int, *, weights: Optional[Union[str, os.
                 size: Optional[int] = None, model_options: Optional[dict] = None) -> keras.Model:
     """``name`` (inputs ``size`` x ``size``) with its backbone from ``weights`` (or random init) and a
     fresh classifier that outputs logits. GoogLeNet is built without auxiliary heads."""
-    spec = cnnspec.get(name)
     extra = {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
     extra.update(catalog.finetune_model_options(name, weights) if weights is not None else {})
     extra.update(model_options or {})
+    spec = cnnspec.get(name, **extra)
     size = resolve_size(spec, size)
     model = get_model(name, input_shape=(size, size, spec.input_size[0]), classifier_activation=None, **extra)
     if weights is not None:
