@@ -50,19 +50,16 @@ def options(name: str) -> Dict[str, Any]:
     return {k: p.default for k, p in sig.parameters.items()}
 
 
-options_of = options  # for functions here whose argument is named ``options``
-
-
-def options_for_size(name: str, size: Any, options: Dict[str, Any]) -> Dict[str, Any]:
-    """``options`` plus ``image_size=size`` when the model is built for one input size that is a
-    spec option (ViT: the position embedding) and a square ``size`` (an int or a pair) was asked
-    for, unless ``options`` already fix it (published weights do): ``--size 32`` then builds the
-    model for 32x32 instead of refusing the size."""
+def options_for_size(name: str, size: Any, given: Dict[str, Any]) -> Dict[str, Any]:
+    """``given`` options plus ``image_size=size`` when the model is built for one input size that
+    is a spec option (ViT: the position embedding) and a square ``size`` (an int or a pair) was
+    asked for, unless ``given`` already fixes it (published weights do): ``--size 32`` then builds
+    the model for 32x32 instead of refusing the size."""
     if isinstance(size, (tuple, list)):
         size = size[0] if len(size) == 2 and size[0] == size[1] else None
-    if size and "image_size" in options_of(name) and "image_size" not in options:
-        return {**options, "image_size": int(size)}
-    return dict(options)
+    if size and "image_size" in options(name) and "image_size" not in given:
+        return {**given, "image_size": int(size)}
+    return dict(given)
 
 
 def get(name: str, **overrides: Any) -> ModelSpec:
