@@ -51,6 +51,7 @@ class ExportInfo:
     peak_rss_mb: float  # this process, plus the export subprocess for keras
     size_mb: float
     phases: Optional[dict] = None  # keras: the child's seconds per phase (imports, read_weights, export, save)
+    exporter: Optional[str] = None  # keras: "torchscript", or "dynamo" when the tracer failed (5x slower)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -151,11 +152,12 @@ class KerasExport:
                 raise ExportError(f"keras export of {self.name} failed (exit {self._proc.returncode}):\n{stderr[-3000:]}")
         peak = _rss_mb() + _rss_mb(resource.RUSAGE_CHILDREN)
         try:
-            phases = json.loads(stdout.strip().splitlines()[-1]).get("seconds")
+            report = json.loads(stdout.strip().splitlines()[-1])
+            phases, exporter = report.get("seconds"), report.get("exporter")
         except (ValueError, IndexError, AttributeError):
-            phases = None
+            phases, exporter = None, None
         return ExportInfo(str(self.path), "keras", round(time.perf_counter() - self._start, 2), round(peak, 1),
-                          round(self.path.stat().st_size / 1e6, 1), phases)
+                          round(self.path.stat().st_size / 1e6, 1), phases, exporter)
 
 
 _spare: Optional[subprocess.Popen] = None  # one export child, imported and waiting for its job

@@ -26,6 +26,7 @@ def assert_onnx_passes(result):
     assert onnx is not None and not onnx.problems, onnx.problems
     for r in onnx.reports:
         assert r.passed and r.output.max_rel <= 1e-5 and r.output.top1 == 1.0, (r.label, r.output)
+    assert onnx.exports["keras"].exporter == "torchscript"  # not the 5x slower torch.export fallback
     for framework, g in onnx.graphs.items():
         assert g.dynamic_batch, framework
         assert g.weight_elements == expected_weight_elements(cnnspec.get(result.model, **parity.check.model_options(result.model)), framework=framework)
