@@ -7,7 +7,8 @@ Helper layers that torch does not have get a suffix: ``<path>_pad`` (explicit ze
 before a conv) and ``<block>_add`` (the residual sum). A Sequential container has no layer of its
 own: its output is its last child's. A Concat is the ``Concatenate`` layer named by its path, and
 a Residual's output is its ``post`` activation (``layer1_0_relu``), or, without one, its sum, the
-``Add`` layer then named by the block's path (``features_2``). A depthwise conv (groups = input
+``Add`` layer then named by the block's path (``features_2``); a ResidualChain's sums are
+``<block>_add<i>``, the last one named by the block's path. A depthwise conv (groups = input
 channels = output channels) is a ``DepthwiseConv2D``, as in keras.applications' MobileNets.
 """
 from __future__ import annotations
@@ -200,6 +201,7 @@ def _select_token(node: n.SelectToken, x, path, ctx):
 @_builds(n.GELU)
 def _gelu(node: n.GELU, x, path, ctx):
     return torchlike.GELU(node.approximate, name=layer_name(path))(x)
+
 
 @_builds(n.ReLU)
 def _relu(node, x, path, ctx):
