@@ -59,7 +59,7 @@ def pytest_report_header(config):
 def small_options(name):
     """Spec options for a quick build: ViT for 32x32 inputs (its position embedding fixes the input
     size, 224 by default, and the 86 M parameters stay), every other model as it is."""
-    return {"image_size": 32} if "image_size" in cnnspec.options(name) else {}
+    return cnnspec.options_for_size(name, 32, {})
 
 
 def model_params(names):

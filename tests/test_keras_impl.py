@@ -153,7 +153,7 @@ BACKEND_SCRIPT = """
 import json, sys, numpy as np, keras, cnnspec, keras_impl
 out = {"backend": keras.backend.backend()}
 for name in cnnspec.names():
-    options = {"image_size": 32} if "image_size" in cnnspec.options(name) else {}  # a small ViT
+    options = cnnspec.options_for_size(name, 32, {})  # a small ViT; the others as they are
     spec = cnnspec.get(name, **options)
     size = spec.input_size[1:] if spec.fixed_input else (64, 64)
     model = keras_impl.get_model(name, input_shape=(*size, spec.input_size[0]), classifier_activation=None, **options)
