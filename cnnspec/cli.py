@@ -7,8 +7,9 @@
 - An error that is not about the input (a bug) is also one line, exit status 1, naming
   ``--debug``: a user should never have to read a framework's traceback to learn what went wrong.
 - Framework start-up lines that are not about the user's input (TensorFlow's CUDA probing on a
-  machine without a GPU, absl's "log messages before InitializeLog") stay off stderr. A variable
-  the user set wins.
+  machine without a GPU, oneDNN's notice on AVX-512 CPUs, absl's "log messages before
+  InitializeLog") stay off stderr, on every CPU class (:mod:`cnnspec.startup_lines`). A
+  ``TF_CPP_MIN_LOG_LEVEL`` the user set wins: TensorFlow's lines then come back.
 
 Framework-free, like the rest of ``cnnspec``: the CLIs call :func:`run` before they import one.
 """
@@ -21,6 +22,8 @@ import re
 import sys
 import traceback
 from typing import Callable, Iterable, List, Optional, Sequence
+
+from . import startup_lines
 
 DEBUG_FLAG = "--debug"
 DEBUG_HELP = f"{DEBUG_FLAG} (anywhere on the command line) shows the traceback of an error"
@@ -39,6 +42,8 @@ QUIET_ENVIRONMENT = {
 def quiet_framework_logs() -> None:
     """Keeps framework start-up noise off stderr; call before a framework is imported. Values the
     user exported are left alone (``TF_CPP_MIN_LOG_LEVEL=0`` brings TensorFlow's lines back)."""
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        startup_lines.install()  # what loading TensorFlow's libraries prints, which no variable silences
     for key, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
 

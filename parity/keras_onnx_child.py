@@ -25,6 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # A script's folder leads sys.path; parity's modules (files.py, plot.py...) must not shadow others.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 
+from cnnspec import startup_lines  # noqa: E402  (framework-free)
+
+startup_lines.install()  # should anything load TensorFlow here, its start-up lines stay out of the error text
+
 
 def without_initializers(config):
     """The config with every ``*_initializer`` set to zeros: the weights are overwritten anyway, and

@@ -14,9 +14,6 @@ try:
 except ImportError:  # a keras-only environment
     pass
 
-import datetime
-import zlib
-
 import pytest
 
 import cnnspec
@@ -25,35 +22,43 @@ TORCHVISION_TWINS = [n for n in cnnspec.names() if n not in ("lenet5", "alexnet_
 BIG = {"vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "resnet101", "resnet152", "vit_b_16"}
 
 
-# The full-size runs (the slow mark) are too many for CI's 45-minute budget on 2 cores; each run
-# takes a rotating share of them, so a few days of CI cover them all. PARITY_SLOW=all runs every
-# one, PARITY_SLOW=none none, PARITY_SLOW=K the K-th share; `-m slow` (any -m naming slow) runs all.
-SLOW_SHARES = 4
+# Two suites, each the same tests on every run (no selection by date, machine or worker):
+# - per commit (`.ci/run`, the README's test command): every node kind on every path at a small
+#   size; the tests marked `slow` (full-size runs) are deselected.
+# - full (`python -m pytest -n 2 --full`, the README's full-run command): those plus every
+#   full-size run, and the randomized hypothesis profile instead of the fixed regression set.
+# `-m slow` (any -m expression naming slow) also keeps the slow tests, for running only them.
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true", default=False,
+                     help="also run the full-size tests (marked slow) and the randomized property profile")
 
 
-def slow_share(today: datetime.date) -> int:
-    """Today's share of the slow tests: the UTC day number modulo SLOW_SHARES."""
-    return today.toordinal() % SLOW_SHARES
+def full_run(config) -> bool:
+    return bool(config.getoption("--full")) or "slow" in (config.option.markexpr or "")
+
+
+def pytest_configure(config):
+    from hypothesis import settings
+
+    # per commit: a fixed set of drawn examples (derandomized) beside each test's @example regression set;
+    # the full run: fresh random draws, more of them
+    settings.register_profile("per-commit", max_examples=4, derandomize=True, deadline=None)
+    settings.register_profile("full", max_examples=25, derandomize=False, deadline=None)
+    settings.load_profile("full" if full_run(config) else "per-commit")
 
 
 def pytest_collection_modifyitems(config, items):
-    choice = os.environ.get("PARITY_SLOW", "").strip().lower()
-    if choice == "all" or "slow" in (config.option.markexpr or ""):
+    if full_run(config):
         return
-    share = None if choice == "none" else int(choice) % SLOW_SHARES if choice else slow_share(datetime.datetime.now(datetime.timezone.utc).date())
-    keep, drop = [], []
-    for item in items:
-        # a stable share per test (crc32 of its id), independent of collection order and of -n
-        chosen = share is not None and zlib.crc32(item.nodeid.encode()) % SLOW_SHARES == share
-        (keep if chosen or item.get_closest_marker("slow") is None else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
+    keep = [item for item in items if item.get_closest_marker("slow") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("slow") is not None])
         items[:] = keep
 
 
 def pytest_report_header(config):
-    choice = os.environ.get("PARITY_SLOW", "") or f"share {slow_share(datetime.datetime.now(datetime.timezone.utc).date())} of {SLOW_SHARES} (by date)"
-    return f"slow tests: {choice} (PARITY_SLOW=all|none|K)"
+    return "suite: " + ("full (slow tests included, randomized properties)" if full_run(config)
+                        else "per commit (slow tests deselected; --full runs them)")
 
 
 def small_options(name):
