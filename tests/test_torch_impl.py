@@ -93,11 +93,15 @@ def test_a_changed_spec_number_is_detected(tmp_path):
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
         assert max_abs_diff(broken(x), tv(x)) > 1e-6
-    padded = SpecModel(cnnspec.replace_at(cnnspec.get("alexnet"), "features.0", padding=1))
+    # one input for both models: the same spec with its padding unchanged matches torchvision (the
+    # comparison can pass), the first conv's padding 2 -> 1 does not
     tva = randomise(torchvision.models.alexnet(weights=None), seed=6).eval()
-    padded.load_state_dict(tva.state_dict())
-    with torch.no_grad():
-        assert max_abs_diff(padded.eval()(torch.randn(1, 3, 224, 224)), tva(torch.randn(1, 3, 224, 224))) > 1e-6
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(7))
+    for padding, differs in ((2, False), (1, True)):
+        model = SpecModel(cnnspec.replace_at(cnnspec.get("alexnet"), "features.0", padding=padding))
+        model.load_state_dict(tva.state_dict())
+        with torch.no_grad():
+            assert (max_abs_diff(model.eval()(x), tva(x)) > 1e-6) is differs, padding
 
 
 @torch.no_grad()
@@ -152,18 +156,49 @@ def test_pickled_code_is_refused(tmp_path):
         torch_impl.resnet18(weights=path)
 
 
-def test_save_is_atomic(tmp_path, monkeypatch):
-    model = torch_impl.lenet5()
-    target = tmp_path / "lenet.safetensors"
+def _naive_save(state, path):
+    """The writer save_state_dict must not be: straight into the target."""
     import safetensors.torch
 
-    def boom(*a, **k):
-        raise RuntimeError("disk full")
+    safetensors.torch.save_file(dict(state), str(path)) if str(path).endswith(".safetensors") else torch.save(dict(state), path)
 
-    monkeypatch.setattr(safetensors.torch, "save_file", boom)
-    with pytest.raises(RuntimeError):
-        torch_impl.save_state_dict(model.state_dict(), target)
-    assert list(tmp_path.iterdir()) == []
+
+def _damage_of_a_failed_save(save, folder, monkeypatch, suffix, previous):
+    """Runs ``save`` with a writer that writes the first bytes of the file it was given and then
+    fails (a full disk); returns what is wrong afterwards: a target that differs from before (absent,
+    or the previous file byte for byte) and files left beside it. Empty: nothing was damaged."""
+    import safetensors.torch
+
+    folder.mkdir()
+    target = folder / f"lenet{suffix}"
+    if previous is not None:
+        target.write_bytes(previous)
+
+    def half_written(obj, f, *args, **kwargs):
+        with open(f, "wb") as out:
+            out.write(b"\x00\x01 the first bytes")
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(safetensors.torch, "save_file", half_written)
+        patch.setattr(torch, "save", half_written)
+        with pytest.raises(OSError, match="No space left"):
+            save(torch_impl.lenet5().state_dict(), target)
+    damage = []
+    if (target.read_bytes() if target.exists() else None) != previous:
+        damage.append(f"{target.name} changed")
+    damage += [f"{p.name} left" for p in folder.iterdir() if p != target]
+    return damage
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+@pytest.mark.parametrize("previous", [None, b"the previous good file"])
+def test_save_is_atomic(tmp_path, monkeypatch, suffix, previous):
+    """A writer that fails after writing part of the file leaves the target as it was (absent, or
+    the previous file byte for byte) and no temp file; the twin: the same failure in a writer that
+    writes in place is reported as damage."""
+    assert _damage_of_a_failed_save(torch_impl.save_state_dict, tmp_path / "atomic", monkeypatch, suffix, previous) == []
+    assert _damage_of_a_failed_save(_naive_save, tmp_path / "naive", monkeypatch, suffix, previous) == [f"lenet{suffix} changed"]
 
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg11_bn", "googlenet", "resnet18"])
