@@ -18,22 +18,52 @@ from pathlib import Path
 import numpy as np
 import keras
 import keras_impl.finetune as ft
+from keras_impl.optimizers import TorchAdam
 sys.path.insert(0, "tests")
 from image_folders import write_colours
+
+build = ft.build_model
+
+
+def run(**kwargs):
+    # ft.finetune and the weights it started from (its seeded build, caught as the run makes it)
+    # and ended with, by variable path
+    start = {}
+
+    def spy(*args, **kw):
+        model = build(*args, **kw)
+        start.update({v.path: np.array(v.numpy()) for v in model.weights})
+        return model
+
+    ft.build_model = spy
+    try:
+        result = ft.finetune(**kwargs)
+    finally:
+        ft.build_model = build
+    end = ft.load_checkpoint(Path(kwargs["out"]))[0]
+    return result, start, {v.path: np.array(v.numpy()) for v in end.weights}
+
+
+def changed(start, end):
+    assert start.keys() == end.keys()
+    return {k for k in start if not np.array_equal(start[k], end[k])}
+
 
 root = write_colours(Path(sys.argv[1]), train=8, val=4, noise=60.0)
 assert len(keras.distribution.list_devices()) == 2, keras.distribution.list_devices()
 common = dict(data=str(root), model="lenet5", mode="fine-tune", augment=False, epochs=2, lr=3e-3, progress=False)
-one = ft.finetune(**common, batch_size=8, out=str(root / "one"))
-two = ft.finetune(**common, batch_size=4, distribute=True, out=str(root / "two"))
-big = ft.finetune(**common, batch_size=8, distribute=True, out=str(root / "big"))  # twin: 16 per step
-weights = {k: ft.load_checkpoint(root / k)[0].get_weights() for k in ("one", "two", "big")}
-start = ft.build_model("lenet5", 3, size=32).get_weights()
-assert any(not np.array_equal(a, b) for a, b in zip(weights["one"], start)), "it did not train"
-for a, b in zip(weights["one"], weights["two"]):
-    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
-assert not all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(weights["one"], weights["big"]))
+one, start, weights_one = run(**common, batch_size=8, out=str(root / "one"))
+two, _, weights_two = run(**common, batch_size=4, distribute=True, out=str(root / "two"))
+big, _, weights_big = run(**common, batch_size=8, distribute=True, out=str(root / "big"))  # twin: 16 per step
+assert changed(start, weights_one) == set(start), "it did not train"  # every weight moved from the run's own start
+for k in weights_one:
+    np.testing.assert_allclose(weights_two[k], weights_one[k], rtol=1e-5, atol=1e-6)
+assert not all(np.allclose(weights_one[k], weights_big[k], rtol=1e-5, atol=1e-6) for k in weights_one)
 assert "DataParallel over 2 devices" in two.device
+# twin of "it trained": a run whose optimizer steps do nothing ends where it started
+TorchAdam.update_step = lambda self, gradient, variable, learning_rate: None
+_, still_start, still = run(**{**common, "epochs": 1}, batch_size=8, out=str(root / "still"))
+assert still_start and changed(still_start, still) == set(), "a run without steps moved"
 print("ok", one.history[-1]["val_acc"], two.history[-1]["val_acc"])
 """
 

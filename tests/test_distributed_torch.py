@@ -37,20 +37,57 @@ def _weights(folder: Path) -> dict:
     return load_file(str(folder / "last.safetensors"))
 
 
-def test_two_processes_equal_one_with_the_doubled_batch(digits, tmp_path):
-    single = ft.finetune(data=str(digits), model="lenet5", mode="fine-tune", augment=False, epochs=2, lr=3e-3, batch_size=8,
-                         progress=False, out=str(tmp_path / "one"))
+def _changed(start: dict, end: dict) -> set:
+    """The weights a run moved from where it started."""
+    assert start.keys() == end.keys()
+    return {k for k in start if not torch.equal(start[k], end[k])}
+
+
+def _single_run(monkeypatch, skip_steps: bool = False, **kwargs):
+    """ft.finetune in this process, with the weights it started from (its seeded build, caught as
+    the run makes it); ``skip_steps``: every optimizer step does nothing."""
+    start = {}
+    build, make_optimizer = ft.build_model, ft.make_optimizer
+
+    def spy_build(*args, **kw):
+        model = build(*args, **kw)
+        start.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return model
+
+    def no_steps(*args, **kw):
+        optimizer = make_optimizer(*args, **kw)
+        optimizer.step = lambda *a, **k: None
+        return optimizer
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ft, "build_model", spy_build)
+        if skip_steps:
+            patch.setattr(ft, "make_optimizer", no_steps)
+        result = ft.finetune(**kwargs)
+    return result, start
+
+
+def test_two_processes_equal_one_with_the_doubled_batch(digits, tmp_path, monkeypatch):
+    single, start = _single_run(monkeypatch, data=str(digits), model="lenet5", mode="fine-tune", augment=False, epochs=2, lr=3e-3,
+                                batch_size=8, progress=False, out=str(tmp_path / "one"))
     proc = _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "two"))
     assert proc.stdout.count("best val accuracy") == 1  # rank 0 alone reports (and writes)
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
-    start = ft.build_model("lenet5", 3).state_dict()
+    assert _changed(start, one) == set(one)  # it trained: every weight moved from the run's own (seeded) start
     for key in one:
-        assert not torch.equal(one[key], start[key])  # it trained
         torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-6)
     assert [round(h["val_acc"], 6) for h in single.history] == [round(h["val_acc"], 6) for h in ft.read_checkpoint_info(tmp_path / "two")["history"]]
     # twin: the same two processes with the single run's batch per process step differently
     _torchrun("--data", str(digits), *COMMON, "--batch-size", "8", "--out", str(tmp_path / "two-big"))
     assert not all(torch.allclose(_weights(tmp_path / "two-big")[k], one[k], rtol=1e-5, atol=1e-6) for k in one)
+
+
+def test_the_it_trained_check_sees_a_run_that_never_stepped(digits, tmp_path, monkeypatch):
+    """The twin of "it trained" above: a run whose optimizer steps do nothing ends where it started
+    (its start is the run's seeded build, not another random one)."""
+    _, start = _single_run(monkeypatch, skip_steps=True, data=str(digits), model="lenet5", mode="fine-tune", augment=False, epochs=1,
+                           lr=3e-3, batch_size=8, progress=False, out=str(tmp_path / "still"))
+    assert start and _changed(start, _weights(tmp_path / "still")) == set()
 
 
 def test_resumed_distributed_run_equals_an_uninterrupted_one(digits, tmp_path):
