@@ -30,10 +30,11 @@ def markdown(rows: List[dict], meta: dict) -> str:
         ratio = _fmt(r.get("ratio"), ".2f") + (f" (best {r['ratio_best']:.2f}) vs {r['reference']}" if r.get("reference") else "")
         if r.get("reference") and not r.get("same_math", True):
             ratio += " *"
-        cells = [r["model"], str(r["batch"]), r["process"], r["impl"], r["variant"], _fmt(r["images_s"], ".1f"),
+        variant = r["variant"] + (" (emulated)" if r.get("native") is False else "")  # a speed that is no claim
+        cells = [r["model"], str(r["batch"]), r["process"], r["impl"], variant, _fmt(r["images_s"], ".1f"),
                  _fmt(r["p50_ms"], ".1f"), _fmt(r["p90_ms"], ".1f"), _fmt(r["peak_mb"], ".0f"), _fmt(r["gflops"], ".1f"),
                  _fmt(r.get("sgemm_fraction"), ".0%"), ratio, _fmt(r.get("speedup"), ".2f"),
-                 _fmt(r.get("top1"), ".0%"), _fmt(r.get("rel_err"), ".1e")]
+                 _fmt(r.get("top1"), ".0%"), _fmt(r.get("rel_err"), ".1e") + ("" if r.get("agrees", True) else " (beyond its bound)")]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "ours/ref > 1: ours is faster (ratio of median throughputs; best: of the fastest calls). * another graph of the same size (keras.applications' ResNet50 is v1), "
               "not same math. `vs eager`: throughput over torch_impl float32 eager, with top-1 agreement and max relative "

@@ -6,14 +6,16 @@ Per (model, batch) group, all measured interleaved (``measure.interleaved``):
   ``compile`` (channels_last + torch.compile; only for the models in ``--compile`` and at the
   largest batch, since inductor needs 20-60 s per model and batch size on 2 cores);
 * fast paths, against torch_impl float32 eager, with top-1 agreement and relative error on the
-  same inputs: ``bf16`` (channels_last + bfloat16 autocast, only where the hardware has it) and
-  onnxruntime on both exports (torch's and Keras', the same weights).
+  same inputs: ``bf16`` (channels_last + bfloat16 autocast; by default only where the hardware has
+  it, ``bf16=True`` adds it emulated elsewhere, its speed then no claim) and onnxruntime on both
+  exports (torch's and Keras', the same weights). Each fast-path row says whether it ``agrees``:
+  within its precision's bound (``torch_impl.fastpath.tolerance``).
 """
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -49,21 +51,24 @@ def _exports(torch_model, keras_model, workdir: Path, frameworks: Sequence[str])
 
 
 def group_rows(name: str, batches: Sequence[int], size: int, rounds: int, target_s: float, *, compile: bool,
-               onnx: Sequence[str], device: str = "cpu", seed: int = 0, log: Callable[[str], None] = print) -> List[dict]:
-    """Every torch-process row of one model, each batch size a group of its own."""
+               onnx: Sequence[str], device: str = "cpu", seed: int = 0, bf16: Optional[bool] = None,
+               log: Callable[[str], None] = print) -> List[dict]:
+    """Every torch-process row of one model, each batch size a group of its own. ``bf16``: None
+    adds the bfloat16 row where the hardware has it, True everywhere (emulated: ``native`` False)."""
     import torch
 
     with torch.no_grad():  # scoped: the caller's grad mode is left as it was
-        return _group_rows(name, batches, size, rounds, target_s, compile=compile, onnx=onnx, device=device, seed=seed, log=log)
+        return _group_rows(name, batches, size, rounds, target_s, compile=compile, onnx=onnx, device=device, seed=seed,
+                           bf16=bf16, log=log)
 
 
-def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device, seed, log) -> List[dict]:
+def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device, seed, bf16, log) -> List[dict]:
     import cnnspec
     import torch
     from parity.check import build_pair
     from parity.onnx_compare import onnx_session
     from parity.randomise import randomise_torch
-    from torch_impl.fastpath import bf16_supported, fast_inference
+    from torch_impl.fastpath import bf16_supported, fast_inference, tolerance
 
     ours, keras_twin = build_pair(name, (size, size))
     randomise_torch(ours, seed)  # random BatchNorm statistics too: no layer is an identity
@@ -85,7 +90,8 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
                 paths[("torchvision", variant)] = fast_inference(_copy(theirs), device=device, **options)
         if cuda:
             paths[("torch_impl", "tf32")] = _tf32(fast_inference(_copy(ours), device=device))
-        if bf16_supported(device):
+        native_bf16 = bf16_supported(device)
+        if native_bf16 if bf16 is None else bf16:
             paths[("torch_impl", "bf16")] = fast_inference(_copy(ours), bf16=True, device=device)
         for batch in batches:
             x = np.random.default_rng(seed + batch).standard_normal((batch, 3, size, size), dtype=np.float32)
@@ -107,6 +113,10 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
                     out = contenders[label]()
                     out = out.cpu().numpy() if hasattr(out, "cpu") else np.asarray(out)
                     row.update(top1=measure.top1_agreement(out, expected), rel_err=measure.relative_error(out, expected))
+                    bound = tolerance(variant if impl == "torch_impl" else "float32")
+                    row.update(tolerance=bound.rel_err, agrees=bound.accepts(row["rel_err"], row["top1"]))
+                    if variant == "bf16":
+                        row["native"] = native_bf16
                 group.append(row)
             _ratios(group)
             rows += group
@@ -130,7 +140,7 @@ def _ratios(rows: List[dict]) -> None:
 
 def _line(rows: List[dict]) -> str:
     head = f"{rows[0]['model']} batch {rows[0]['batch']}:"
-    parts = [f"{r['impl']} {r['variant']} {r['images_s']:.1f}/s" + (f" (ratio {r['ratio']:.2f})" if "ratio" in r else "")
+    parts = [f"{r['impl']} {r['variant']}{' (emulated)' if r.get('native') is False else ''} {r['images_s']:.1f}/s" + (f" (ratio {r['ratio']:.2f})" if "ratio" in r else "")
              + (f" (x{r['speedup']:.2f} eager, top-1 {r['top1']:.0%})" if "speedup" in r else "") for r in rows]
     return head + " " + ", ".join(parts)
 
