@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from finetuning.atomic import process_alive
+
 from .files import atomic_path
 
 PathLike = Union[str, os.PathLike]
@@ -37,6 +41,29 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 EXPORT_BATCH = 2  # traced with 2, declared dynamic; checked with another batch size
 CHILD = Path(__file__).with_name("keras_onnx_child.py")
+# The Keras export's work folder (the model's config and weights for the child) in the system's
+# temp folder: keras_onnx_<parent pid>_<random>; one whose parent was killed outright is removed by
+# the next export (:func:`remove_stale_work_folders`).
+WORK_PREFIX = "keras_onnx_"
+_WORK_FOLDER = re.compile(re.escape(WORK_PREFIX) + r"(\d+)_[a-z0-9_]{8}")
+# Runs CHILD so that it dies with the parent (Linux' PR_SET_PDEATHSIG): a parent killed outright
+# (SIGKILL) takes the child along instead of leaving it to write the temp ONNX file after the next
+# writer of the target cleaned up. Started with the parent's id: a parent that died before the
+# prctl call is noticed. (The signal follows the thread that started the child: this project
+# starts them from the main thread.) Elsewhere the child just runs (its id in the temp name keeps its file
+# until it ends, and the next export removes it).
+_CHILD_WITH_PARENT = """\
+import ctypes, os, runpy, signal, sys
+parent, child = int(sys.argv[1]), sys.argv[2]
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != parent:
+    sys.exit(3)
+sys.argv = [child]
+runpy.run_path(child, run_name="__main__")
+"""
 
 
 class ExportError(RuntimeError):
@@ -103,11 +130,13 @@ class KerasExport:
         self._start = time.perf_counter()
         self._stack = contextlib.ExitStack()
         try:
-            out = self._stack.enter_context(atomic_path(self.path, suffix=".onnx"))
-            tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="keras_onnx_")))
+            self._proc = _take_spare() or _spawn_child()
+            # the child writes the temp file: named after both processes, it is stale once both ended
+            out = self._stack.enter_context(atomic_path(self.path, suffix=".onnx", writers=(self._proc.pid,)))
+            remove_stale_work_folders()
+            tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}_")))
             config, weights = tmp / "model.json", tmp / "model.safetensors"
             config.write_text(model.to_json())
-            self._proc = _take_spare() or _spawn_child()
             job = {"config": str(config), "weights": str(weights), "out": str(out), "opset": opset, "batch": EXPORT_BATCH,
                    "input_name": INPUT_NAME, "output_name": OUTPUT_NAME}
             self._tell(json.dumps(job))  # it builds the model while the weights are written
@@ -165,8 +194,8 @@ _spare: Optional[subprocess.Popen] = None  # one export child, imported and wait
 
 def _spawn_child() -> subprocess.Popen:
     """Starts :data:`CHILD` on Keras' torch backend; it imports (~6 s) and then waits for a job on stdin.
-    Run by path, not ``-m parity...``: it needs keras_impl and torch, not parity's package imports
-    (torchvision and the comparison modules, ~3 s)."""
+    Run by path (through :data:`_CHILD_WITH_PARENT`), not ``-m parity...``: it needs keras_impl and
+    torch, not parity's package imports (torchvision and the comparison modules, ~3 s)."""
     env = {
         **os.environ,
         "KERAS_BACKEND": "torch",
@@ -175,8 +204,25 @@ def _spawn_child() -> subprocess.Popen:
         "PYTHONWARNINGS": "ignore",
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
-    return subprocess.Popen([sys.executable, str(CHILD)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", _CHILD_WITH_PARENT, str(os.getpid()), str(CHILD)], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def remove_stale_work_folders() -> list:
+    """Removes the work folders (:data:`WORK_PREFIX`) of Keras exports whose process has ended:
+    what a parent killed outright left in the system's temp folder (the model's weights)."""
+    root = Path(tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _WORK_FOLDER.fullmatch(entry.name)
+        if match and entry.is_dir(follow_symlinks=False) and not process_alive(int(match.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 def prestart_keras_export() -> None:
