@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import io
 import os
+import re
 import socket
 import threading
 import warnings
@@ -41,7 +42,7 @@ def _torchvision_model(name: str, seed: int):
     """A torchvision model with every weight and BatchNorm statistic random (GoogLeNet with the aux
     heads its published file holds)."""
     extra = {"aux_logits": True, "init_weights": False} if name == "googlenet" else {}
-    return randomise(TV_FACTORIES[name](weights=None, **extra), seed)
+    return randomise(getattr(torchvision.models, name)(weights=None, **extra), seed)
 
 
 @pytest.fixture(scope="module")
@@ -159,18 +160,24 @@ def server(tmp_path, monkeypatch):
         catalog.unregister_weights(state["entry"])
 
 
-def _serve_checkpoint(server, seed: int = 0):
-    """Saves a random torchvision resnet18 under a catalog entry named TEST_V1 whose file name
+def _serve_checkpoint(server, seed: int = 0, name: str = "resnet18"):
+    """Saves a random torchvision model under a catalog entry named TEST_V1 whose file name
     carries the file's real sha256 prefix; returns (entry, state dict)."""
-    model = _torchvision_model("resnet18", seed)
+    model = _torchvision_model(name, seed)
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     data = buffer.getvalue()
-    file_name = f"resnet18-test-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    file_name = f"{name}-test-{hashlib.sha256(data).hexdigest()[:8]}.pth"
     (server["www"] / file_name).write_bytes(data)
-    entry = dataclasses.replace(cnnspec.published_weights("resnet18"), name="TEST_V1", url=catalog.TORCHVISION_BASE + file_name)
+    entry = dataclasses.replace(cnnspec.published_weights(name), name="TEST_V1", url=catalog.TORCHVISION_BASE + file_name)
     server["entry"] = catalog.register_weights(entry)
     return entry, model.state_dict()
+
+
+def _refused(entry) -> str:
+    """The message (a regex) of a download whose bytes do not match the sha256 prefix in its name."""
+    return (rf"^{re.escape(entry.download_url())} does not match its sha256 prefix {entry.sha256_prefix} \(tampered or truncated\); "
+            rf"nothing was written to {re.escape(str(Path(torch.hub.get_dir()) / 'checkpoints'))}: ")
 
 
 def _cache_files():
@@ -193,17 +200,65 @@ def test_tampered_download_is_refused_and_leaves_nothing(server):
     other = io.BytesIO()
     torch.save(_torchvision_model("resnet18", seed=99).state_dict(), other)
     (server["www"] / entry.file_name).write_bytes(other.getvalue())  # same name, other bytes
-    with pytest.raises(ValueError, match=f"does not match its sha256 prefix {entry.sha256_prefix}"):
+    with pytest.raises(ValueError, match=_refused(entry)):
         torch_impl.resnet18(weights="TEST_V1")
     assert _cache_files() == []
 
 
 def test_interrupted_download_leaves_no_partial_file(server):
-    _serve_checkpoint(server)
+    entry, _ = _serve_checkpoint(server)
     server["handler"].truncate = True
-    with pytest.raises((ValueError, OSError)):
+    with pytest.raises(ValueError, match=_refused(entry)):
         torch_impl.resnet18(weights="TEST_V1")
     assert _cache_files() == []
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    return tmp_path / "keras"
+
+
+def test_parity_fetch_downloads_verifies_and_converts_over_the_loopback_server(server, keras_home, capsys):
+    """python -m parity fetch from the mirror (a server on 127.0.0.1): the file is downloaded into
+    torch.hub's cache byte for byte, hash-checked, converted for Keras and verified on the probe
+    batch; the converted file loads into keras_impl and agrees with torch. mobilenet_v2: the
+    smallest file in the catalog (3.5 M parameters)."""
+    from parity.__main__ import main
+
+    entry, state = _serve_checkpoint(server, name="mobilenet_v2")
+    assert main(["fetch", "mobilenet_v2", "--weights", "TEST_V1", "--framework", "both", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / entry.file_name
+    assert _cache_files() == [entry.file_name] and cached.read_bytes() == (server["www"] / entry.file_name).read_bytes()
+    converted, record = keras_pretrained.converted_path(entry), keras_pretrained.read_record(entry)
+    assert str(cached) in out and str(converted) in out
+    assert record is not None and record["source_file"] == entry.file_name and record["probe"]["max_rel"] <= 1e-5
+    assert sorted(p.name for p in converted.parent.iterdir()) == sorted([converted.name, keras_pretrained.record_path(entry).name])
+    x = _probe()[:1]
+    ours = torch_impl.mobilenet_v2(weights="TEST_V1").eval()
+    assert all(torch.equal(ours.state_dict()[k], v) for k, v in state.items())
+    keras_model = keras_impl.mobilenet_v2(weights="TEST_V1", classifier_activation=None)
+    with torch.no_grad():
+        assert _rel(ours(torch.from_numpy(x)).numpy(), np.asarray(keras_model(x.transpose(0, 2, 3, 1)))) <= 1e-5
+
+
+def test_parity_fetch_of_a_tampered_file_is_one_line_and_leaves_nothing(server, keras_home, capsys):
+    """Twin: the server holds other bytes under the name: fetch fails with one line naming the URL
+    and the hash, and neither cache holds a file."""
+    from parity.__main__ import main
+
+    entry, _ = _serve_checkpoint(server, name="mobilenet_v2")
+    other = io.BytesIO()
+    torch.save(_torchvision_model("mobilenet_v2", seed=99).state_dict(), other)
+    (server["www"] / entry.file_name).write_bytes(other.getvalue())  # same name, other bytes
+    assert main(["fetch", "mobilenet_v2", "--weights", "TEST_V1", "--framework", "both", "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert re.match(r"python -m parity(?: fetch)?: error: " + _refused(entry)[1:], err), err
+    assert _cache_files() == []
+    assert not keras_home.exists() or not any(keras_home.rglob("*.*")), sorted(keras_home.rglob("*"))
 
 
 # ----------------------------------------------------------------------------- Keras side
