@@ -190,6 +190,7 @@ ELSEWHERE = [
     ("a JPEG whose data ends early (header intact)", "torch_impl/keras_impl DecodedImages", "cannot read image PATH: image file is truncated ...", "tests/test_bad_image_folders.py"),
     ("import keras (TensorFlow) before torch_impl/parity", "import", "ImportError: torchvision cannot be imported after tensorflow in one process ... (instead of a segfault)", "tests/test_import_order.py"),
     ("a downloaded file whose sha256 does not match", "torch_impl/keras_impl weights='IMAGENET1K_V1'", "refused, nothing left in the cache", "tests/test_pretrained.py::test_tampered_download_is_refused_and_leaves_nothing"),
+    ("a downloaded file whose sha256 does not match", "python -m parity fetch", "one line naming the URL and the sha256 prefix; nothing left in either cache", "tests/test_pretrained.py::test_parity_fetch_of_a_tampered_file_is_one_line_and_leaves_nothing"),
     ("no network", "weights='IMAGENET1K_V1', python -m parity fetch", "one line naming the URL and the cache to pre-fill", "tests/test_pretrained.py::test_unreachable_server_is_one_clear_error"),
     ("any size and batch (hypothesis)", "parity.check", "parity, or the too-small / only-takes line", "tests/test_properties.py"),
     ("NaN weights, NaN or Inf outputs, empty outputs", "parity.compare, parity.figures", "FAIL, never PASS", "tests/test_parity.py::test_nan_never_passes, ::test_empty_arrays_never_pass"),
