@@ -206,11 +206,12 @@ def input_size(spec: cnnspec.ModelSpec, size: Optional[Tuple[int, int]] = None) 
 
 
 def training_pair(name: str, size: Optional[Tuple[int, int]] = None, seed: int = 0, dtype: str = "float64", init: str = "random",
-                  **options: Any):
+                  spec: Optional[cnnspec.ModelSpec] = None, **options: Any):
     """A torch_impl and a keras_impl model from the same dropout-free spec, the same weights, in
     ``dtype``, with their auxiliary heads where the model has them. ``init="random"``: seeded
     random weights, random BatchNorm statistics too (every parameter exercised); ``"torch"``:
-    torchvision's initialisation of the family (what a training run starts from)."""
+    torchvision's initialisation of the family (what a training run starts from). ``spec``: a spec
+    to train instead of ``name``'s (a VGG with a narrower classifier, a small ViT)."""
     import torch
 
     import keras_impl
@@ -219,7 +220,7 @@ def training_pair(name: str, size: Optional[Tuple[int, int]] = None, seed: int =
 
     if init not in ("random", "torch"):
         raise ValueError(f"init must be 'random' or 'torch', received {init!r}")
-    spec = without_dropout(cnnspec.get(name, **cnnspec.options_for_size(name, size, options)))
+    spec = without_dropout(spec if spec is not None else cnnspec.get(name, **cnnspec.options_for_size(name, size, options)))
     h, w = input_size(spec, size)
     cnnspec.analyse(spec, (h, w))  # a clear "too small" error before anything is built
     torch.manual_seed(seed)  # before building: layers draw their default initialisation as they are made
@@ -381,13 +382,14 @@ def compare_training(torch_model, keras_model, inputs: np.ndarray, labels: np.nd
 
 def check_training(name: str, optimizer: str = "sgd", steps: int = DEFAULT_STEPS, batch: int = DEFAULT_BATCH,
                    size: Optional[Tuple[int, int]] = None, seed: int = 0, rtol: float = DEFAULT_TRAIN_RTOL,
-                   atol: float = DEFAULT_ATOL, dtype: str = "float64", options: Optional[dict] = None, **hyper: Any) -> TrainingReport:
+                   atol: float = DEFAULT_ATOL, dtype: str = "float64", options: Optional[dict] = None,
+                   spec: Optional[cnnspec.ModelSpec] = None, **hyper: Any) -> TrainingReport:
     """The training-parity check of ``python -m parity check NAME --train``: a fresh pair from the
     same seeded weights, a seeded batch and labels, ``steps`` steps of ``optimizer``. ``options``
-    are spec options (``image_size=32`` trains a small ViT)."""
+    are spec options (``image_size=32`` trains a small ViT); ``spec`` replaces ``name``'s spec."""
     if batch < 2:
         raise ValueError(f"batch must be >= 2 (BatchNorm's training statistics need 2 values per channel), received {batch}")
-    torch_model, keras_model = training_pair(name, size, seed, dtype, **(options or {}))
+    torch_model, keras_model = training_pair(name, size, seed, dtype, spec=spec, **(options or {}))
     spec = torch_model.spec
     h, w = input_size(spec, size)
     rng = np.random.default_rng(seed + 10)
