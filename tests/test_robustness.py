@@ -34,9 +34,6 @@ class Case:
     expect: str  # "2" (exit status) or an exception type's name
     match: str
     what: str = ""  # the bad input in words, for the table
-    # a known defect: one stderr line (a regex) printed before the error line, tolerated until the
-    # entry point is fixed; the test fails once it is gone, so that the tolerance goes too
-    known_extra_line: str = ""
 
 
 def _a(*argv: str) -> List[str]:
@@ -127,8 +124,7 @@ CASES: List[Case] = [
     Case("F02", "torch_impl finetune", _a("--data", "WS/no_train"), "2", "has no train/ subfolder", "no train/ folder"),
     Case("F03", "torch_impl finetune", _a("--data", "WS/mismatch"), "2", "only in train/: ['blue']", "a class in train/ but not in val/"),
     Case("F04", "torch_impl finetune", _a("--data", "WS/empty_class"), "2", "class folders without images in WS/empty_class/train: ['green']", "an empty class folder"),
-    Case("F05", "torch_impl finetune", _a("--data", "WS/unreadable_class"), "2", "class folder WS/unreadable_class/val/green has no readable image (unreadable: ['0.png'])", "a class whose every file is unreadable",
-         known_extra_line=r"warning: skipping 1 unreadable image file\(s\) in \S+/unreadable_class/val: .*"),  # toydata/layout.py warns, then fails naming the same file
+    Case("F05", "torch_impl finetune", _a("--data", "WS/unreadable_class"), "2", "class folder WS/unreadable_class/val/green has no readable image (unreadable: ['0.png'])", "a class whose every file is unreadable"),
     Case("F16", "torch_impl finetune", _a("--data", "WS/one_class"), "2", "has one class ('red'): a classifier needs two or more", "a single class"),
     Case("F17", "torch_impl finetune", _a("--data", "WS/notes.txt"), "2", "is a file, not a folder", "a file as the data folder"),
     Case("F18", "torch_impl finetune", _a("--lr", "inf"), "2", "lr must be a finite number > 0, received lr=inf", "infinite learning rate"),
@@ -185,7 +181,7 @@ ELSEWHERE = [
     ("a text file named .png, a truncated PNG, an empty image file", "both fine-tune CLIs (check_layout)", "warning: skipping 3 unreadable image file(s) in DIR/train: ... (UnidentifiedImageError: ...)", "tests/test_bad_image_folders.py"),
     ("an image past PIL's decompression-bomb limit", "both fine-tune CLIs (check_layout)", "named in the warning (DecompressionBombError) and skipped", "tests/test_bad_image_folders.py"),
     ("a full disk while a checkpoint is written", "finetuning.atomic (every writer)", "OSError: cannot write TARGET: No space left on device; the previous file kept, no temp file left", "tests/test_bad_image_folders.py"),
-    ("a learning rate so large the loss becomes NaN", "both fine-tune CLIs (finetuning/loop.py)", "training diverged in epoch N: the train loss is nan; a lower --lr ... usually helps; the checkpoints and history of the epochs before kept", "tests/test_transfer_torch.py::test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint"),
+    ("a learning rate so large the loss becomes NaN", "both fine-tune CLIs (finetuning/loop.py)", "training diverged in epoch N: the train loss is nan; a lower --lr ... usually helps; the checkpoints and history of the epochs before kept", "tests/test_transfer_torch.py::test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint, tests/test_transfer_keras.py::test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint"),
     ("grayscale, RGBA and palette images", "both fine-tune loaders", "converted to the model's channels", "tests/test_bad_image_folders.py"),
     ("a JPEG whose data ends early (header intact)", "torch_impl/keras_impl DecodedImages", "cannot read image PATH: image file is truncated ...", "tests/test_bad_image_folders.py"),
     ("import keras (TensorFlow) before torch_impl/parity", "import", "ImportError: torchvision cannot be imported after tensorflow in one process ... (instead of a segfault)", "tests/test_import_order.py"),
@@ -256,19 +252,12 @@ def _mains():
             "keras_impl finetune": lambda argv: finetune_cli.main("keras", ["finetune", "--no-progress", *argv])}
 
 
-def the_error_line(stderr: str, entry: str, known_extra_line: str = "") -> str:
+def the_error_line(stderr: str, entry: str) -> str:
     """The one error line of a CLI's ``stderr``, which must hold nothing else: ``PROG: error: ...``
     (PROG is ``python -m ENTRY``, a subcommand's name after it), after argparse's usage block for
     argparse's own errors (a ``usage: `` line and its continuation lines, which start with a space).
-    Anything else, a start-up line, a warning, a second line, raises ValueError naming it (but
-    for one line matching ``known_extra_line``, which must then be there)."""
+    Anything else, a start-up line, a warning, a second line, raises ValueError naming it."""
     lines = stderr.splitlines()
-    if known_extra_line:
-        known = [line for line in lines if re.fullmatch(known_extra_line, line)]
-        if len(known) != 1:
-            raise ValueError(f"expected the known extra line {known_extra_line!r} once, found it {len(known)} times: "
-                             "fixed? then drop known_extra_line from the case")
-        lines.remove(known[0])
     if not lines:
         raise ValueError("stderr is empty: expected one error line")
     *before, last = lines
@@ -301,7 +290,7 @@ def outcome(case: Case, ws: Path, read_stderr: Callable[[], str]) -> tuple:
         status = done.code
     err = read_stderr()
     try:
-        the_error_line(err, case.entry, case.known_extra_line)
+        the_error_line(err, case.entry)
         problem = None
     except ValueError as bad:
         problem = str(bad)
@@ -355,15 +344,6 @@ def test_the_stderr_check_rejects_anything_else(stderr, why):
         the_error_line(stderr, "parity")
 
 
-def test_a_known_extra_line_is_tolerated_only_while_it_is_there():
-    known = r"warning: skipping \d+ unreadable image file\(s\) in .*"
-    assert the_error_line("warning: skipping 1 unreadable image file(s) in d/val: x\n" + GOOD_LINE, "parity", known) == GOOD_LINE
-    with pytest.raises(ValueError, match="fixed[?] then drop known_extra_line"):
-        the_error_line(GOOD_LINE, "parity", known)
-    with pytest.raises(ValueError, match="more than the error line"):
-        the_error_line("warning: skipping 1 unreadable image file(s) in d/val: x\nanother line\n" + GOOD_LINE, "parity", known)
-
-
 def test_the_table_lists_every_case():
     text = DOC.read_text()
     missing = [c.id for c in CASES if f"| {c.id} |" not in text]
@@ -391,8 +371,6 @@ def write_table(path: Path = DOC) -> Path:
             status, message, _, problem = outcome(case, ws, lambda: err.getvalue())
         if problem is not None:  # shown as it is: the test fails until it is fixed
             message += f" [FAILS: {problem}]"
-        elif case.known_extra_line:
-            message += " [known defect: a warning line comes before it]"
         given = case.entry if callable(case.given) else f"`{' '.join(['python -m ' + case.entry] + list(case.given))}`"
         shown = re.sub(re.escape(str(ws)), WS, message)
         rows.append(f"| {case.id} | {_cell(case.what)} | {_cell(given)} | {status} | {_cell(shown)} | "

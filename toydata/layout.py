@@ -63,15 +63,15 @@ _WARNED: set = set()
 def _skip_unreadable(split: Path, classes: List[str]) -> None:
     """Names the unreadable files in one warning line; a class left without images is an error."""
     bad = unreadable_images(os.path.abspath(split))
+    for c in classes:  # the error first: a run that stops says one line, not a warning and then the error
+        if not any(is_usable_image(f) for f in (split / c).iterdir()):
+            raise DataLayoutError(f"class folder {split / c} has no readable image (unreadable: "
+                                  f"{[Path(p).name for p in bad if Path(p).parent.name == c][:5]}); {EXPECTED}")
     if bad and os.path.abspath(split) not in _WARNED:  # once per folder and process (both fine-tune paths check)
         _WARNED.add(os.path.abspath(split))
         shown = "; ".join(f"{path} ({reason})" for path, reason in list(bad.items())[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         print(f"warning: skipping {len(bad)} unreadable image file(s) in {split}: {shown}{more}", file=sys.stderr)
-    for c in classes:
-        if not any(is_usable_image(f) for f in (split / c).iterdir()):
-            raise DataLayoutError(f"class folder {split / c} has no readable image (unreadable: "
-                                  f"{[Path(p).name for p in bad if Path(p).parent.name == c][:5]}); {EXPECTED}")
 
 
 def check_layout(root: Union[str, os.PathLike]) -> List[str]:
