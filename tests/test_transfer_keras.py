@@ -6,14 +6,10 @@ have, first, for the other files)."""
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Dict
 
 import numpy as np
@@ -23,6 +19,7 @@ from PIL import Image
 import keras
 
 import cnnspec
+from divergence import check_divergence_keeps_the_good_run
 from image_folders import interrupted_after_first_epoch, write_colours
 import toydata
 from toydata import DataLayoutError
@@ -324,30 +321,6 @@ def test_bad_inputs_say_what_was_expected(tmp_path, capsys):
         ft.finetune(data=str(fixed), resume=str(tmp_path / "torch-run"), **TINY)
 
 
-def _files(folder: Path) -> Dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
-
-
 def test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint(colours, tmp_path, capsys, monkeypatch):
-    """The twin of test_transfer_torch.py's: a real divergence through the CLI (no patched loss).
-    One good epoch, then the run resumed at --lr 1e38: LeNet-5's tanh bounds every activation, so
-    only the last layer's weights can overflow float32, and an Adam step of 1e38 makes the loss nan.
-    The run stops with one line (status 2) and its folder stays byte for byte as the good epoch
-    left it; the twin: the same resume without the loop's finite-loss check writes over it."""
-    common = ["finetune", "--data", str(colours), "--model", "lenet5", "--mode", "fine-tune", "--batch-size", "8", "--no-progress"]
-    assert cli_main([*common, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
-    good = _files(tmp_path / "run")
-    assert json.loads(good["last.json"])["epoch"] == 1
-    shutil.copytree(tmp_path / "run", tmp_path / "unguarded")
-    capsys.readouterr()
-    diverge = [*common, "--epochs", "2", "--lr", "1e38"]
-    assert cli_main([*diverge, "--resume", str(tmp_path / "run")]) == 2
-    assert re.fullmatch(r"python -m keras_impl finetune: error: training diverged in epoch 2: the train loss is (nan|inf); "
-                        r"a lower --lr \(this run's peak: 1e\+38\) usually helps\n", capsys.readouterr().err)
-    assert _files(tmp_path / "run") == good  # weights, optimizer state, history.json and curves.png of epoch 1
-    import finetuning.loop
-
-    monkeypatch.setattr(finetuning.loop, "math", SimpleNamespace(isfinite=lambda x: True))
-    assert cli_main([*diverge, "--resume", str(tmp_path / "unguarded")]) == 0
-    assert _files(tmp_path / "unguarded") != good
-    assert not math.isfinite(json.loads((tmp_path / "unguarded" / "last.json").read_text())["history"][-1]["train_loss"])
+    """A real divergence through the CLI (tests/divergence.py, the same for both frameworks)."""
+    check_divergence_keeps_the_good_run("keras", cli_main, colours, tmp_path, capsys, monkeypatch)
