@@ -40,6 +40,7 @@ STARTUP_LINES: List[Pattern[str]] = [re.compile(p) for p in (
     _PREFIX + r"computation_placer\.cc:\d+\] computation placer already registered",
     _PREFIX + r"py_utils\.cc:\d+\] TF-TRT Warning: Could not find TensorRT",
     _PREFIX + r"cuda_(?:executor|platform|driver)\.cc:\d+\] failed call to cuInit",
+    _PREFIX + r"cuda_executor\.cc:\d+\] successful NUMA node read from SysFS had negative value",
     _PREFIX + r"cuda_diagnostics\.cc:\d+\] ",
     _PREFIX + r"gpu_device\.cc:\d+\] Cannot dlopen some GPU libraries",
     r"^Skipping registering GPU devices\.\.\.$",

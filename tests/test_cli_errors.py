@@ -126,6 +126,8 @@ TENSORFLOW_STARTUP = [
     "2024-06-28 00:03:53.230172: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] TF-TRT Warning: Could not find TensorRT",
     "E0000 00:00:1738726963.601234   17574 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error: Failed call "
     "to cuInit: UNKNOWN ERROR (303)",
+    "I0000 00:00:1723690765.029742  169903 cuda_executor.cc:1015] successful NUMA node read from SysFS had negative value (-1), "
+    "but there must be at least one NUMA node, so returning NUMA node zero.",
     "I0000 00:00:1738726963.601299   17574 cuda_diagnostics.cc:137] retrieving CUDA diagnostic information for host: gpu-1",
     "W0000 00:00:1738726963.612345   17574 gpu_device.cc:2344] Cannot dlopen some GPU libraries. Please make sure the "
     "missing libraries mentioned above are installed properly if you would like to use GPU.",
