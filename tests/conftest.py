@@ -72,6 +72,17 @@ def model_params(names):
     return [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in names]
 
 
+@pytest.fixture
+def most_of_the_memory(tmp_path_factory):
+    """For a test that needs most of a 24 GB machine (float64 training of a full-width VGG: 12.7 GB):
+    a lock the xdist workers share (their temp folders' parent), so two such tests never overlap."""
+    import fcntl
+
+    with open(tmp_path_factory.getbasetemp().parent / "most-of-the-memory.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _free_framework_memory():
     """Keras keeps every model it built in its global graph state; drop it after each test so a

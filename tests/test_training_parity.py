@@ -121,7 +121,9 @@ NEEDS_32GB = {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.skipif(n in NEEDS_32GB and memory_gb() < 32, reason="float64 VGG training parity needs >= 32 GB"))
     for n in cnnspec.names() if n not in FAST])
-def test_every_other_model_agrees_with_sgd(name):
+def test_every_other_model_agrees_with_sgd(name, request):
+    if name.startswith("vgg"):
+        request.getfixturevalue("most_of_the_memory")
     report = check_training(name, "sgd", size=SIZES.get(name), options=small_options(name))
     assert report.passed, (report.first_divergence, report.worst())
 
