@@ -122,6 +122,8 @@ def analyse(spec: ModelSpec, input_size: Optional[Tuple[int, int]] = None, inclu
         side = min_input_size(spec, include_aux)
         if min(int(h), int(w)) < side:  # say the number a user needs, not only where it broke
             raise ShapeError(f"{spec.name} needs an input of at least {side}x{side}, received {h}x{w} ({err})") from None
+        if "only takes" in str(err) and "received" not in str(err):
+            raise ShapeError(f"{err}, received {h}x{w}") from None
         raise
 
 

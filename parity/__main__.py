@@ -54,7 +54,7 @@ def _size(values: Optional[List[int]], parser) -> Optional[tuple]:
     if not values:
         return None
     if len(values) > 2:
-        parser.error("--size takes HEIGHT [WIDTH]")
+        parser.error(f"--size takes HEIGHT [WIDTH], received {len(values)} values: {' '.join(map(str, values))}")
     return (values[0], values[-1])
 
 
