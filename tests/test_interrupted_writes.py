@@ -81,7 +81,11 @@ def kill_and_run_again(cmd, target: Path, tmp_path: Path, monkeypatch) -> bytes:
     after_kill = target.read_bytes() if target.exists() else None
     left = temp_files(target.parent, target)
     assert left, "the killed writer left no temp file: nothing for the next run to clean"
-    assert not any(process_alive(pid) for name in left for pid in temp_owners(target, name))
+    owners = [pid for name in left for pid in temp_owners(target, name)]
+    deadline = time.monotonic() + 10  # the Keras export child gets its SIGKILL as its parent dies, and ends a moment later
+    while any(process_alive(pid) for pid in owners) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(process_alive(pid) for pid in owners), owners
     monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
     assert main(cmd[3:]) == 0  # the same command line, in this process
     assert_only_the_target(target.parent, target)

@@ -41,7 +41,10 @@ def test_three_steps_agree(name, optimizer):
     assert set(kinds) >= {"loss", "grad", "param"} and all(v <= 1e-5 for v in kinds.values()), kinds
     # float64 agrees to rounding: a float32 leak (a hyper-parameter rounded to float32, a Keras op
     # computing in float32) shows as 1e-8..1e-6 and passes 1e-5, so the bound here is tighter
-    assert all(v <= 2e-9 for v in kinds.values()), kinds  # measured worst 7.9e-10 (googlenet grad, step 3)
+    assert all(v <= 2e-9 for k, v in kinds.items() if k != "param"), kinds  # measured worst 8.4e-10 (googlenet adamw grad)
+    # Adam's step m / (sqrt(v) + eps) turns the rounding of a near-zero gradient into a visible
+    # step difference: measured worst 1.75e-8 (googlenet adamw, aux2.fc1.weight, step 3); SGD's is linear
+    assert kinds["param"] <= (2e-9 if optimizer == "sgd" else 5e-8), kinds
     assert len(report.losses) == 3
     if name == "googlenet":  # the auxiliary heads train too (weighted 0.3)
         assert any(f.name.startswith("grad aux1.fc2.weight") for f in report.rows)
@@ -111,10 +114,12 @@ def test_a_small_vit_agrees_with_sgd():
     assert any(f.name.startswith("grad encoder.layers.encoder_layer_0.self_attention.in_proj_weight") for f in report.rows)
 
 
-# The full run (--full): every other model at its own size; the big VGGs' 123 M-parameter
+# The full run (--full): every other model at its own size. A full-width VGG's 123 M-parameter
 # classifier in float64, both frameworks, weights, gradients, momentum and the comparison's
-# copies: 12.7 GB for vgg13 alone (measured), so they need a 32 GB machine (narrow_vgg runs above).
-NEEDS_32GB = {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
+# copies: vgg11 alone reached 16 GB and was OOM-killed on a 24 GB machine beside the other xdist
+# worker (full run, 2026-12-06), so every full-width VGG needs a 32 GB machine (and then takes
+# the most_of_the_memory lock); per commit the family trains with a narrow classifier above.
+NEEDS_32GB = {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
 
 
 @pytest.mark.slow
