@@ -8,8 +8,8 @@
   ``--debug``: a user should never have to read a framework's traceback to learn what went wrong.
 - Framework start-up lines that are not about the user's input (TensorFlow's CUDA probing on a
   machine without a GPU, oneDNN's notice on AVX-512 CPUs, absl's "log messages before
-  InitializeLog") stay off stderr, on every CPU class (:mod:`cnnspec.startup_lines`). A
-  ``TF_CPP_MIN_LOG_LEVEL`` the user set wins: TensorFlow's lines then come back.
+  InitializeLog") stay off stderr, on every CPU class (:mod:`cnnspec.startup_lines`).
+  ``TF_CPP_MIN_LOG_LEVEL=0`` set by the user brings them back.
 
 Framework-free, like the rest of ``cnnspec``: the CLIs call :func:`run` before they import one.
 """
@@ -41,9 +41,11 @@ QUIET_ENVIRONMENT = {
 
 def quiet_framework_logs() -> None:
     """Keeps framework start-up noise off stderr; call before a framework is imported. Values the
-    user exported are left alone (``TF_CPP_MIN_LOG_LEVEL=0`` brings TensorFlow's lines back)."""
-    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
-        startup_lines.install()  # what loading TensorFlow's libraries prints, which no variable silences
+    user exported are left alone, and ``TF_CPP_MIN_LOG_LEVEL=0`` (every line, the user's choice)
+    brings TensorFlow's start-up lines back; any other level, the user's or inherited from a
+    parent CLI (keras_impl running parity fetch, a backend's parity run), keeps them off."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() != "0":
+        startup_lines.install()  # what loading TensorFlow's libraries prints, which no level silences
     for key, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
 

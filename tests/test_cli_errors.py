@@ -164,7 +164,7 @@ os.write(2, ("\\n".join({lines!r}) + "\\n").encode())
 """
 
 
-def _run_cli_importing_a_noisy_tensorflow(tmp_path, env_extra):
+def _run_cli_importing_a_noisy_tensorflow(tmp_path, env_extra, through_a_parent=False):
     """A child process whose ``tensorflow`` is a stand-in printing every known start-up line (and
     one real error) to file descriptor 2 as it loads, the way TensorFlow's libraries do; its main,
     run by cnnspec.cli.run, imports it and fails with a one-line input error."""
@@ -178,6 +178,10 @@ def _run_cli_importing_a_noisy_tensorflow(tmp_path, env_extra):
     code = ("import sys\nfrom cnnspec import cli\n"
             "def main(argv):\n    import tensorflow\n    raise ValueError('size must be >= 32, received 8')\n"
             "sys.exit(cli.run('prog', main))\n")
+    if through_a_parent:  # a CLI that runs that one as its subprocess (as keras_impl runs parity fetch)
+        code = ("import subprocess, sys\nfrom cnnspec import cli\n"
+                f"def main(argv):\n    return subprocess.run([sys.executable, '-c', {code!r}]).returncode\n"
+                "sys.exit(cli.run('parent', main))\n")
     env = {k: v for k, v in os.environ.items() if k not in cli.QUIET_ENVIRONMENT}
     env.update(PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]), **env_extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
@@ -185,6 +189,13 @@ def _run_cli_importing_a_noisy_tensorflow(tmp_path, env_extra):
 
 def test_startup_lines_printed_while_tensorflow_loads_stay_off_stderr(tmp_path):
     done = _run_cli_importing_a_noisy_tensorflow(tmp_path, {})
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [NOT_STARTUP[0], "prog: error: size must be >= 32, received 8"]
+
+
+def test_a_cli_run_by_a_cli_keeps_them_off_stderr_too(tmp_path):
+    """The parent's quiet log level is inherited; the child filters its start-up lines too."""
+    done = _run_cli_importing_a_noisy_tensorflow(tmp_path, {}, through_a_parent=True)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [NOT_STARTUP[0], "prog: error: size must be >= 32, received 8"]
 

@@ -190,7 +190,7 @@ ELSEWHERE = [
     ("no network", "weights='IMAGENET1K_V1', python -m parity fetch", "one line naming the URL and the cache to pre-fill", "tests/test_pretrained.py::test_unreachable_server_is_one_clear_error"),
     ("any size and batch (hypothesis)", "parity.check", "parity, or the too-small / only-takes line", "tests/test_properties.py"),
     ("NaN weights, NaN or Inf outputs, empty outputs", "parity.compare, parity.figures", "FAIL, never PASS", "tests/test_parity.py::test_nan_never_passes, ::test_empty_arrays_never_pass"),
-    ("TensorFlow's start-up lines", "every CLI", "kept off stderr on every CPU class (cnnspec.startup_lines; TF_CPP_MIN_LOG_LEVEL set by the user brings them back)", "tests/test_cli_errors.py::test_framework_startup_lines_stay_off_stderr"),
+    ("TensorFlow's start-up lines", "every CLI", "kept off stderr on every CPU class (cnnspec.startup_lines; TF_CPP_MIN_LOG_LEVEL=0 set by the user brings them back), in the CLIs' subprocesses too", "tests/test_cli_errors.py::test_framework_startup_lines_stay_off_stderr, test_a_cli_run_by_a_cli_keeps_them_off_stderr_too"),
     ("a bug (not a bad input)", "every CLI", "PROG: internal error: TYPE: MESSAGE (at FILE:LINE; run again with --debug for the traceback), exit 1", "tests/test_cli_errors.py"),
 ]
 
@@ -383,8 +383,8 @@ def write_table(path: Path = DOC) -> Path:
         "one discipline (`cnnspec/cli.py`): a bad input is one line on stderr, `PROG: error: what was expected, what",
         "was given`, and exit status 2 (argparse's own errors look the same, after the usage); a bug is one line",
         "and exit status 1; `--debug` anywhere on the command line shows the traceback. TensorFlow's start-up",
-        "lines stay off stderr on every CPU class (`cnnspec/startup_lines.py`); a `TF_CPP_MIN_LOG_LEVEL` the user",
-        "set brings them back. Every writer goes through `finetuning/atomic.py` (temp file, fsync, rename): an",
+        "lines stay off stderr on every CPU class (`cnnspec/startup_lines.py`); `TF_CPP_MIN_LOG_LEVEL=0` set by",
+        "the user brings them back. Every writer goes through `finetuning/atomic.py` (temp file, fsync, rename): an",
         "interrupted write leaves the previous file, and the next write removes a killed writer's temp file.",
         "",
         f"The {len(CASES)} rows below are `tests/test_robustness.py`, run as a new user would (WS is a scratch folder with",
