@@ -31,9 +31,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from finetuning.atomic import process_alive
-
-from .files import atomic_path
+from .files import atomic_path, process_alive
 
 PathLike = Union[str, os.PathLike]
 OPSET = 18

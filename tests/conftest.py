@@ -50,9 +50,11 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     if full_run(config):
         return
-    keep = [item for item in items if item.get_closest_marker("slow") is None]
-    if len(keep) != len(items):
-        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("slow") is not None])
+    keep, slow = [], []
+    for item in items:
+        (slow if item.get_closest_marker("slow") else keep).append(item)
+    if slow:
+        config.hook.pytest_deselected(items=slow)
         items[:] = keep
 
 
