@@ -1,6 +1,6 @@
 import sys
 
-from cnnspec import cli
+from cnnbase import cli
 
 cli.quiet_framework_logs()  # before TensorFlow loads
 from .suite import main  # noqa: E402

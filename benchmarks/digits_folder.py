@@ -1,5 +1,5 @@
 """scikit-learn's handwritten digits as an image folder: a small, real, offline dataset for
-fine-tuning benchmarks (the embedded toydata shapes are synthetic; these are 1,797 scanned digits).
+fine-tuning benchmarks (the embedded cnntoydata shapes are synthetic; these are 1,797 scanned digits).
 
     python benchmarks/digits_folder.py /tmp/digits          # -> /tmp/digits/{train,val}/<digit>/<i>.png
 
@@ -12,6 +12,7 @@ index in ``sklearn.datasets.load_digits()``; a stratified 80/20 split drawn with
 temp folder beside DIR and renamed into place, so a killed run never leaves half a dataset; a
 ``digits.json`` written last records the seed and counts, and a DIR that has it is reused.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Union
 
 import numpy as np
 from PIL import Image
@@ -30,7 +30,7 @@ MARKER = "digits.json"
 VAL_FRACTION = 0.2
 
 
-def load_pixels() -> "tuple[np.ndarray, np.ndarray]":
+def load_pixels() -> tuple[np.ndarray, np.ndarray]:
     """The digits as uint8 (N, 8, 8) images scaled 0-16 -> 0-255, and their labels."""
     from sklearn.datasets import load_digits
 
@@ -39,7 +39,7 @@ def load_pixels() -> "tuple[np.ndarray, np.ndarray]":
     return images, digits.target.astype(int)
 
 
-def split_indices(labels: np.ndarray, seed: int) -> Dict[str, np.ndarray]:
+def split_indices(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """A stratified, seeded train/val split, so every digit keeps its share in both halves."""
     from sklearn.model_selection import train_test_split
 
@@ -47,9 +47,9 @@ def split_indices(labels: np.ndarray, seed: int) -> Dict[str, np.ndarray]:
     return {"train": np.sort(train), "val": np.sort(val)}
 
 
-def _write_split(folder: Path, images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> Dict[str, int]:
+def _write_split(folder: Path, images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> dict[str, int]:
     """Writes one split's PNGs; returns images per class (recorded in the marker)."""
-    counts: Dict[str, int] = {}
+    counts: dict[str, int] = {}
     for i in indices:
         digit = str(labels[i])
         (folder / digit).mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def _write_split(folder: Path, images: np.ndarray, labels: np.ndarray, indices: 
     return dict(sorted(counts.items()))
 
 
-def read_marker(root: Path) -> Optional[dict]:
+def read_marker(root: Path) -> dict | None:
     """The marker of a complete dataset at ``root``, or None when there is none."""
     try:
         return json.loads((root / MARKER).read_text())
@@ -72,14 +72,16 @@ def _reuse(root: Path, seed: int) -> bool:
     marker = read_marker(root)
     if marker is not None and marker.get("source") == "sklearn.datasets.load_digits":
         if marker.get("seed") != seed:
-            raise FileExistsError(f"{root} holds the digits split with seed {marker.get('seed')}, not {seed}; choose another folder")
+            raise FileExistsError(
+                f"{root} holds the digits split with seed {marker.get('seed')}, not {seed}; choose another folder"
+            )
         return True
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise FileExistsError(f"{root} exists and is not a digits folder written by this script; choose another folder")
     return False
 
 
-def write_digits(root: Union[str, os.PathLike], seed: int = 0) -> Path:
+def write_digits(root: str | os.PathLike, seed: int = 0) -> Path:
     """Writes the digits image folder at ``root`` (or reuses it) and returns ``root``."""
     root = Path(root)
     if _reuse(root, seed):
@@ -88,9 +90,16 @@ def write_digits(root: Union[str, os.PathLike], seed: int = 0) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     try:
         images, labels = load_pixels()
-        counts = {split: _write_split(tmp / split, images, labels, idx) for split, idx in split_indices(labels, seed).items()}
-        marker = {"source": "sklearn.datasets.load_digits", "seed": seed, "val_fraction": VAL_FRACTION,
-                  "image": "8x8 L, 0-16 scaled to 0-255", "counts": counts}
+        counts = {
+            split: _write_split(tmp / split, images, labels, idx) for split, idx in split_indices(labels, seed).items()
+        }
+        marker = {
+            "source": "sklearn.datasets.load_digits",
+            "seed": seed,
+            "val_fraction": VAL_FRACTION,
+            "image": "8x8 L, 0-16 scaled to 0-255",
+            "counts": counts,
+        }
         (tmp / MARKER).write_text(json.dumps(marker, indent=1))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the dataset is not
         _move_into_place(tmp, root, seed)
@@ -116,8 +125,10 @@ def _umask() -> int:
     return mask
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Write scikit-learn's digits as DIR/{train,val}/<digit>/<i>.png (reused if present).")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Write scikit-learn's digits as DIR/{train,val}/<digit>/<i>.png (reused if present)."
+    )
     parser.add_argument("dir", metavar="DIR", help="folder to create (or reuse)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the stratified 80/20 split (default 0)")
     args = parser.parse_args(argv)
@@ -127,11 +138,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     counts = read_marker(root)["counts"]
-    print(f"{root}: {sum(counts['train'].values())} train / {sum(counts['val'].values())} val images, {len(counts['train'])} classes")
+    print(
+        f"{root}: {sum(counts['train'].values())} train / {sum(counts['val'].values())} val images, {len(counts['train'])} classes"
+    )
     return 0
 
 
 if __name__ == "__main__":
-    from cnnspec import cli
+    from cnnbase import cli
 
-    sys.exit(cli.run('benchmarks/digits_folder.py', lambda argv: main(argv)))  # one-line errors, --debug (cnnspec.cli)
+    sys.exit(cli.run("benchmarks/digits_folder.py", lambda argv: main(argv)))  # one-line errors, --debug (cnnbase.cli)

@@ -10,6 +10,7 @@ Resize + CenterCrop; ``torchvision.models.<model>(weights=None, num_classes=K)``
 scratch with AdamW and OneCycleLR stepped per batch, cross-entropy with label smoothing. Prints one
 line per epoch and writes a JSON (atomically) with per-epoch val accuracy, train loss and seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any
 
 import torch
 import torchvision
@@ -39,16 +40,22 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def make_transforms(size: int, flip: bool) -> Tuple[T.Compose, T.Compose]:
+def make_transforms(size: int, flip: bool) -> tuple[T.Compose, T.Compose]:
     """Train and val transforms: the usual ImageNet-style recipe, scaled to ``size``."""
     to_rgb_t = T.Lambda(to_rgb)
     normalize = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    train = [to_rgb_t, T.RandomResizedCrop(size, scale=(0.25, 1.0))] + ([T.RandomHorizontalFlip()] if flip else []) + normalize
+    train = (
+        [to_rgb_t, T.RandomResizedCrop(size, scale=(0.25, 1.0))]
+        + ([T.RandomHorizontalFlip()] if flip else [])
+        + normalize
+    )
     val = [to_rgb_t, T.Resize(size), T.CenterCrop(size)] + normalize
     return T.Compose(train), T.Compose(val)
 
 
-def make_loaders(data: Path, size: int, flip: bool, batch_size: int, seed: int, workers: int) -> Tuple[DataLoader, DataLoader, List[str]]:
+def make_loaders(
+    data: Path, size: int, flip: bool, batch_size: int, seed: int, workers: int
+) -> tuple[DataLoader, DataLoader, list[str]]:
     """ImageFolder loaders for data/train (shuffled with a seeded generator) and data/val."""
     train_tf, val_tf = make_transforms(size, flip)
     train_set = torchvision.datasets.ImageFolder(str(data / "train"), transform=train_tf)
@@ -73,8 +80,16 @@ def _logits(out: Any) -> torch.Tensor:
     return out.logits if hasattr(out, "logits") else out
 
 
-def train_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, opt: torch.optim.Optimizer,
-                sched: torch.optim.lr_scheduler.LRScheduler, device: torch.device, desc: str, progress: bool) -> float:
+def train_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    device: torch.device,
+    desc: str,
+    progress: bool,
+) -> float:
     """One pass over the training set; returns the mean loss per image."""
     model.train()
     total, count = 0.0, 0
@@ -104,7 +119,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> floa
     return correct / max(count, 1)
 
 
-def write_json_atomic(path: Union[str, os.PathLike], obj: Any) -> Path:
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """A temp file beside ``path``, renamed over it only when complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,10 +135,23 @@ def write_json_atomic(path: Union[str, os.PathLike], obj: Any) -> Path:
     return path
 
 
-def run_reference(data: Union[str, os.PathLike], epochs: int, size: int = 64, model: str = "resnet18", lr: float = 3e-3,
-                  weight_decay: float = 0.05, label_smoothing: float = 0.1, batch_size: int = 64, seed: int = 0,
-                  flip: bool = True, threads: Optional[int] = None, workers: int = 0, device: str = "auto",
-                  progress: bool = True, json_path: Optional[Union[str, os.PathLike]] = None) -> Dict[str, Any]:
+def run_reference(
+    data: str | os.PathLike,
+    epochs: int,
+    size: int = 64,
+    model: str = "resnet18",
+    lr: float = 3e-3,
+    weight_decay: float = 0.05,
+    label_smoothing: float = 0.1,
+    batch_size: int = 64,
+    seed: int = 0,
+    flip: bool = True,
+    threads: int | None = None,
+    workers: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    json_path: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Trains ``model`` from scratch on ``data`` and returns (and optionally writes) its history:
     ``val_acc``, ``train_loss``, ``epoch_seconds`` (train + val), ``total_seconds`` (data, model
     and all epochs), ``best_val_acc`` and ``settings``."""
@@ -137,12 +165,27 @@ def run_reference(data: Union[str, os.PathLike], epochs: int, size: int = 64, mo
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=len(train))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    settings = {"data": str(data), "model": model, "epochs": epochs, "size": size, "lr": lr, "weight_decay": weight_decay,
-                "label_smoothing": label_smoothing, "batch_size": batch_size, "seed": seed, "flip": flip,
-                "threads": torch.get_num_threads(), "workers": workers, "device": str(dev), "classes": len(classes),
-                "train_images": len(train.dataset), "val_images": len(val.dataset),
-                "torch": torch.__version__, "torchvision": torchvision.__version__}
-    result: Dict[str, Any] = {"val_acc": [], "train_loss": [], "epoch_seconds": []}
+    settings = {
+        "data": str(data),
+        "model": model,
+        "epochs": epochs,
+        "size": size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "label_smoothing": label_smoothing,
+        "batch_size": batch_size,
+        "seed": seed,
+        "flip": flip,
+        "threads": torch.get_num_threads(),
+        "workers": workers,
+        "device": str(dev),
+        "classes": len(classes),
+        "train_images": len(train.dataset),
+        "val_images": len(val.dataset),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+    }
+    result: dict[str, Any] = {"val_acc": [], "train_loss": [], "epoch_seconds": []}
     for epoch in range(1, epochs + 1):
         t = time.perf_counter()
         loss = train_epoch(net, train, loss_fn, opt, sched, dev, f"epoch {epoch}/{epochs}", progress)
@@ -151,7 +194,9 @@ def run_reference(data: Union[str, os.PathLike], epochs: int, size: int = 64, mo
         for key, value in (("val_acc", acc), ("train_loss", loss), ("epoch_seconds", seconds)):
             result[key].append(value)
         print(f"epoch {epoch}/{epochs}: train loss {loss:.4f}  val acc {acc:.4f}  {seconds:.1f}s", flush=True)
-    result.update(total_seconds=time.perf_counter() - start, best_val_acc=max(result["val_acc"], default=0.0), settings=settings)
+    result.update(
+        total_seconds=time.perf_counter() - start, best_val_acc=max(result["val_acc"], default=0.0), settings=settings
+    )
     if json_path is not None:
         write_json_atomic(json_path, result)
     return result
@@ -168,7 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-3, help="OneCycleLR max learning rate (default 3e-3)")
     p.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default 0.05)")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="(default 0.1)")
-    p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flip (digits are not mirror-symmetric)")
+    p.add_argument(
+        "--no-flip",
+        dest="flip",
+        action="store_false",
+        help="no random horizontal flip (digits are not mirror-symmetric)",
+    )
     p.add_argument("--seed", type=int, default=0, help="(default 0)")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
@@ -178,22 +228,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def kwargs_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+def kwargs_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`run_reference` keyword arguments of parsed flags."""
     kw = vars(args).copy()
     kw["json_path"] = kw.pop("json")
     return kw
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     result = run_reference(**kwargs_from_args(args))
-    print(f"best val acc {result['best_val_acc']:.4f}; {result['total_seconds']:.1f}s in all"
-          + (f"; wrote {args.json}" if args.json else ""))
+    print(
+        f"best val acc {result['best_val_acc']:.4f}; {result['total_seconds']:.1f}s in all"
+        + (f"; wrote {args.json}" if args.json else "")
+    )
     return 0
 
 
 if __name__ == "__main__":
-    from cnnspec import cli
+    from cnnbase import cli
 
-    sys.exit(cli.run('benchmarks/finetune_reference.py', lambda argv: main(argv)))  # one-line errors, --debug (cnnspec.cli)
+    sys.exit(
+        cli.run("benchmarks/finetune_reference.py", lambda argv: main(argv))
+    )  # one-line errors, --debug (cnnbase.cli)

@@ -10,12 +10,13 @@ timing). VGG16/VGG19 are the same graph in both; keras.applications' ResNet50 is
 first 1x1 convolution, 3.9 GMACs) where torchvision's and ours are v1.5 (4.1), so that pair is
 listed but not same math.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Callable, List, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -30,8 +31,9 @@ def _compiled(model, jit: bool):
     return model
 
 
-def group_rows(name: str, batches: Sequence[int], size: int, rounds: int, target_s: float,
-               log: Callable[[str], None] = print) -> List[dict]:
+def group_rows(
+    name: str, batches: Sequence[int], size: int, rounds: int, target_s: float, log: Callable[[str], None] = print
+) -> list[dict]:
     import keras
 
     import cnnspec
@@ -43,20 +45,36 @@ def group_rows(name: str, batches: Sequence[int], size: int, rounds: int, target
     variants = {"xla": True} if backend == "jax" else {"graph": False, "xla": True}
     models = {}
     for variant, jit in variants.items():
-        models[("keras_impl", variant)] = _compiled(keras_impl.get_model(name, input_shape=(size, size, 3), classifier_activation=None, **options), jit)
+        models[("keras_impl", variant)] = _compiled(
+            keras_impl.get_model(name, input_shape=(size, size, 3), classifier_activation=None, **options), jit
+        )
         app = SAME_GRAPH.get(name) or SAME_SIZE.get(name)
         if app:
-            models[("keras.applications", variant)] = _compiled(getattr(keras.applications, app)(weights=None, input_shape=(size, size, 3), classifier_activation=None), jit)
+            models[("keras.applications", variant)] = _compiled(
+                getattr(keras.applications, app)(weights=None, input_shape=(size, size, 3), classifier_activation=None),
+                jit,
+            )
     rows = []
     for batch in batches:
         x = np.random.default_rng(batch).standard_normal((batch, size, size, 3), dtype=np.float32)
-        contenders = {f"{impl} {variant}": (lambda m=model: m.predict_on_batch(x)) for (impl, variant), model in models.items()}
+        contenders = {
+            f"{impl} {variant}": (lambda m=model, x=x: m.predict_on_batch(x))
+            for (impl, variant), model in models.items()
+        }
         timings = measure.interleaved(contenders, rounds, target_s)
         group = []
         for label, timing in timings.items():
             impl, variant = label.split(" ", 1)
-            row = {"model": name, "batch": batch, "size": size, "process": f"keras/{backend}", "device": "cpu",
-                   "impl": impl, "variant": variant, **measure.summarise(timing, batch, macs)}
+            row = {
+                "model": name,
+                "batch": batch,
+                "size": size,
+                "process": f"keras/{backend}",
+                "device": "cpu",
+                "impl": impl,
+                "variant": variant,
+                **measure.summarise(timing, batch, macs),
+            }
             if impl == "keras.applications" and name not in SAME_GRAPH:
                 row["gflops"] = float("nan")  # another graph: our MAC count is not its
             group.append(row)
@@ -67,11 +85,18 @@ def group_rows(name: str, batches: Sequence[int], size: int, rounds: int, target
                 measure.compare_rows(row, twin, f"keras.applications {row['variant']}")
                 row["same_math"] = name in SAME_GRAPH
         rows += group
-        log(f"{name} batch {batch} [{backend}]: " + ", ".join(f"{r['impl']} {r['variant']} {r['images_s']:.1f}/s" + (f" (ratio {r['ratio']:.2f})" if "ratio" in r else "") for r in group))
+        log(
+            f"{name} batch {batch} [{backend}]: "
+            + ", ".join(
+                f"{r['impl']} {r['variant']} {r['images_s']:.1f}/s"
+                + (f" (ratio {r['ratio']:.2f})" if "ratio" in r else "")
+                for r in group
+            )
+        )
     return rows
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
@@ -80,8 +105,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--target-s", type=float, default=0.6)
     parser.add_argument("--json", required=True)
     args = parser.parse_args(argv)
-    from finetuning.atomic import write_json
     from tqdm import tqdm
+
+    from cnnbase.atomic import write_json
 
     rows = []
     for name in tqdm(args.models, desc=f"keras/{os.environ.get('KERAS_BACKEND', 'tensorflow')}", unit="model"):
@@ -91,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    from cnnspec import cli
+    from cnnbase import cli
 
     cli.quiet_framework_logs()
     sys.exit(cli.run("benchmarks.keras_side", main))

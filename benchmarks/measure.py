@@ -14,6 +14,7 @@ backend's process measure the same way.
 * **Ceiling**: a 4096x4096 float32 matrix product, the fastest thing the machine does, measured in
   the same process as the models it is compared with.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,8 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class PeakMemory:
             self._peak = max(self._peak, rss_bytes())
             self._stop.wait(self.interval_s)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._base = self._peak = rss_bytes()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -68,7 +69,7 @@ class PeakMemory:
 class Timing:
     """One contender's calls: seconds per call, and the memory its first call needed."""
 
-    seconds: List[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
     warmup_s: float = float("nan")
     peak_mb: float = float("nan")
 
@@ -99,8 +100,9 @@ def release_freed_memory() -> None:
         pass
 
 
-def interleaved(contenders: Dict[str, Callable[[], object]], rounds: int, target_s: float,
-                sync: Callable[[], None] = lambda: None) -> Dict[str, Timing]:
+def interleaved(
+    contenders: dict[str, Callable[[], object]], rounds: int, target_s: float, sync: Callable[[], None] = lambda: None
+) -> dict[str, Timing]:
     """Warms up each contender once (compiling, allocating), then times them in turns: ``rounds``
     rounds of the same number of calls each. Each one's first timed call also gives its peak
     memory (freed memory handed back first, so its allocations show; the median of the others
@@ -115,7 +117,9 @@ def interleaved(contenders: Dict[str, Callable[[], object]], rounds: int, target
     per_round = calls_per_round(fastest, target_s, rounds)
     names = list(contenders)
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:  # rotated: no one always follows the same neighbour
+        for name in (
+            names[r % len(names) :] + names[: r % len(names)]
+        ):  # rotated: no one always follows the same neighbour
             fn = contenders[name]
             for i in range(per_round):
                 peak = PeakMemory() if r == 0 and i == 0 else None
@@ -132,7 +136,7 @@ def interleaved(contenders: Dict[str, Callable[[], object]], rounds: int, target
     return timings
 
 
-def sgemm_gflops(n: int = 4096, repeats: int = 3, matmul: Optional[Callable] = None) -> float:
+def sgemm_gflops(n: int = 4096, repeats: int = 3, matmul: Callable | None = None) -> float:
     """The best of ``repeats`` float32 n x n products, in GFLOP/s (2 n^3 flops each).
     ``matmul(a, b)`` returns a no-argument callable doing the product (default: numpy's ``a @ b``;
     the torch process passes torch's, the library its models use)."""
@@ -172,7 +176,11 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     """max |actual - expected| / max |expected|: one figure for a whole logits batch (NaN if either
     holds a NaN or Inf, so a broken path can never look exact)."""
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    if actual.shape != expected.shape or actual.size == 0 or not (np.isfinite(actual).all() and np.isfinite(expected).all()):
+    if (
+        actual.shape != expected.shape
+        or actual.size == 0
+        or not (np.isfinite(actual).all() and np.isfinite(expected).all())
+    ):
         return float("nan")
     return float(np.abs(actual - expected).max() / max(np.abs(expected).max(), 1e-30))
 
@@ -181,9 +189,13 @@ def summarise(timing: Timing, batch: int, macs_per_image: int) -> dict:
     """The figures of one contender's row: images/s, latency p50/p90 (ms), peak MB, GFLOP/s."""
     median = timing.median
     return {
-        "images_s": batch / median, "p50_ms": timing.percentile(50) * 1e3, "p90_ms": timing.percentile(90) * 1e3,
+        "images_s": batch / median,
+        "p50_ms": timing.percentile(50) * 1e3,
+        "p90_ms": timing.percentile(90) * 1e3,
         "best_ms": min(timing.seconds) * 1e3 if timing.seconds else float("nan"),
-        "calls": len(timing.seconds), "warmup_s": timing.warmup_s, "peak_mb": timing.peak_mb,
+        "calls": len(timing.seconds),
+        "warmup_s": timing.warmup_s,
+        "peak_mb": timing.peak_mb,
         "gflops": 2 * macs_per_image * batch / median / 1e9,
     }
 
@@ -191,4 +203,8 @@ def summarise(timing: Timing, batch: int, macs_per_image: int) -> dict:
 def compare_rows(ours: dict, reference: dict, label: str) -> None:
     """Adds ``ratio`` (throughput ours/reference, medians) and ``ratio_best`` (fastest calls: a
     busy machine only ever slows a call down, so this one is the steadier on a shared VM)."""
-    ours.update(reference=label, ratio=ours["images_s"] / reference["images_s"], ratio_best=reference["best_ms"] / ours["best_ms"])
+    ours.update(
+        reference=label,
+        ratio=ours["images_s"] / reference["images_s"],
+        ratio_best=reference["best_ms"] / ours["best_ms"],
+    )

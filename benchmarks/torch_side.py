@@ -11,11 +11,12 @@ Per (model, batch) group, all measured interleaved (``measure.interleaved``):
   exports (torch's and Keras', the same weights). Each fast-path row says whether it ``agrees``:
   within its precision's bound (``torch_impl.fastpath.tolerance``).
 """
+
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def _torchvision_twin(name: str, state_dict: dict):
     return model
 
 
-def _exports(torch_model, keras_model, workdir: Path, frameworks: Sequence[str]) -> Dict[str, Path]:
+def _exports(torch_model, keras_model, workdir: Path, frameworks: Sequence[str]) -> dict[str, Path]:
     """ONNX files of the pair (the Keras one gets the torch model's weights first)."""
     from parity.onnx_export import export_keras, export_torch
     from parity.transfer import transfer_weights
@@ -50,21 +51,44 @@ def _exports(torch_model, keras_model, workdir: Path, frameworks: Sequence[str])
     return paths
 
 
-def group_rows(name: str, batches: Sequence[int], size: int, rounds: int, target_s: float, *, compile: bool,
-               onnx: Sequence[str], device: str = "cpu", seed: int = 0, bf16: Optional[bool] = None,
-               log: Callable[[str], None] = print) -> List[dict]:
+def group_rows(
+    name: str,
+    batches: Sequence[int],
+    size: int,
+    rounds: int,
+    target_s: float,
+    *,
+    compile: bool,
+    onnx: Sequence[str],
+    device: str = "cpu",
+    seed: int = 0,
+    bf16: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     """Every torch-process row of one model, each batch size a group of its own. ``bf16``: None
     adds the bfloat16 row where the hardware has it, True everywhere (emulated: ``native`` False)."""
     import torch
 
     with torch.no_grad():  # scoped: the caller's grad mode is left as it was
-        return _group_rows(name, batches, size, rounds, target_s, compile=compile, onnx=onnx, device=device, seed=seed,
-                           bf16=bf16, log=log)
+        return _group_rows(
+            name,
+            batches,
+            size,
+            rounds,
+            target_s,
+            compile=compile,
+            onnx=onnx,
+            device=device,
+            seed=seed,
+            bf16=bf16,
+            log=log,
+        )
 
 
-def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device, seed, bf16, log) -> List[dict]:
-    import cnnspec
+def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device, seed, bf16, log) -> list[dict]:
     import torch
+
+    import cnnspec
     from parity.check import build_pair
     from parity.onnx_compare import onnx_session
     from parity.randomise import randomise_torch
@@ -82,7 +106,11 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
         del keras_twin
         # Each variant gets its own copy of the modules (channels_last and compile change them).
         paths = {}
-        for variant, options in (("eager", {"channels_last": False}), ("channels_last", {}), ("compile", {"compile": True})):
+        for variant, options in (
+            ("eager", {"channels_last": False}),
+            ("channels_last", {}),
+            ("compile", {"compile": True}),
+        ):
             if variant == "compile" and not compile:
                 continue
             paths[("torch_impl", variant)] = fast_inference(_copy(ours), device=device, **options)
@@ -96,23 +124,38 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
         for batch in batches:
             x = np.random.default_rng(seed + batch).standard_normal((batch, 3, size, size), dtype=np.float32)
             xt = torch.from_numpy(x).to(device)
-            contenders = {f"{impl} {variant}": (lambda run=run: run(xt)) for (impl, variant), run in paths.items()
-                          if variant != "compile" or batch == max(batches)}  # compiling each batch size: too slow
+            contenders = {
+                f"{impl} {variant}": (lambda run=run, xt=xt: run(xt))
+                for (impl, variant), run in paths.items()
+                if variant != "compile" or batch == max(batches)
+            }  # compiling each batch size: too slow
             feeds = {"torch": x, "keras": np.ascontiguousarray(x.transpose(0, 2, 3, 1))}
             for framework, session in sessions.items():
                 input_name = session.get_inputs()[0].name
-                contenders[f"onnxruntime {framework}-export"] = (lambda s=session, i=input_name, f=feeds[framework]: s.run(None, {i: f})[0])
+                contenders[f"onnxruntime {framework}-export"] = lambda s=session, i=input_name, f=feeds[framework]: (
+                    s.run(None, {i: f})[0]
+                )
             timings = measure.interleaved(contenders, rounds, target_s, sync)
             expected = paths[("torch_impl", "eager")](xt).cpu().numpy()
             group = []
             for label, timing in timings.items():
                 impl, variant = label.split(" ", 1)
-                row = {"model": name, "batch": batch, "size": size, "process": "torch", "device": device,
-                       "impl": impl, "variant": variant, **measure.summarise(timing, batch, macs)}
+                row = {
+                    "model": name,
+                    "batch": batch,
+                    "size": size,
+                    "process": "torch",
+                    "device": device,
+                    "impl": impl,
+                    "variant": variant,
+                    **measure.summarise(timing, batch, macs),
+                }
                 if label != "torch_impl eager" and impl != "torchvision":  # a fast path: parity with float32 eager
                     out = contenders[label]()
                     out = out.cpu().numpy() if hasattr(out, "cpu") else np.asarray(out)
-                    row.update(top1=measure.top1_agreement(out, expected), rel_err=measure.relative_error(out, expected))
+                    row.update(
+                        top1=measure.top1_agreement(out, expected), rel_err=measure.relative_error(out, expected)
+                    )
                     bound = tolerance(variant if impl == "torch_impl" else "float32")
                     row.update(tolerance=bound.rel_err, agrees=bound.accepts(row["rel_err"], row["top1"]))
                     if variant == "bf16":
@@ -124,7 +167,7 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
     return rows
 
 
-def _ratios(rows: List[dict]) -> None:
+def _ratios(rows: list[dict]) -> None:
     """``ratio``: ours/reference throughput, torch_impl against torchvision's same variant (same
     math). ``speedup``: a fast path's throughput over torch_impl float32 eager."""
     by_label = {f"{r['impl']} {r['variant']}": r for r in rows}
@@ -138,10 +181,14 @@ def _ratios(rows: List[dict]) -> None:
             r["speedup"] = r["images_s"] / eager
 
 
-def _line(rows: List[dict]) -> str:
+def _line(rows: list[dict]) -> str:
     head = f"{rows[0]['model']} batch {rows[0]['batch']}:"
-    parts = [f"{r['impl']} {r['variant']}{' (emulated)' if r.get('native') is False else ''} {r['images_s']:.1f}/s" + (f" (ratio {r['ratio']:.2f})" if "ratio" in r else "")
-             + (f" (x{r['speedup']:.2f} eager, top-1 {r['top1']:.0%})" if "speedup" in r else "") for r in rows]
+    parts = [
+        f"{r['impl']} {r['variant']}{' (emulated)' if r.get('native') is False else ''} {r['images_s']:.1f}/s"
+        + (f" (ratio {r['ratio']:.2f})" if "ratio" in r else "")
+        + (f" (x{r['speedup']:.2f} eager, top-1 {r['top1']:.0%})" if "speedup" in r else "")
+        for r in rows
+    ]
     return head + " " + ", ".join(parts)
 
 
@@ -171,4 +218,8 @@ def _tf32(run):
 def torch_sgemm() -> float:
     import torch
 
-    return measure.sgemm_gflops(matmul=lambda a, b: (lambda ta=torch.from_numpy(a), tb=torch.from_numpy(b): ta @ tb))
+    def matmul(a, b):
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)  # converted once, outside the timed call
+        return lambda: ta @ tb
+
+    return measure.sgemm_gflops(matmul=matmul)

@@ -7,15 +7,17 @@
 
 This package imports no deep-learning framework: torch_impl and keras_impl interpret its specs.
 """
+
 from . import models as _models  # noqa: F401  (registers every model)
 from .analysis import Analysis, LayerInfo, ShapeError, analyse
 from .catalog import EvalTransform, PublishedWeights, categories, published_weights, register_weights, weights_names
+from .edit import map_nodes, replace_at
 from .model import IMAGENET_MEAN, IMAGENET_STD, AuxHead, ModelSpec
 from .nodes import (
+    GELU,
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
-    GELU,
     ChannelAffine,
     ClassToken,
     Concat,
@@ -45,12 +47,58 @@ from .nodes import (
 )
 from .registry import get, names, options, options_for_size, register
 from .summary import summary
-from .edit import map_nodes, replace_at
 
 __all__ = [
-    "AdaptiveAvgPool", "Analysis", "AuxHead", "AvgPool", "BatchNorm", "ChannelAffine", "ClassToken", "Concat", "Conv",
-    "Dropout", "EvalTransform", "Flatten", "GELU", "Gate", "LayerNorm", "MultiHeadAttention", "PatchTokens", "PositionEmbedding", "IMAGENET_MEAN", "IMAGENET_STD", "LayerInfo", "Linear", "LocalResponseNorm",
-    "MaxPool", "ModelSpec", "Node", "PublishedWeights", "ReLU", "ReLU6", "Residual", "ResidualChain", "SelectToken", "Sequential", "ShapeError", "Sigmoid", "SiLU", "StochasticDepth", "Tanh", "analyse",
-    "categories", "children_of", "get", "map_nodes", "names", "replace_at", "options", "options_for_size", "published_weights", "register",
-    "register_weights", "summary", "weights_names",
+    "AdaptiveAvgPool",
+    "Analysis",
+    "AuxHead",
+    "AvgPool",
+    "BatchNorm",
+    "ChannelAffine",
+    "ClassToken",
+    "Concat",
+    "Conv",
+    "Dropout",
+    "EvalTransform",
+    "Flatten",
+    "GELU",
+    "Gate",
+    "LayerNorm",
+    "MultiHeadAttention",
+    "PatchTokens",
+    "PositionEmbedding",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "LayerInfo",
+    "Linear",
+    "LocalResponseNorm",
+    "MaxPool",
+    "ModelSpec",
+    "Node",
+    "PublishedWeights",
+    "ReLU",
+    "ReLU6",
+    "Residual",
+    "ResidualChain",
+    "SelectToken",
+    "Sequential",
+    "ShapeError",
+    "Sigmoid",
+    "SiLU",
+    "StochasticDepth",
+    "Tanh",
+    "analyse",
+    "categories",
+    "children_of",
+    "get",
+    "map_nodes",
+    "names",
+    "replace_at",
+    "options",
+    "options_for_size",
+    "published_weights",
+    "register",
+    "register_weights",
+    "summary",
+    "weights_names",
 ]

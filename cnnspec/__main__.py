@@ -1,26 +1,28 @@
 """``python -m cnnspec summary vgg16 --size 224`` prints the spec's table; ``list`` lists models;
 ``weights`` lists the published checkpoints (the README's table)."""
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
 
-from . import analyse, cli, get, names, summary
+from cnnbase import cli
+
+from . import analyse, get, names, registry, summary
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """One command; a bad input is one line and exit status 2 (cnnspec.cli)."""
+def main(argv: list[str] | None = None) -> int:
+    """One command; a bad input is one line and exit status 2 (cnnbase.cli)."""
     return cli.run("python -m cnnspec", _main, argv)
 
 
-def _main(argv: List[str]) -> int:
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnnspec", description=__doc__, epilog=cli.DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list models with parameter and MAC counts")
     sub.add_parser("weights", help="published checkpoints: names, acc@1/acc@5, file size, eval resize/crop (markdown)")
     s = sub.add_parser("summary", help="per-layer table: output shape, params, MACs")
-    s.add_argument("model", type=cli.model_name, metavar="MODEL")
+    s.add_argument("model", type=registry.model_name, metavar="MODEL")
     s.add_argument("--size", type=int, nargs="+", metavar="N", help="input height [width] (default: the model's)")
     s.add_argument("--num-classes", type=int, default=None)
     s.add_argument("--blocks", action="store_true", help="also list container rows (blocks, branches)")

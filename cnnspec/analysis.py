@@ -5,12 +5,12 @@ Shapes are channel-first without the batch axis: ``(C, H, W)`` for maps, ``(F,)`
 Output-size formulas are torch's (floor, or ceil mode with the "last window must start inside
 the input" rule), since the spec follows torch semantics and Keras is made to match them.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
 
 from .model import ModelSpec
 from .nodes import (
@@ -20,11 +20,11 @@ from .nodes import (
     AvgPool,
     BatchNorm,
     ChannelAffine,
+    ClassToken,
     Concat,
     Conv,
     Dropout,
     Flatten,
-    ClassToken,
     Gate,
     LayerNorm,
     Linear,
@@ -46,7 +46,7 @@ from .nodes import (
     Tanh,
 )
 
-Shape = Tuple[int, ...]
+Shape = tuple[int, ...]
 
 
 class ShapeError(ValueError):
@@ -63,7 +63,7 @@ class LayerInfo:
     buffers: int = 0  # non-trainable state (BatchNorm running mean and variance)
     macs: int = 0
     in_features: int = 0  # channels into a Conv/BatchNorm, features into a Linear/LayerNorm/attention
-    flatten_from: Optional[Shape] = None  # (C, H, W) flattened right before this Linear
+    flatten_from: Shape | None = None  # (C, H, W) flattened right before this Linear
 
     @property
     def is_container(self) -> bool:
@@ -74,13 +74,13 @@ class LayerInfo:
 class Analysis:
     spec: ModelSpec
     input_shape: Shape
-    layers: List[LayerInfo] = field(default_factory=list)
+    layers: list[LayerInfo] = field(default_factory=list)
     output_shape: Shape = ()
     feature_shape: Shape = ()
-    aux_output_shapes: Dict[str, Shape] = field(default_factory=dict)
+    aux_output_shapes: dict[str, Shape] = field(default_factory=dict)
 
     @property
-    def leaves(self) -> List[LayerInfo]:
+    def leaves(self) -> list[LayerInfo]:
         return [layer for layer in self.layers if not layer.is_container]
 
     @property
@@ -97,11 +97,11 @@ class Analysis:
                 return layer
         raise KeyError(f"{self.spec.name} has no layer {path!r}")
 
-    def by_path(self) -> Dict[str, LayerInfo]:
+    def by_path(self) -> dict[str, LayerInfo]:
         return {layer.path: layer for layer in self.layers}
 
 
-def analyse(spec: ModelSpec, input_size: Optional[Tuple[int, int]] = None, include_aux: bool = True) -> Analysis:
+def analyse(spec: ModelSpec, input_size: tuple[int, int] | None = None, include_aux: bool = True) -> Analysis:
     """Shapes, parameters and MACs of every node for an input of ``input_size`` = (H, W).
 
     Linear layers take their number of inputs from the spec's own ``input_size`` (the size the
@@ -113,15 +113,21 @@ def analyse(spec: ModelSpec, input_size: Optional[Tuple[int, int]] = None, inclu
     if input_size is None or tuple(input_size) == tuple(spec.input_size[1:]):
         return built
     expected = {layer.path: layer.in_features for layer in built.layers if isinstance(layer.node, Linear)}
-    expected.update({layer.path: layer.input_shape for layer in built.layers if isinstance(layer.node, PositionEmbedding)})
+    expected.update(
+        {layer.path: layer.input_shape for layer in built.layers if isinstance(layer.node, PositionEmbedding)}
+    )
     try:
         return _run(spec, (c, int(h), int(w)), include_aux, expected=expected)
     except ShapeError as err:
         if spec.fixed_input and "only takes" not in str(err):
-            raise ShapeError(f"{spec.name} only takes {'x'.join(map(str, spec.input_size[1:]))} inputs, received {h}x{w} ({err})") from None
+            raise ShapeError(
+                f"{spec.name} only takes {'x'.join(map(str, spec.input_size[1:]))} inputs, received {h}x{w} ({err})"
+            ) from None
         side = min_input_size(spec, include_aux)
         if min(int(h), int(w)) < side:  # say the number a user needs, not only where it broke
-            raise ShapeError(f"{spec.name} needs an input of at least {side}x{side}, received {h}x{w} ({err})") from None
+            raise ShapeError(
+                f"{spec.name} needs an input of at least {side}x{side}, received {h}x{w} ({err})"
+            ) from None
         if "only takes" in str(err) and "received" not in str(err):
             raise ShapeError(f"{err}, received {h}x{w}") from None
         raise
@@ -149,12 +155,12 @@ def min_input_size(spec: ModelSpec, include_aux: bool = True) -> int:
     return low
 
 
-def _run(spec: ModelSpec, shape: Shape, include_aux: bool, expected: Optional[Dict[str, object]]) -> Analysis:
+def _run(spec: ModelSpec, shape: Shape, include_aux: bool, expected: dict[str, object] | None) -> Analysis:
     if len(shape) != 3 or min(shape) < 1:
         raise ShapeError(f"{spec.name}: expected an input of (channels, height, width) >= 1, received {shape}")
     result = _Walker(spec, expected)
     out = shape
-    taps: Dict[str, Shape] = {}
+    taps: dict[str, Shape] = {}
     for node in spec.features:
         out = result.visit(node, node.name, out)
         taps[node.name] = out
@@ -170,12 +176,12 @@ def _run(spec: ModelSpec, shape: Shape, include_aux: bool, expected: Optional[Di
 
 
 class _Walker:
-    def __init__(self, spec: ModelSpec, expected: Optional[Dict[str, object]]) -> None:
+    def __init__(self, spec: ModelSpec, expected: dict[str, object] | None) -> None:
         self.spec = spec
         self.expected = expected
-        self.layers: List[LayerInfo] = []
-        self.aux_output_shapes: Dict[str, Shape] = {}
-        self.pending_flatten: Optional[Shape] = None
+        self.layers: list[LayerInfo] = []
+        self.aux_output_shapes: dict[str, Shape] = {}
+        self.pending_flatten: Shape | None = None
 
     def fail(self, path: str, message: str) -> ShapeError:
         return ShapeError(f"{self.spec.name}: at {path!r}: {message}")
@@ -201,7 +207,9 @@ class _Walker:
             for child in node.body:
                 gate = self.visit(child, f"{path}.{child.name}", gate)
             if len(gate) != 3 or gate[0] != shape[0] or gate[1:] not in ((1, 1), shape[1:]):
-                raise self.fail(path, f"the gate gives {gate}, which cannot scale an input of {shape} (expected ({shape[0]}, 1, 1))")
+                raise self.fail(
+                    path, f"the gate gives {gate}, which cannot scale an input of {shape} (expected ({shape[0]}, 1, 1))"
+                )
             info.output_shape = shape
             return shape
         if isinstance(node, ResidualChain):
@@ -234,12 +242,12 @@ class _Walker:
         self.layers.append(info)
         return info
 
-    def _need_map(self, path: str, node: Node, shape: Shape) -> Tuple[int, int, int]:
+    def _need_map(self, path: str, node: Node, shape: Shape) -> tuple[int, int, int]:
         if len(shape) != 3:
             raise self.fail(path, f"{node.kind} needs a (C, H, W) feature map, received shape {shape}")
         return shape  # type: ignore[return-value]
 
-    def _need_tokens(self, path: str, node: Node, shape: Shape) -> Tuple[int, int]:
+    def _need_tokens(self, path: str, node: Node, shape: Shape) -> tuple[int, int]:
         if len(shape) != 2:
             raise self.fail(path, f"{node.kind} needs tokens (T, D), received shape {shape}")
         return shape  # type: ignore[return-value]
@@ -249,7 +257,10 @@ class _Walker:
             c, h, w = self._need_map(path, node, shape)
             if c % node.groups:
                 raise self.fail(path, f"{c} input channels are not divisible by groups={node.groups}")
-            oh, ow = (_conv_out(s, k, st, p, path, self) for s, k, st, p in zip((h, w), node.kernel, node.stride, node.padding))
+            oh, ow = (
+                _conv_out(s, k, st, p, path, self)
+                for s, k, st, p in zip((h, w), node.kernel, node.stride, node.padding)
+            )
             per_out = (c // node.groups) * node.kernel[0] * node.kernel[1]
             info.in_features = c
             info.params = node.out * per_out + (node.out if node.bias else 0)
@@ -262,7 +273,9 @@ class _Walker:
             return shape
         if isinstance(node, Linear):
             if len(shape) not in (1, 2):
-                raise self.fail(path, f"Linear needs a flat vector or tokens (T, D), received shape {shape} (missing Flatten?)")
+                raise self.fail(
+                    path, f"Linear needs a flat vector or tokens (T, D), received shape {shape} (missing Flatten?)"
+                )
             n_in, tokens = shape[-1], math.prod(shape[:-1])
             if self.expected is not None and self.expected.get(path, n_in) != n_in:
                 size = "x".join(map(str, self.spec.input_size[1:]))
@@ -295,7 +308,9 @@ class _Walker:
         if isinstance(node, PositionEmbedding):
             t, d = self._need_tokens(path, node, shape)
             if self.expected is not None and self.expected.get(path, shape) != shape:
-                raise self.fail(path, f"the position embedding holds {self.expected[path][0]} tokens but this input size gives {t}")
+                raise self.fail(
+                    path, f"the position embedding holds {self.expected[path][0]} tokens but this input size gives {t}"
+                )
             info.in_features, info.params = d, t * d
             return shape
         if isinstance(node, PatchTokens):
@@ -311,7 +326,10 @@ class _Walker:
             for k, p in zip(node.kernel, node.padding):
                 if p > k // 2:
                     raise self.fail(path, f"padding {node.padding} must be at most half the kernel {node.kernel}")
-            oh, ow = (_pool_out(s, k, st, p, node.ceil_mode, path, self) for s, k, st, p in zip((h, w), node.kernel, node.stride, node.padding))
+            oh, ow = (
+                _pool_out(s, k, st, p, node.ceil_mode, path, self)
+                for s, k, st, p in zip((h, w), node.kernel, node.stride, node.padding)
+            )
             return (c, oh, ow)
         if isinstance(node, AdaptiveAvgPool):
             c, _, _ = self._need_map(path, node, shape)

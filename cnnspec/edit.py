@@ -3,10 +3,11 @@
 Used to derive variants and, in tests, to break one convention on purpose (an eps, a padding)
 and show that a comparison notices.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from .model import AuxHead, ModelSpec
 from .nodes import Node, children_of, with_children

@@ -1,8 +1,9 @@
 """The top-level description of one model: features, head, auxiliary heads and metadata."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Tuple
 
 from .nodes import Linear, Node, Sequential, children_of
 
@@ -37,16 +38,16 @@ class ModelSpec:
     name: str
     family: str
     paper: str
-    input_size: Tuple[int, int, int]  # (channels, height, width) the model is built for
-    features: Tuple[Node, ...]
-    head: Tuple[Node, ...]
+    input_size: tuple[int, int, int]  # (channels, height, width) the model is built for
+    features: tuple[Node, ...]
+    head: tuple[Node, ...]
     classifier: str  # dotted path of the final Linear layer
     num_classes: int
-    aux_heads: Tuple[AuxHead, ...] = ()
-    mean: Tuple[float, ...] = IMAGENET_MEAN
-    std: Tuple[float, ...] = IMAGENET_STD
+    aux_heads: tuple[AuxHead, ...] = ()
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
     init: str = "default"
-    stages: Tuple[Tuple[str, ...], ...] = ()  # backbone blocks, each a tuple of dotted paths
+    stages: tuple[tuple[str, ...], ...] = ()  # backbone blocks, each a tuple of dotted paths
     fixed_input: bool = False  # True when the head has no adaptive pool (only input_size works)
     zero_init_residual: bool = False
 
@@ -60,7 +61,7 @@ class ModelSpec:
             raise ValueError(f"{self.name}: classifier {self.classifier!r} is not a Linear node")
 
     # ------------------------------------------------------------------ navigation
-    def walk(self, include_aux: bool = True) -> Iterator[Tuple[str, Node]]:
+    def walk(self, include_aux: bool = True) -> Iterator[tuple[str, Node]]:
         """Every node with its dotted path, depth first, in execution order."""
         roots = list(self.features)
         if include_aux:
@@ -75,14 +76,14 @@ class ModelSpec:
                 return n
         raise KeyError(f"{self.name} has no node {path!r}")
 
-    def parameterised(self, include_aux: bool = True) -> list[Tuple[str, Node]]:
+    def parameterised(self, include_aux: bool = True) -> list[tuple[str, Node]]:
         """The layers that own weights, in order: what a weight transfer walks."""
         from .nodes import PARAMETERISED
 
         return [(p, n) for p, n in self.walk(include_aux) if isinstance(n, PARAMETERISED)]
 
 
-def _walk(node: Node, path: str) -> Iterator[Tuple[str, Node]]:
+def _walk(node: Node, path: str) -> Iterator[tuple[str, Node]]:
     yield path, node
     for child in children_of(node):
         yield from _walk(child, f"{path}.{child.name}")

@@ -8,13 +8,13 @@ an empty name are named by their index, like ``torch.nn.Sequential``.
 Every numeric choice that torch and Keras default differently (BatchNorm eps/momentum, padding,
 pooling ceil mode, LRN constants) is a required field or has the torch default written out here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Tuple, Union
 
-IntPair = Tuple[int, int]
-PairLike = Union[int, Tuple[int, int]]
+IntPair = tuple[int, int]
+PairLike = int | tuple[int, int]
 
 
 def pair(value: PairLike) -> IntPair:
@@ -37,7 +37,7 @@ class Node:
     def kind(self) -> str:
         return type(self).__name__
 
-    def named(self, name: str) -> "Node":
+    def named(self, name: str) -> Node:
         return replace(self, name=name)  # type: ignore[type-var]
 
 
@@ -109,7 +109,9 @@ class MultiHeadAttention(Node):
 
     def __post_init__(self) -> None:
         if self.heads <= 0 or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"MultiHeadAttention {self.name!r}: needs heads >= 1 and 0 <= dropout < 1, received heads={self.heads!r}, dropout={self.dropout!r}")
+            raise ValueError(
+                f"MultiHeadAttention {self.name!r}: needs heads >= 1 and 0 <= dropout < 1, received heads={self.heads!r}, dropout={self.dropout!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -267,15 +269,17 @@ class StochasticDepth(Node):
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p <= 1.0 or self.mode not in ("row", "batch"):
-            raise ValueError(f"StochasticDepth {self.name!r}: needs 0 <= p <= 1 and mode 'row' or 'batch', received p={self.p!r}, mode={self.mode!r}")
+            raise ValueError(
+                f"StochasticDepth {self.name!r}: needs 0 <= p <= 1 and mode 'row' or 'batch', received p={self.p!r}, mode={self.mode!r}"
+            )
 
 
 @dataclass(frozen=True)
 class ChannelAffine(Node):
     """Fixed per-channel ``x * scale + shift`` with no parameters (GoogLeNet's transform_input)."""
 
-    scale: Tuple[float, ...]
-    shift: Tuple[float, ...]
+    scale: tuple[float, ...]
+    shift: tuple[float, ...]
     name: str = ""
 
 
@@ -286,7 +290,7 @@ class ChannelAffine(Node):
 class Sequential(Node):
     """Children applied in order. Unnamed children are named "0", "1", ... like torch."""
 
-    children: Tuple[Node, ...]
+    children: tuple[Node, ...]
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -297,7 +301,7 @@ class Sequential(Node):
 class Concat(Node):
     """Inception block: every branch sees the same input; outputs are concatenated on channels."""
 
-    branches: Tuple[Node, ...]
+    branches: tuple[Node, ...]
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -310,7 +314,7 @@ class Residual(Node):
     (``layer1.0.conv1``), the shortcut under its own name (``layer1.0.downsample``). ``post=None``
     is a block whose sum is its output (MobileNetV2's inverted residual: no activation after it)."""
 
-    body: Tuple[Node, ...]
+    body: tuple[Node, ...]
     shortcut: Node | None = None
     post: Node | None = field(default_factory=lambda: ReLU(name="relu"))
     name: str = ""
@@ -325,7 +329,7 @@ class Gate(Node):
     (squeeze-and-excitation: pool, 1x1 conv, activation, 1x1 conv, sigmoid). Body children sit
     under the gate's name (``features.1.0.block.1.fc1``), like a Sequential's."""
 
-    body: Tuple[Node, ...]
+    body: tuple[Node, ...]
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -338,7 +342,7 @@ class ResidualChain(Node):
     children sit directly under the block (a pre-norm transformer layer: ``ln_1, self_attention,
     dropout`` then ``ln_2, mlp``, as torchvision's EncoderBlock), so they must be named."""
 
-    groups: Tuple[Tuple[Node, ...], ...]
+    groups: tuple[tuple[Node, ...], ...]
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -348,7 +352,7 @@ class ResidualChain(Node):
         _name_children(tuple(flat))  # unique names
 
 
-def _name_children(children: Tuple[Node, ...]) -> Tuple[Node, ...]:
+def _name_children(children: tuple[Node, ...]) -> tuple[Node, ...]:
     named = tuple(c if c.name else c.named(str(i)) for i, c in enumerate(children))
     names = [c.name for c in named]
     duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -357,7 +361,7 @@ def _name_children(children: Tuple[Node, ...]) -> Tuple[Node, ...]:
     return named
 
 
-def children_of(node: Node) -> Tuple[Node, ...]:
+def children_of(node: Node) -> tuple[Node, ...]:
     """The child nodes of a container, in execution order (empty for a leaf)."""
     if isinstance(node, Sequential):
         return node.children
@@ -372,7 +376,7 @@ def children_of(node: Node) -> Tuple[Node, ...]:
     return ()
 
 
-def with_children(node: Node, children: Tuple[Node, ...]) -> Node:
+def with_children(node: Node, children: tuple[Node, ...]) -> Node:
     """``node`` with its children replaced, given in :func:`children_of`'s order (a tree rewrite
     rebuilds every container kind through this one function)."""
     if isinstance(node, Sequential):
@@ -384,14 +388,14 @@ def with_children(node: Node, children: Tuple[Node, ...]) -> Node:
     if isinstance(node, ResidualChain):
         groups, start = [], 0
         for group in node.groups:
-            groups.append(tuple(children[start:start + len(group)]))
+            groups.append(tuple(children[start : start + len(group)]))
             start += len(group)
         return replace(node, groups=tuple(groups))
     if isinstance(node, Residual):
-        rest = list(children[len(node.body):])
+        rest = list(children[len(node.body) :])
         shortcut = rest.pop(0) if node.shortcut is not None else None
         post = rest.pop(0) if node.post is not None else None
-        return replace(node, body=tuple(children[:len(node.body)]), shortcut=shortcut, post=post)
+        return replace(node, body=tuple(children[: len(node.body)]), shortcut=shortcut, post=post)
     return node
 
 

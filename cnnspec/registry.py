@@ -1,13 +1,16 @@
 """Name -> spec builder registry, like torchvision's ``register_model`` / ``get_model``."""
+
 from __future__ import annotations
 
+import argparse
 import inspect
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 from .model import ModelSpec
 
 SpecBuilder = Callable[..., ModelSpec]
-_BUILDERS: Dict[str, SpecBuilder] = {}
+_BUILDERS: dict[str, SpecBuilder] = {}
 
 
 def register(name: str) -> Callable[[SpecBuilder], SpecBuilder]:
@@ -22,7 +25,7 @@ def register(name: str) -> Callable[[SpecBuilder], SpecBuilder]:
     return add
 
 
-def names() -> List[str]:
+def names() -> list[str]:
     """All registered model names, in registration order (families grouped)."""
     return list(_BUILDERS)
 
@@ -39,18 +42,18 @@ def builder(name: str) -> SpecBuilder:
     try:
         return _BUILDERS[name]
     except (KeyError, TypeError):
-        from .cli import unknown_name_message
+        from cnnbase.cli import unknown_name_message
 
         raise UnknownModelError(unknown_name_message("model", str(name), list(_BUILDERS))) from None
 
 
-def options(name: str) -> Dict[str, Any]:
+def options(name: str) -> dict[str, Any]:
     """The keyword options a model accepts, with their defaults (e.g. num_classes, dropout)."""
     sig = inspect.signature(builder(name))
     return {k: p.default for k, p in sig.parameters.items()}
 
 
-def options_for_size(name: str, size: Any, given: Dict[str, Any]) -> Dict[str, Any]:
+def options_for_size(name: str, size: Any, given: dict[str, Any]) -> dict[str, Any]:
     """``given`` options plus ``image_size=size`` when the model is built for one input size that
     is a spec option (ViT: the position embedding) and a square ``size`` (an int or a pair) was
     asked for, unless ``given`` already fixes it (published weights do): ``--size 32`` then builds
@@ -74,3 +77,12 @@ def get(name: str, **overrides: Any) -> ModelSpec:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"num_classes must be a positive int, received num_classes={n!r}")
     return build(**overrides)
+
+
+def model_name(text: str) -> str:
+    """argparse ``type=`` for a model name: the error suggests the closest registered name."""
+    if text in _BUILDERS:
+        return text
+    from cnnbase.cli import unknown_name_message
+
+    raise argparse.ArgumentTypeError(unknown_name_message("model", text, names()))

@@ -11,10 +11,11 @@ a Residual's output is its ``post`` activation (``layer1_0_relu``), or, without 
 ``<block>_add<i>``, the last one named by the block's path. A depthwise conv (groups = input
 channels = output channels) is a ``DepthwiseConv2D``, as in keras.applications' MobileNets.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Optional, Tuple, Type
+from collections.abc import Callable
 
 import keras
 from keras import layers
@@ -24,7 +25,7 @@ from cnnspec import nodes as n
 
 from . import layers as torchlike
 
-_BUILDERS: Dict[Type[n.Node], Callable] = {}
+_BUILDERS: dict[type[n.Node], Callable] = {}
 
 
 def layer_name(path: str) -> str:
@@ -32,7 +33,7 @@ def layer_name(path: str) -> str:
     return path.replace(".", "_")
 
 
-def _builds(kind: Type[n.Node]) -> Callable:
+def _builds(kind: type[n.Node]) -> Callable:
     def add(fn: Callable) -> Callable:
         _BUILDERS[kind] = fn
         return fn
@@ -110,8 +111,14 @@ def _vit_kernel_init(ctx: _Context, path: str, node: n.Node):
 
 def _bias_init(ctx: _Context, path: str, node: n.Node):
     if ctx.spec.init == "vit":
-        return keras.initializers.RandomNormal(0.0, 1e-6) if isinstance(node, n.Linear) and path != ctx.spec.classifier else "zeros"
-    if ctx.spec.init in ("vgg", "googlenet", "mobilenet", "efficientnet") or (ctx.spec.init == "resnet" and isinstance(node, n.Conv)):
+        return (
+            keras.initializers.RandomNormal(0.0, 1e-6)
+            if isinstance(node, n.Linear) and path != ctx.spec.classifier
+            else "zeros"
+        )
+    if ctx.spec.init in ("vgg", "googlenet", "mobilenet", "efficientnet") or (
+        ctx.spec.init == "resnet" and isinstance(node, n.Conv)
+    ):
         return "zeros"
     bound = 1.0 / math.sqrt(ctx.fan_in(path, node))
     return keras.initializers.RandomUniform(-bound, bound)
@@ -130,12 +137,25 @@ def _conv(node: n.Conv, x, path, ctx):
         padding = "valid"
     if n.is_depthwise(node, ctx.shapes[path].in_features):
         return layers.DepthwiseConv2D(
-            node.kernel, strides=node.stride, padding=padding, depth_multiplier=1, use_bias=node.bias,
-            depthwise_initializer=_kernel_init(ctx, path, node), bias_initializer=_bias_init(ctx, path, node), name=layer_name(path),
+            node.kernel,
+            strides=node.stride,
+            padding=padding,
+            depth_multiplier=1,
+            use_bias=node.bias,
+            depthwise_initializer=_kernel_init(ctx, path, node),
+            bias_initializer=_bias_init(ctx, path, node),
+            name=layer_name(path),
         )(x)
     return layers.Conv2D(
-        node.out, node.kernel, strides=node.stride, padding=padding, groups=node.groups, use_bias=node.bias,
-        kernel_initializer=_kernel_init(ctx, path, node), bias_initializer=_bias_init(ctx, path, node), name=layer_name(path),
+        node.out,
+        node.kernel,
+        strides=node.stride,
+        padding=padding,
+        groups=node.groups,
+        use_bias=node.bias,
+        kernel_initializer=_kernel_init(ctx, path, node),
+        bias_initializer=_bias_init(ctx, path, node),
+        name=layer_name(path),
     )(x)
 
 
@@ -144,7 +164,10 @@ def _batchnorm(node: n.BatchNorm, x, path, ctx):
     # Keras' momentum is the weight of the old running value: 1 - torch's momentum. The layer
     # folds torch's unbiased batch variance into the running variance (see TorchBatchNormalization).
     return torchlike.TorchBatchNormalization(
-        axis=-1, epsilon=node.eps, momentum=1.0 - node.momentum, name=layer_name(path),
+        axis=-1,
+        epsilon=node.eps,
+        momentum=1.0 - node.momentum,
+        name=layer_name(path),
         gamma_initializer="zeros" if path in ctx.zero_gamma else "ones",
     )(x)
 
@@ -153,8 +176,12 @@ def _batchnorm(node: n.BatchNorm, x, path, ctx):
 def _linear(node: n.Linear, x, path, ctx):
     is_classifier = path == ctx.spec.classifier or any(path == f"{a.name}.fc2" for a in ctx.spec.aux_heads)
     return layers.Dense(
-        node.out, use_bias=node.bias, activation=ctx.classifier_activation if is_classifier else None,
-        kernel_initializer=_kernel_init(ctx, path, node), bias_initializer=_bias_init(ctx, path, node), name=layer_name(path),
+        node.out,
+        use_bias=node.bias,
+        activation=ctx.classifier_activation if is_classifier else None,
+        kernel_initializer=_kernel_init(ctx, path, node),
+        bias_initializer=_bias_init(ctx, path, node),
+        name=layer_name(path),
     )(x)
 
 
@@ -167,13 +194,19 @@ def _layernorm(node: n.LayerNorm, x, path, ctx):
 def _attention(node: n.MultiHeadAttention, x, path, ctx):
     dim = ctx.shapes[path].in_features
     attention = layers.MultiHeadAttention(
-        node.heads, dim // node.heads, dropout=node.dropout, kernel_initializer=_kernel_init(ctx, path, node),
-        bias_initializer="zeros", name=layer_name(path),
+        node.heads,
+        dim // node.heads,
+        dropout=node.dropout,
+        kernel_initializer=_kernel_init(ctx, path, node),
+        bias_initializer="zeros",
+        name=layer_name(path),
     )
     out = attention(x, x)
     if ctx.spec.init == "vit":  # torch's output projection keeps nn.Linear's default: uniform(+-1/sqrt(D))
         kernel = attention.output_dense.kernel
-        kernel.assign(keras.initializers.RandomUniform(-1.0 / math.sqrt(dim), 1.0 / math.sqrt(dim))(kernel.shape, kernel.dtype))
+        kernel.assign(
+            keras.initializers.RandomUniform(-1.0 / math.sqrt(dim), 1.0 / math.sqrt(dim))(kernel.shape, kernel.dtype)
+        )
     return out
 
 
@@ -243,7 +276,9 @@ def _maxpool(node: n.MaxPool, x, path, ctx):
 @_builds(n.AvgPool)
 def _avgpool(node: n.AvgPool, x, path, ctx):
     if node.ceil_mode or (node.padding != (0, 0) and not node.count_include_pad):
-        raise NotImplementedError(f"{path}: average pooling with ceil_mode or count_include_pad=False is not supported in Keras")
+        raise NotImplementedError(
+            f"{path}: average pooling with ceil_mode or count_include_pad=False is not supported in Keras"
+        )
     if node.padding != (0, 0):
         (ph, pw) = node.padding
         x = layers.ZeroPadding2D(((ph, ph), (pw, pw)), name=layer_name(f"{path}_pad"))(x)
@@ -332,10 +367,10 @@ def build_model(
     spec: cnnspec.ModelSpec,
     include_top: bool = True,
     input_tensor=None,
-    input_shape: Optional[Tuple[Optional[int], Optional[int], int]] = None,
-    pooling: Optional[str] = None,
+    input_shape: tuple[int | None, int | None, int] | None = None,
+    pooling: str | None = None,
     classifier_activation="softmax",
-    name: Optional[str] = None,
+    name: str | None = None,
 ) -> keras.Model:
     """A functional ``keras.Model`` (NHWC) for ``spec``, with keras.applications' arguments."""
     if pooling not in (None, "avg", "max"):
@@ -353,14 +388,16 @@ def build_model(
     for node in spec.features:
         x = build_node(node, x, node.name, ctx)
         taps[node.name] = x
-    outputs: List = []
+    outputs: list = []
     if include_top:
         aux = [build_node(a.head, taps[a.source], a.name, ctx) for a in spec.aux_heads]
         for node in spec.head:
             x = build_node(node, x, node.name, ctx)
         outputs = [x] + aux[::-1]  # torchvision's order: logits, aux2, aux1
     elif pooling == "avg":  # a map's pixels, or a transformer's tokens
-        outputs = [(layers.GlobalAveragePooling2D if len(x.shape) == 4 else layers.GlobalAveragePooling1D)(name="pool")(x)]
+        outputs = [
+            (layers.GlobalAveragePooling2D if len(x.shape) == 4 else layers.GlobalAveragePooling1D)(name="pool")(x)
+        ]
     elif pooling == "max":
         outputs = [(layers.GlobalMaxPooling2D if len(x.shape) == 4 else layers.GlobalMaxPooling1D)(name="pool")(x)]
     else:
@@ -369,14 +406,16 @@ def build_model(
     return keras.Model(model_inputs, outputs[0] if len(outputs) == 1 else outputs, name=name or spec.name)
 
 
-def _input_shape(spec: cnnspec.ModelSpec, include_top: bool, input_shape) -> Tuple:
+def _input_shape(spec: cnnspec.ModelSpec, include_top: bool, input_shape) -> tuple:
     c, h, w = spec.input_size
     if input_shape is None:
         return (h, w, c) if (include_top or spec.fixed_input) else (None, None, c)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels). Received: input_shape={input_shape}")
     if input_shape[-1] != c:
-        raise ValueError(f"{spec.name} expects {c} input channels (channels last). Received: input_shape={tuple(input_shape)}")
+        raise ValueError(
+            f"{spec.name} expects {c} input channels (channels last). Received: input_shape={tuple(input_shape)}"
+        )
     hh, ww = input_shape[0], input_shape[1]
     if hh is not None and ww is not None:
         try:
@@ -384,5 +423,7 @@ def _input_shape(spec: cnnspec.ModelSpec, include_top: bool, input_shape) -> Tup
         except cnnspec.ShapeError as err:
             raise ValueError(str(err)) from None
     elif include_top and spec.fixed_input:
-        raise ValueError(f"{spec.name} with include_top=True only takes {h}x{w} inputs. Received: input_shape={tuple(input_shape)}")
+        raise ValueError(
+            f"{spec.name} with include_top=True only takes {h}x{w} inputs. Received: input_shape={tuple(input_shape)}"
+        )
     return tuple(input_shape)

@@ -11,27 +11,29 @@ from a NumPy generator seeded by (seed, sample index): the same images for the s
 order. Validation images of published weights are resized (short side) and centre-cropped in
 their evaluation ratio.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
 
 import cnnspec
-from finetuning.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES
-from toydata.layout import is_usable_image
+from cnntune.folders import is_usable_image
+from cnntune.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES
 
 
-
-def list_images(folder: Union[str, os.PathLike], classes: Sequence[str]) -> Tuple[List[str], np.ndarray]:
+def list_images(folder: str | os.PathLike, classes: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """(file paths, int labels) in ImageFolder's order: classes in the given order, files sorted."""
     paths, labels = [], []
     for index, name in enumerate(classes):
-        files = sorted(p for p in (Path(folder) / name).iterdir() if is_usable_image(p))  # unreadable files skipped (named by check_layout)
+        files = sorted(
+            p for p in (Path(folder) / name).iterdir() if is_usable_image(p)
+        )  # unreadable files skipped (named by check_layout)
         paths += [str(p) for p in files]
         labels += [index] * len(files)
     return paths, np.asarray(labels, dtype="int32")
@@ -40,10 +42,12 @@ def list_images(folder: Union[str, os.PathLike], classes: Sequence[str]) -> Tupl
 class DecodedImages:
     """Decodes and resizes images once; keeps them (uint8) while they fit in the memory budget."""
 
-    def __init__(self, size: int, channels: int, cache_bytes: int = DECODED_CACHE_BYTES, resize: Optional[int] = None) -> None:
+    def __init__(
+        self, size: int, channels: int, cache_bytes: int = DECODED_CACHE_BYTES, resize: int | None = None
+    ) -> None:
         self.size, self.channels, self.resize = size, channels, resize
         self.budget = cache_bytes
-        self.store: Dict[str, np.ndarray] = {}
+        self.store: dict[str, np.ndarray] = {}
 
     def __call__(self, path: str) -> np.ndarray:
         image = self.store.get(path)
@@ -96,7 +100,7 @@ def _augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         side = min(height, width)
         box = ((height - side) // 2, (width - side) // 2, side, side)
     top, left, h, w = box
-    crop = image[top:top + h, left:left + w]
+    crop = image[top : top + h, left : left + w]
     squeeze = crop.shape[2] == 1
     pil = Image.fromarray(np.ascontiguousarray(crop[:, :, 0] if squeeze else crop))
     crop = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.uint8)
@@ -111,15 +115,32 @@ class ImageFolderDataset(keras.utils.PyDataset):
     batch of a single sample (BatchNorm cannot train on it); ``workers`` > 1 decodes in threads.
     """
 
-    def __init__(self, paths: Sequence[str], labels: np.ndarray, spec: cnnspec.ModelSpec, size: int, batch_size: int, *,
-                 images: Optional[DecodedImages] = None, shuffle_seed: Optional[int] = None, augment: bool = False,
-                 drop_last: bool = False, workers: int = 0, mean=None, std=None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        labels: np.ndarray,
+        spec: cnnspec.ModelSpec,
+        size: int,
+        batch_size: int,
+        *,
+        images: DecodedImages | None = None,
+        shuffle_seed: int | None = None,
+        augment: bool = False,
+        drop_last: bool = False,
+        workers: int = 0,
+        mean=None,
+        std=None,
+    ) -> None:
         super().__init__(workers=max(1, workers), use_multiprocessing=False)  # threads: PIL decodes without the GIL
         self.paths, self.labels = list(paths), np.asarray(labels, dtype="int32")
         self.batch_size = batch_size
         self.images = images or DecodedImages(size, spec.input_size[0])
         self.seed, self.augment = shuffle_seed, augment
-        self.order = np.arange(len(self.paths)) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(len(self.paths))
+        self.order = (
+            np.arange(len(self.paths))
+            if shuffle_seed is None
+            else np.random.default_rng(shuffle_seed).permutation(len(self.paths))
+        )
         if drop_last and len(self.order) % batch_size == 1 and len(self.order) > 1:
             self.order = self.order[:-1]
         self.mean = np.asarray(mean or spec.mean, np.float32) * 255.0  # published weights bring their own statistics
@@ -129,7 +150,7 @@ class ImageFolderDataset(keras.utils.PyDataset):
         return math.ceil(len(self.order) / self.batch_size)
 
     def __getitem__(self, index: int):
-        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         batch = []
         for i in chosen:
             image = self.images(self.paths[i])

@@ -8,6 +8,7 @@ Keras' ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` / ``KERAS_DISTRIBUTION_NUM_PROCESSES
 ``KERAS_DISTRIBUTION_PROCESS_ID`` variables (``keras.distribution.initialize``). Keras implements
 this on the jax backend only; elsewhere the error says so.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ def data_parallel() -> DataParallelRun:
     """Keras' DataParallel over every visible device (and host), or one clear error."""
     backend = keras.backend.backend()
     if backend != "jax":
-        raise ValueError(f"--distribute uses keras.distribution.DataParallel, which Keras implements on the jax backend only; "
-                         f"received the {backend} backend: set KERAS_BACKEND=jax, or use torchrun with python -m torch_impl finetune")
+        raise ValueError(
+            f"--distribute uses keras.distribution.DataParallel, which Keras implements on the jax backend only; "
+            f"received the {backend} backend: set KERAS_BACKEND=jax, or use torchrun with python -m torch_impl finetune"
+        )
     if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
         keras.distribution.initialize()
     import jax  # the jax backend is active: its process index says which host writes

@@ -1,12 +1,12 @@
 """Fine-tuning a classic CNN on an image folder with Keras: feature extraction or (partial)
-fine-tuning. The twin of ``torch_impl.finetune``: same options (``finetuning.FinetuneOptions``),
+fine-tuning. The twin of ``torch_impl.finetune``: same options (``cnntune.FinetuneOptions``),
 same run folder layout, same history; Keras' own facilities wherever they fit.
 
 Data: :class:`keras_impl.data.ImageFolderDataset` (a ``keras.utils.PyDataset``: PIL decoding,
 NumPy, no TensorFlow, so it runs on every backend) over ``DIR/train`` and ``DIR/val`` (checked
-first by ``toydata.check_layout``; grayscale for one-channel specs), normalised with the spec's
+first by ``cnntune.folders.check_layout``; grayscale for one-channel specs), normalised with the spec's
 mean/std; decoded images stay in memory between epochs; with ``augment``, a random zoom-in crop
-and a horizontal flip. With no data folder the embedded toydata shapes are generated.
+and a horizontal flip. With no data folder the embedded cnntoydata shapes are generated.
 
 Feature extraction: the backbone runs in inference mode (wrapped in
 :class:`keras_impl.transfer.InferenceOnly`: its BatchNorm and Dropout behave as at prediction
@@ -21,6 +21,7 @@ from its checkpoint (weights, optimizer state, history) continues as the uninter
 >>> result = finetune(data="shapes", model="resnet18", mode="fine-tune", epochs=3, weights="pretrained.weights.h5")
 >>> result.best_val_acc
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,41 +29,51 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import keras
 import numpy as np
 
 import cnnspec
+from cnnbase.atomic import atomic_write
 from cnnspec import catalog
-from finetuning import loop, run
-from finetuning.atomic import atomic_write
-from finetuning.loop import RunSetup
-from finetuning.options import WARMUP_START, FinetuneOptions
-from finetuning.run import TORCH_SUFFIXES, FinetuneResult, resolve_size, should_drop_last
+from cnntune import loop, run
+from cnntune.loop import RunSetup
+from cnntune.options import WARMUP_START, FinetuneOptions
+from cnntune.run import TORCH_SUFFIXES, FinetuneResult, resolve_size, should_drop_last
 
 from . import pretrained
 from .data import DecodedImages, ImageFolderDataset, list_images
 from .distribute import data_parallel
 from .models import get_model
+from .transfer import (
+    InferenceOnly,
+    classifier_layers,
+    features_model,
+    freeze_backbone,
+    head_model,
+    make_optimizer,
+    replace_head,
+    select_device,
+    unfreeze,
+)
 from .weights import keras_load_error
-from .transfer import (InferenceOnly, classifier_layers, features_model, freeze_backbone, head_model, make_optimizer,
-                       replace_head, select_device, unfreeze)
-
-
 
 # ----------------------------------------------------------------------------- model
 
 
-def _check_weights_file(path: Union[str, os.PathLike], model: str) -> Path:
+def _check_weights_file(path: str | os.PathLike, model: str) -> Path:
     """A Keras ``.weights.h5``; a torch checkpoint gets the command that converts it."""
     if catalog.is_weights_name(path):  # published weights: converted once, cached under $KERAS_HOME
         return pretrained.ensure_converted(cnnspec.published_weights(model, path))
     p = Path(path)
     if p.suffix in TORCH_SUFFIXES:
-        raise ValueError(f"{p} is a torch checkpoint; keras_impl takes Keras .weights.h5 files. Convert it first: "
-                         f"python -m parity convert --model {model} {p} {p.with_name(p.stem + '.weights.h5')}")
+        raise ValueError(
+            f"{p} is a torch checkpoint; keras_impl takes Keras .weights.h5 files. Convert it first: "
+            f"python -m parity convert --model {model} {p} {p.with_name(p.stem + '.weights.h5')}"
+        )
     if not p.name.endswith(".weights.h5"):
         raise ValueError(f"weights must be a Keras .weights.h5 file (model.save_weights), received {p}")
     if not p.is_file():
@@ -70,7 +81,7 @@ def _check_weights_file(path: Union[str, os.PathLike], model: str) -> Path:
     return p
 
 
-def load_backbone(model: keras.Model, weights: Union[str, os.PathLike], name: Optional[str] = None) -> keras.Model:
+def load_backbone(model: keras.Model, weights: str | os.PathLike, name: str | None = None) -> keras.Model:
     """Loads every weight but the classifier's from a ``.weights.h5`` of the same architecture
     (any number of classes, plain or MLP head: a fine-tuned checkpoint or a converted torchvision
     file). Keras matches layers by kind and order, so the classifier, last in that order, is
@@ -85,8 +96,15 @@ def load_backbone(model: keras.Model, weights: Union[str, os.PathLike], name: Op
     return model
 
 
-def build_model(name: str, num_classes: int, *, weights: Optional[Union[str, os.PathLike]] = None, hidden: Optional[int] = None,
-                size: Optional[int] = None, model_options: Optional[dict] = None) -> keras.Model:
+def build_model(
+    name: str,
+    num_classes: int,
+    *,
+    weights: str | os.PathLike | None = None,
+    hidden: int | None = None,
+    size: int | None = None,
+    model_options: dict | None = None,
+) -> keras.Model:
     """``name`` (inputs ``size`` x ``size``) with its backbone from ``weights`` (or random init) and a
     fresh classifier that outputs logits. GoogLeNet is built without auxiliary heads."""
     extra = {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
@@ -103,23 +121,47 @@ def build_model(name: str, num_classes: int, *, weights: Optional[Union[str, os.
 # ----------------------------------------------------------------------------- data
 
 
-def image_dataset(folder: Union[str, os.PathLike], spec: cnnspec.ModelSpec, size: int, classes: List[str], batch_size: int, *,
-                  shuffle_seed: Optional[int] = None, augment: bool = False, drop_last: bool = False,
-                  images: Optional[DecodedImages] = None, workers: int = 0, mean=None, std=None) -> Tuple[ImageFolderDataset, List[str]]:
+def image_dataset(
+    folder: str | os.PathLike,
+    spec: cnnspec.ModelSpec,
+    size: int,
+    classes: list[str],
+    batch_size: int,
+    *,
+    shuffle_seed: int | None = None,
+    augment: bool = False,
+    drop_last: bool = False,
+    images: DecodedImages | None = None,
+    workers: int = 0,
+    mean=None,
+    std=None,
+) -> tuple[ImageFolderDataset, list[str]]:
     """(batches of normalised NHWC images and int labels, the file paths in ImageFolder order).
     ``shuffle_seed`` shuffles (and seeds the augmentation); ``images`` shares decoded images
     between epochs."""
     paths, labels = list_images(folder, classes)
-    dataset = ImageFolderDataset(paths, labels, spec, size, batch_size, images=images, shuffle_seed=shuffle_seed, augment=augment,
-                                 drop_last=drop_last, workers=workers, mean=mean, std=std)
+    dataset = ImageFolderDataset(
+        paths,
+        labels,
+        spec,
+        size,
+        batch_size,
+        images=images,
+        shuffle_seed=shuffle_seed,
+        augment=augment,
+        drop_last=drop_last,
+        workers=workers,
+        mean=mean,
+        std=std,
+    )
     return dataset, paths
 
 
-def _labels(paths: List[str], classes: List[str]) -> np.ndarray:
+def _labels(paths: list[str], classes: list[str]) -> np.ndarray:
     return np.array([classes.index(Path(p).parent.name) for p in paths], dtype="int32")
 
 
-def extract_features(model: keras.Model, datasets: Sequence, progress: bool = False) -> List[np.ndarray]:
+def extract_features(model: keras.Model, datasets: Sequence, progress: bool = False) -> list[np.ndarray]:
     """The classifier's inputs (pooled, flattened backbone features) for each dataset, in float32,
     computed in inference mode: what a frozen backbone would compute every epoch."""
     features = features_model(model)  # one model, one traced predict step for all datasets
@@ -152,7 +194,7 @@ class _EpochClock(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
-        self.train_seconds: Optional[float] = None
+        self.train_seconds: float | None = None
 
     def on_test_begin(self, logs=None):
         if self.train_seconds is None:
@@ -166,29 +208,39 @@ class _EpochClock(keras.callbacks.Callback):
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def read_checkpoint_info(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     """A Keras fine-tune checkpoint's .json (a run folder, a .json, or its .weights.h5)."""
     return run.read_checkpoint_info(path, "keras")
 
 
-def load_checkpoint(path: Union[str, os.PathLike]) -> Tuple[keras.Model, Dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]]:
     """A fine-tuned model (logits output) and its checkpoint info (classes, size, history...)."""
     info = read_checkpoint_info(path)
-    model = build_model(info["model"], info["num_classes"], hidden=info["hidden"], size=info["size"], model_options=info.get("model_options"))
+    model = build_model(
+        info["model"],
+        info["num_classes"],
+        hidden=info["hidden"],
+        size=info["size"],
+        model_options=info.get("model_options"),
+    )
     model.load_weights(str(Path(info["_dir"]) / info["weights"]))
     return model, info
 
 
-def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: List, path: Path, epoch: int) -> None:
+def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: list, path: Path, epoch: int) -> None:
     """Restores Adam's moments and step count (which carries the learning-rate schedule on)."""
     optimizer.build(variables)
     with np.load(path) as saved:
         if int(saved["__epoch__"]) != epoch:
-            raise ValueError(f"{path.parent}: weights and optimizer state are from different epochs ({epoch} vs {int(saved['__epoch__'])}); "
-                             "the save was interrupted, resume from best.json")
+            raise ValueError(
+                f"{path.parent}: weights and optimizer state are from different epochs ({epoch} vs {int(saved['__epoch__'])}); "
+                "the save was interrupted, resume from best.json"
+            )
         state = {k: saved[k] for k in saved.files if k != "__epoch__"}
     if len(state) != len(optimizer.variables):
-        raise ValueError(f"{path}: optimizer state has {len(state)} variables, this run's optimizer has {len(optimizer.variables)}")
+        raise ValueError(
+            f"{path}: optimizer state has {len(state)} variables, this run's optimizer has {len(optimizer.variables)}"
+        )
     optimizer.load_own_variables(state)
 
 
@@ -200,14 +252,16 @@ def smoothed_crossentropy(label_smoothing: float):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def loss(y_true, logits):
-        labels = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), keras.ops.shape(logits)[-1])
+        labels = keras.ops.one_hot(
+            keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), keras.ops.shape(logits)[-1]
+        )
         return keras.losses.categorical_crossentropy(labels, logits, from_logits=True, label_smoothing=label_smoothing)
 
     return loss
 
 
 @contextlib.contextmanager
-def _dtype_policy(name: Optional[str]) -> Iterator[None]:
+def _dtype_policy(name: str | None) -> Iterator[None]:
     """Sets Keras' global dtype policy for the layers built inside, and restores it after."""
     if name is None:
         yield
@@ -224,7 +278,7 @@ def _dtype_policy(name: Optional[str]) -> Iterator[None]:
 
 
 class KerasAdapter:
-    """Keras' part of a fine-tuning run (:class:`finetuning.loop.Adapter`), on the current backend."""
+    """Keras' part of a fine-tuning run (:class:`cnntune.loop.Adapter`), on the current backend."""
 
     framework = "keras"
     is_main = True
@@ -253,8 +307,14 @@ class KerasAdapter:
             self.scope.enter_context(keras.device(device.name))
         self.scope.enter_context(_dtype_policy("mixed_float16" if amp else None))
         keras.utils.set_random_seed(opts.seed)
-        self.model = build_model(opts.model, len(setup.classes), weights=None if info else opts.weights, hidden=opts.hidden, size=setup.size,
-                                 model_options=setup.model_options)
+        self.model = build_model(
+            opts.model,
+            len(setup.classes),
+            weights=None if info else opts.weights,
+            hidden=opts.hidden,
+            size=setup.size,
+            model_options=setup.model_options,
+        )
         if info is not None:
             self.model.load_weights(str(Path(info["_dir"]) / info["weights"]))
         freeze_backbone(self.model) if opts.mode == "feature-extract" else unfreeze(self.model, opts.last_n_blocks)
@@ -269,34 +329,64 @@ class KerasAdapter:
         total, warmup = setup.schedule(steps_per_epoch)
         lr = opts.learning_rate
         if opts.schedule == "cosine":
-            lr = keras.optimizers.schedules.CosineDecay(lr * WARMUP_START, decay_steps=max(total - warmup, 1), warmup_target=lr,
-                                                        warmup_steps=warmup)
+            lr = keras.optimizers.schedules.CosineDecay(
+                lr * WARMUP_START, decay_steps=max(total - warmup, 1), warmup_target=lr, warmup_steps=warmup
+            )
         optimizer = make_optimizer(self.model, lr, opts.backbone_lr_factor, weight_decay=opts.weight_decay or None)
-        self.train_model.compile(optimizer=optimizer, loss=smoothed_crossentropy(opts.label_smoothing), metrics=["accuracy"])
+        self.train_model.compile(
+            optimizer=optimizer, loss=smoothed_crossentropy(opts.label_smoothing), metrics=["accuracy"]
+        )
         if info is not None:
-            _load_optimizer(self.train_model.optimizer, self.train_model.trainable_variables, Path(info["_dir"]) / info["optimizer"], info["epoch"])
+            _load_optimizer(
+                self.train_model.optimizer,
+                self.train_model.trainable_variables,
+                Path(info["_dir"]) / info["optimizer"],
+                info["epoch"],
+            )
 
-    def prepare(self, cache: bool) -> Optional[float]:
+    def prepare(self, cache: bool) -> float | None:
         opts, setup = self.opts, self.setup_
         channels = setup.spec.input_size[0]
         # decoded images are kept across epochs; validation images in the weights' evaluation crop
-        self.images = {"train": DecodedImages(setup.size, channels), "val": DecodedImages(setup.size, channels, resize=setup.eval_resize)}
+        self.images = {
+            "train": DecodedImages(setup.size, channels),
+            "val": DecodedImages(setup.size, channels, resize=setup.eval_resize),
+        }
         self.stats = {"mean": setup.mean, "std": setup.std}
-        self.val_ds, val_paths = image_dataset(os.path.join(setup.root, "val"), setup.spec, setup.size, setup.classes, self.batch,
-                                               images=self.images["val"], workers=opts.workers, **self.stats)
+        self.val_ds, val_paths = image_dataset(
+            os.path.join(setup.root, "val"),
+            setup.spec,
+            setup.size,
+            setup.classes,
+            self.batch,
+            images=self.images["val"],
+            workers=opts.workers,
+            **self.stats,
+        )
         n_train = len(list_images(os.path.join(setup.root, "train"), setup.classes)[0])
         self._compile(math.ceil((n_train - should_drop_last(n_train, self.batch)) / self.batch))
         self.cache = None
         if not cache:
             return None
         t0 = time.perf_counter()
-        train_plain, train_paths = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, self.batch,
-                                                 images=self.images["train"], workers=opts.workers, **self.stats)
+        train_plain, train_paths = image_dataset(
+            os.path.join(setup.root, "train"),
+            setup.spec,
+            setup.size,
+            setup.classes,
+            self.batch,
+            images=self.images["train"],
+            workers=opts.workers,
+            **self.stats,
+        )
         train_x, val_x = extract_features(self.model, [train_plain, self.val_ds], opts.progress)
-        self.cache = {"train": (train_x, _labels(train_paths, setup.classes)), "val": (val_x, _labels(val_paths, setup.classes))}
+        self.cache = {
+            "train": (train_x, _labels(train_paths, setup.classes)),
+            "val": (val_x, _labels(val_paths, setup.classes)),
+        }
         return time.perf_counter() - t0
 
-    def epoch(self, epoch: int, seed: int, tag: str) -> Dict[str, float]:
+    def epoch(self, epoch: int, seed: int, tag: str) -> dict[str, float]:
         opts, setup = self.opts, self.setup_
         keras.utils.set_random_seed(seed)  # shuffle, augmentation, dropout: the same on resume
         clock = _EpochClock()
@@ -306,19 +396,46 @@ class KerasAdapter:
             order = np.random.default_rng(seed).permutation(len(y))
             if should_drop_last(len(y), self.batch):
                 order = order[:-1]
-            logs = self.train_model.fit(x[order], y[order], batch_size=self.batch, shuffle=False, validation_data=self.cache["val"],
-                                        validation_batch_size=self.batch, **fit).history
+            logs = self.train_model.fit(
+                x[order],
+                y[order],
+                batch_size=self.batch,
+                shuffle=False,
+                validation_data=self.cache["val"],
+                validation_batch_size=self.batch,
+                **fit,
+            ).history
         else:
-            train_ds, _ = image_dataset(os.path.join(setup.root, "train"), setup.spec, setup.size, setup.classes, self.batch,
-                                        shuffle_seed=seed, augment=opts.augment, drop_last=True, images=self.images["train"], workers=opts.workers,
-                                        **self.stats)
+            train_ds, _ = image_dataset(
+                os.path.join(setup.root, "train"),
+                setup.spec,
+                setup.size,
+                setup.classes,
+                self.batch,
+                shuffle_seed=seed,
+                augment=opts.augment,
+                drop_last=True,
+                images=self.images["train"],
+                workers=opts.workers,
+                **self.stats,
+            )
             logs = self.train_model.fit(train_ds, validation_data=self.val_ds, shuffle=False, **fit).history
-        return {"train_loss": float(logs["loss"][-1]), "train_acc": float(logs["accuracy"][-1]), "val_loss": float(logs["val_loss"][-1]),
-                "val_acc": float(logs["val_accuracy"][-1]), "seconds": clock.seconds, "train_seconds": clock.train_seconds}
+        return {
+            "train_loss": float(logs["loss"][-1]),
+            "train_acc": float(logs["accuracy"][-1]),
+            "val_loss": float(logs["val_loss"][-1]),
+            "val_acc": float(logs["val_accuracy"][-1]),
+            "seconds": clock.seconds,
+            "train_seconds": clock.train_seconds,
+        }
 
     def save(self, out: Path, stem: str, epoch: int) -> None:
-        atomic_write(out / f"{stem}{self.weights_suffix}", lambda tmp: self.model.save_weights(tmp, overwrite=True), suffix=self.weights_suffix)
-        state: Dict[str, Any] = {}
+        atomic_write(
+            out / f"{stem}{self.weights_suffix}",
+            lambda tmp: self.model.save_weights(tmp, overwrite=True),
+            suffix=self.weights_suffix,
+        )
+        state: dict[str, Any] = {}
         self.train_model.optimizer.save_own_variables(state)  # Keras' own (de)serialisation: {"0": array, "1": ...}
 
         def write(tmp: str) -> None:
@@ -327,17 +444,17 @@ class KerasAdapter:
 
         atomic_write(out / f"{stem}{self.optimizer_suffix}", write)
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         return {"backend": keras.backend.backend()}
 
     def close(self) -> None:
         self.scope.close()
 
 
-def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> FinetuneResult:
+def finetune(options: FinetuneOptions | None = None, **overrides: Any) -> FinetuneResult:
     """Trains ``options.model`` on ``options.data`` and returns the history and best accuracy.
 
-    Keyword ``overrides`` are :class:`finetuning.FinetuneOptions` fields (``mode="fine-tune"``,
+    Keyword ``overrides`` are :class:`cnntune.FinetuneOptions` fields (``mode="fine-tune"``,
     ``epochs=3``...); ``workers`` > 1 decodes images in that many threads. Writes to the run
     folder: ``best``/``last`` checkpoints (``.weights.h5`` weights, ``.optim.npz`` optimizer state,
     ``.json`` info), ``history.json`` and ``curves.png``.

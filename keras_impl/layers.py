@@ -3,10 +3,11 @@
 Each is registered as serializable, so a saved model (or a config sent to another process, as the
 ONNX export does) rebuilds them.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -14,7 +15,7 @@ from keras import ops
 PACKAGE = "keras_impl"
 
 
-def _pair(v) -> Tuple[int, int]:
+def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
@@ -66,11 +67,19 @@ class TorchMaxPool2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
-        oh, ow = (self._out_size(size, k, s, p) for size, k, s, p in zip((h, w), self.pool_size, self.strides, self.pad))
+        oh, ow = (
+            self._out_size(size, k, s, p) for size, k, s, p in zip((h, w), self.pool_size, self.strides, self.pad)
+        )
         return (n, oh, ow, c)
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides, "padding": self.pad, "ceil_mode": self.ceil_mode}
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.pad,
+            "ceil_mode": self.ceil_mode,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -179,16 +188,30 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
             for axis in self._reduction_axes:
                 count = count * shape[axis]
             count = ops.cast(count, x.dtype)
-            new_variance = variance * count / ops.maximum(count - 1.0, 1.0) if self.unbiased_running_variance else variance
-            momentum = float(self.momentum)  # a Python float: ops.cast(0.9, "float64") rounds 0.9 to float32 first on tensorflow
-            self.moving_mean.assign(ops.cast(ops.cast(self.moving_mean, x.dtype) * momentum + mean * (1.0 - momentum), self.moving_mean.dtype))
-            self.moving_variance.assign(ops.cast(ops.cast(self.moving_variance, x.dtype) * momentum + new_variance * (1.0 - momentum),
-                                                 self.moving_variance.dtype))
+            new_variance = (
+                variance * count / ops.maximum(count - 1.0, 1.0) if self.unbiased_running_variance else variance
+            )
+            momentum = float(
+                self.momentum
+            )  # a Python float: ops.cast(0.9, "float64") rounds 0.9 to float32 first on tensorflow
+            self.moving_mean.assign(
+                ops.cast(
+                    ops.cast(self.moving_mean, x.dtype) * momentum + mean * (1.0 - momentum), self.moving_mean.dtype
+                )
+            )
+            self.moving_variance.assign(
+                ops.cast(
+                    ops.cast(self.moving_variance, x.dtype) * momentum + new_variance * (1.0 - momentum),
+                    self.moving_variance.dtype,
+                )
+            )
         else:
             mean, variance = ops.cast(self.moving_mean, x.dtype), ops.cast(self.moving_variance, x.dtype)
         gamma = ops.cast(self.gamma, x.dtype) if self.scale else None
         beta = ops.cast(self.beta, x.dtype) if self.center else None
-        out = ops.batch_normalization(x, mean=mean, variance=variance, axis=self.axis, offset=beta, scale=gamma, epsilon=self.epsilon)
+        out = ops.batch_normalization(
+            x, mean=mean, variance=variance, axis=self.axis, offset=beta, scale=gamma, epsilon=self.epsilon
+        )
         return ops.cast(out, self.compute_dtype)
 
 
@@ -254,7 +277,9 @@ class PositionEmbedding(_BareParameter):
     """Adds a learned (1, T, D) table to (N, T, D) tokens (ViT's position embedding)."""
 
     def build(self, input_shape):
-        self.table = self.add_weight(shape=(1,) + tuple(input_shape[1:]), initializer=self.initializer, name="pos_embedding")
+        self.table = self.add_weight(
+            shape=(1,) + tuple(input_shape[1:]), initializer=self.initializer, name="pos_embedding"
+        )
 
     def call(self, x):
         return x + ops.cast(self.table, x.dtype)

@@ -13,25 +13,24 @@ published weights come from torchvision.
 GoogLeNet with ``aux_logits=True`` returns ``[logits, aux2, aux1]`` (torchvision's order) in
 training and inference alike, since a functional model has fixed outputs; it defaults to False.
 """
+
 from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, List, Optional
+from typing import Any
 
 import keras
 
 import cnnspec
-from cnnspec import registry
-
-from cnnspec import catalog
+from cnnspec import catalog, registry
 
 from . import pretrained
 from .builder import build_model
 from .weights import load_weights_file
 
 
-def list_models() -> List[str]:
+def list_models() -> list[str]:
     return cnnspec.names()
 
 
@@ -43,22 +42,27 @@ def model_info(name: str) -> cnnspec.ModelSpec:
 def get_model(
     name: str,
     include_top: bool = True,
-    weights: Optional[str] = None,
+    weights: str | None = None,
     input_tensor=None,
     input_shape=None,
-    pooling: Optional[str] = None,
-    classes: Optional[int] = None,
+    pooling: str | None = None,
+    classes: int | None = None,
     classifier_activation="softmax",
     **options: Any,
 ) -> keras.Model:
     """Builds ``name`` the way keras.applications builds its models (see the module docstring)."""
     if weights is not None and not isinstance(weights, (str, bytes)) and not hasattr(weights, "__fspath__"):
-        raise TypeError(f"weights must be None, 'imagenet', a weights name or a path to a .weights.h5 file. Received: weights={weights!r}")
+        raise TypeError(
+            f"weights must be None, 'imagenet', a weights name or a path to a .weights.h5 file. Received: weights={weights!r}"
+        )
     entry = cnnspec.published_weights(name, weights) if catalog.is_weights_name(weights) else None
     if entry is not None:
         classes, options = pretrained.keras_options(entry, include_top, classes, options)
         if include_top and not entry.classifies:
-            warnings.warn(f"{entry.key} are feature-only weights: the classifier holds no valid values; use include_top=False", stacklevel=3)
+            warnings.warn(
+                f"{entry.key} are feature-only weights: the classifier holds no valid values; use include_top=False",
+                stacklevel=3,
+            )
     if name == "googlenet":
         options.setdefault("aux_logits", False)
     if classes is not None:
@@ -81,9 +85,11 @@ def _factory(name: str):
     factory.__name__ = factory.__qualname__ = name
     factory.__module__ = __name__
     doc = inspect.cleandoc(registry.builder(name).__doc__ or name)
-    factory.__doc__ = (f"{doc}\n\nA functional keras.Model (NHWC) with keras.applications' arguments (include_top, weights, "
-                       f"input_tensor, input_shape, pooling, classes, classifier_activation); spec options: "
-                       f"{', '.join(o for o in cnnspec.options(name) if o != 'num_classes')}.")
+    factory.__doc__ = (
+        f"{doc}\n\nA functional keras.Model (NHWC) with keras.applications' arguments (include_top, weights, "
+        f"input_tensor, input_shape, pooling, classes, classifier_activation); spec options: "
+        f"{', '.join(o for o in cnnspec.options(name) if o != 'num_classes')}."
+    )
     return factory
 
 

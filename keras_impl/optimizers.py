@@ -27,9 +27,10 @@ has no Keras path.
 path) in ``last_gradients``; ``parity.check_training`` compares them with torch's ``.grad``.
 It needs eager execution (``run_eagerly=True``), where the gradients are concrete arrays.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import keras
 import numpy as np
@@ -47,8 +48,14 @@ def _scalar(value: float, dtype) -> Any:
 class TorchOptimizer(keras.optimizers.Optimizer):
     """The pieces both rules share: torch-style weight decay, per-variable rates, gradient recording."""
 
-    def __init__(self, learning_rate: Any = 0.001, weight_decay: float = 0.0, lr_multipliers: Optional[Dict[str, float]] = None,
-                 name: Optional[str] = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        weight_decay: float = 0.0,
+        lr_multipliers: dict[str, float] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, received {weight_decay!r}")
@@ -57,9 +64,9 @@ class TorchOptimizer(keras.optimizers.Optimizer):
         bad = {k: v for k, v in self.lr_multipliers.items() if not v >= 0}
         if bad:
             raise ValueError(f"lr_multipliers must be >= 0, received {bad}")
-        self._multiplier_by_index: List[float] = []
+        self._multiplier_by_index: list[float] = []
         self.record_gradients = False
-        self.last_gradients: Dict[str, np.ndarray] = {}
+        self.last_gradients: dict[str, np.ndarray] = {}
 
     def build(self, var_list):
         super().build(var_list)
@@ -68,7 +75,9 @@ class TorchOptimizer(keras.optimizers.Optimizer):
     def apply(self, grads, trainable_variables=None):
         if self.record_gradients:
             variables = trainable_variables if trainable_variables is not None else self._trainable_variables
-            self.last_gradients = {v.path: np.asarray(ops.convert_to_numpy(g)) for g, v in zip(grads, variables) if g is not None}
+            self.last_gradients = {
+                v.path: np.asarray(ops.convert_to_numpy(g)) for g, v in zip(grads, variables) if g is not None
+            }
         return super().apply(grads, trainable_variables)
 
     def _rate(self, variable, learning_rate):
@@ -77,7 +86,7 @@ class TorchOptimizer(keras.optimizers.Optimizer):
         lr = ops.cast(learning_rate, variable.dtype)
         return (lr if factor == 1.0 else lr * factor), factor
 
-    def get_config(self) -> Dict[str, Any]:
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.pop("weight_decay", None)
         return {**config, "weight_decay": self.torch_weight_decay, "lr_multipliers": self.lr_multipliers}
@@ -91,8 +100,15 @@ class TorchSGD(TorchOptimizer):
     same as a zero-initialised buffer).
     """
 
-    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
-                 name: str = "torch_sgd", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: Any = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        name: str = "torch_sgd",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), received {momentum!r}")
@@ -104,7 +120,9 @@ class TorchSGD(TorchOptimizer):
         if self.built:
             return
         super().build(var_list)
-        self.momentum_buffers = [self.add_variable_from_reference(v, "momentum") for v in var_list] if self.momentum else []
+        self.momentum_buffers = (
+            [self.add_variable_from_reference(v, "momentum") for v in var_list] if self.momentum else []
+        )
 
     def update_step(self, gradient, variable, learning_rate):
         lr, factor = self._rate(variable, learning_rate)
@@ -118,7 +136,7 @@ class TorchSGD(TorchOptimizer):
         if factor != 0.0:
             self.assign_sub(variable, lr * g)
 
-    def get_config(self) -> Dict[str, Any]:
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -128,10 +146,24 @@ class TorchAdam(TorchOptimizer):
     (``decoupled=True``: ``p *= 1 - lr * wd`` first), with torch's epsilon placement and default 1e-8:
     ``p -= lr * m_hat / (sqrt(v_hat) + eps)``."""
 
-    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled: bool = False, name: str = "torch_adam", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+        name: str = "torch_adam",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon, self.decoupled = float(beta_1), float(beta_2), float(epsilon), bool(decoupled)
+        self.beta_1, self.beta_2, self.epsilon, self.decoupled = (
+            float(beta_1),
+            float(beta_2),
+            float(epsilon),
+            bool(decoupled),
+        )
 
     def build(self, var_list):
         if self.built:
@@ -160,8 +192,14 @@ class TorchAdam(TorchOptimizer):
         v_hat = v / (1.0 - ops.power(b2, step))
         self.assign_sub(variable, lr * m_hat / (ops.sqrt(v_hat) + _scalar(self.epsilon, dtype)))
 
-    def get_config(self) -> Dict[str, Any]:
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "decoupled": self.decoupled}
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "decoupled": self.decoupled,
+        }
 
 
 def torch_adamw(learning_rate: Any = 0.001, weight_decay: float = 0.01, **kwargs: Any) -> TorchAdam:

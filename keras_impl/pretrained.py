@@ -9,6 +9,7 @@ agreement. keras_impl never imports torch: a missing conversion runs ``python -m
 in a subprocess, which needs torch installed; without torch, the error names the command to run
 on a machine that has it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,12 +20,11 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any
 
 import numpy as np
 
 import cnnspec
-
 from cnnspec.catalog import PublishedWeights
 
 CACHE_SUBDIR = Path("models") / "classic_cnns"
@@ -45,7 +45,7 @@ def record_path(entry: PublishedWeights) -> Path:
     return converted_path(entry).with_name(converted_path(entry).name.removesuffix(".weights.h5") + ".json")
 
 
-def sha256_of(path: Union[str, os.PathLike]) -> str:
+def sha256_of(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -53,7 +53,7 @@ def sha256_of(path: Union[str, os.PathLike]) -> str:
     return digest.hexdigest()
 
 
-def read_record(entry: PublishedWeights) -> Optional[Dict[str, Any]]:
+def read_record(entry: PublishedWeights) -> dict[str, Any] | None:
     """The conversion record when the cached file is complete and unchanged, else None."""
     path, record = converted_path(entry), record_path(entry)
     if not (path.is_file() and record.is_file()):
@@ -79,31 +79,38 @@ def ensure_converted(entry: PublishedWeights) -> Path:
         raise RuntimeError(
             f"{entry.key} in Keras is converted from torchvision's file, which needs torch; it is not installed here. "
             f"Run `{fetch_command(entry)}` where torch is (pip install 'classic-cnns[all]'), then copy "
-            f"{converted_path(entry).name} and {record_path(entry).name} into {converted_path(entry).parent}")
+            f"{converted_path(entry).name} and {record_path(entry).name} into {converted_path(entry).parent}"
+        )
     cmd = [sys.executable, "-m", "parity", "fetch", entry.model, "--weights", entry.name, "--framework", "keras"]
     print(f"converting {entry.key} for Keras once: {fetch_command(entry)}", file=sys.stderr, flush=True)
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # stderr (progress, errors) goes to the user
     print(done.stdout, file=sys.stderr, end="", flush=True)  # where the files went, the probe's figures
     if done.returncode != 0 or read_record(entry) is None:
         tail = done.stdout.strip().splitlines()[-3:]
-        raise RuntimeError(f"converting {entry.key} for Keras failed (exit {done.returncode}); the reason is printed above. "
-                           f"{' '.join(tail)}".strip())
+        raise RuntimeError(
+            f"converting {entry.key} for Keras failed (exit {done.returncode}); the reason is printed above. "
+            f"{' '.join(tail)}".strip()
+        )
     return converted_path(entry)
 
 
-def keras_options(entry: PublishedWeights, include_top: bool, classes: Optional[int], options: Dict[str, Any]) -> Tuple[Optional[int], Dict[str, Any]]:
+def keras_options(
+    entry: PublishedWeights, include_top: bool, classes: int | None, options: dict[str, Any]
+) -> tuple[int | None, dict[str, Any]]:
     """``classes`` and the spec options with what the checkpoint fixes (keras.applications' rule:
     with ``include_top=True`` the classes are the file's; GoogLeNet's ``transform_input`` is set
     unless given)."""
     if include_top and entry.classifies:
         if classes is not None and classes != entry.num_classes:
-            raise ValueError(f"weights {entry.key} with include_top=True, classes must be {entry.num_classes}, received classes={classes}; "
-                             "use include_top=False (with pooling=) and a new head, or keras_impl.transfer.replace_head")
+            raise ValueError(
+                f"weights {entry.key} with include_top=True, classes must be {entry.num_classes}, received classes={classes}; "
+                "use include_top=False (with pooling=) and a new head, or keras_impl.transfer.replace_head"
+            )
         classes = entry.num_classes
     return classes, entry.fixed_options(options)
 
 
-def load_pretrained(model, entry: PublishedWeights, options: Dict[str, Any]) -> None:
+def load_pretrained(model, entry: PublishedWeights, options: dict[str, Any]) -> None:
     """Loads ``entry``'s converted weights into ``model`` (any input size, with or without top).
 
     The converted file holds the default model (top, no aux heads). A model of that layout loads it
@@ -116,7 +123,11 @@ def load_pretrained(model, entry: PublishedWeights, options: Dict[str, Any]) -> 
 
     path = ensure_converted(entry)
     has_top = any(layer.name == layer_name(cnnspec.get(entry.model).classifier) for layer in model.layers)
-    has_aux = any(layer.name.startswith(tuple(f"{a}_" for a in entry.dropped)) for layer in model.layers) if entry.dropped else False
+    has_aux = (
+        any(layer.name.startswith(tuple(f"{a}_" for a in entry.dropped)) for layer in model.layers)
+        if entry.dropped
+        else False
+    )
     if has_top and not has_aux:
         try:
             model.load_weights(str(path))
@@ -130,18 +141,21 @@ def load_pretrained(model, entry: PublishedWeights, options: Dict[str, Any]) -> 
     reference.load_weights(str(path))
     untouched = copy_weights_by_name(reference, model, label=entry.key)
     if untouched:
-        warnings.warn(f"{len(untouched)} layers are not in {entry.key} and keep their initial values "
-                      f"({', '.join(untouched[:4])}{'...' if len(untouched) > 4 else ''}): the auxiliary heads are NOT pretrained", stacklevel=4)
+        warnings.warn(
+            f"{len(untouched)} layers are not in {entry.key} and keep their initial values "
+            f"({', '.join(untouched[:4])}{'...' if len(untouched) > 4 else ''}): the auxiliary heads are NOT pretrained",
+            stacklevel=4,
+        )
 
 
 # ----------------------------------------------------------------------------- preprocessing
-def _transform(model: Optional[str], weights: str) -> cnnspec.EvalTransform:
+def _transform(model: str | None, weights: str) -> cnnspec.EvalTransform:
     if model is None:
         return cnnspec.EvalTransform()  # the ImageNet mean/std every DEFAULT entry uses
     return cnnspec.published_weights(model, weights).transforms
 
 
-def preprocess_input(x, data_format: Optional[str] = None, *, model: Optional[str] = None, weights: str = "imagenet"):
+def preprocess_input(x, data_format: str | None = None, *, model: str | None = None, weights: str = "imagenet"):
     """RGB values in [0, 255] -> the normalised input the published weights expect: ``(x / 255 - mean) / std``
     (keras.applications' "torch" mode). ``model``/``weights`` pick an entry with other statistics
     (vgg16 ``IMAGENET1K_FEATURES``); the default is ImageNet's. Works on NumPy arrays and tensors."""
@@ -166,16 +180,20 @@ def preprocess_input(x, data_format: Optional[str] = None, *, model: Optional[st
 def _check_channels(shape: tuple, data_format: str) -> None:
     axis = -1 if data_format == "channels_last" else (-3 if len(shape) >= 3 else 0)
     if len(shape) < 3 or shape[axis] != 3:
-        raise ValueError(f"preprocess_input expects RGB images shaped (..., H, W, 3) ({data_format}), received shape {shape}")
+        raise ValueError(
+            f"preprocess_input expects RGB images shaped (..., H, W, 3) ({data_format}), received shape {shape}"
+        )
 
 
-def decode_predictions(preds, top: int = 5, *, categories: str = "imagenet1k") -> List[List[Tuple[int, str, float]]]:
+def decode_predictions(preds, top: int = 5, *, categories: str = "imagenet1k") -> list[list[tuple[int, str, float]]]:
     """keras.applications' decode_predictions for the shipped category names (never downloaded):
     one list per sample of ``(class_index, class_name, score)``, best first."""
     preds = np.asarray(preds)
     names = cnnspec.categories(categories)
     if preds.ndim != 2 or preds.shape[1] != len(names):
-        raise ValueError(f"decode_predictions expects a batch of predictions shaped (samples, {len(names)}), received shape {preds.shape}")
+        raise ValueError(
+            f"decode_predictions expects a batch of predictions shaped (samples, {len(names)}), received shape {preds.shape}"
+        )
     if not 1 <= top <= len(names):
         raise ValueError(f"top must be between 1 and {len(names)}, received top={top}")
     out = []
@@ -185,7 +203,7 @@ def decode_predictions(preds, top: int = 5, *, categories: str = "imagenet1k") -
     return out
 
 
-def load_image(path: Union[str, os.PathLike], model: str, weights: str = "imagenet") -> np.ndarray:
+def load_image(path: str | os.PathLike, model: str, weights: str = "imagenet") -> np.ndarray:
     """An image file resized and centre-cropped as the entry's evaluation preprocessing says
     (short side to ``resize_size`` with antialiased bilinear, as torchvision does on PIL images, then
     a ``crop_size`` square): float32 (crop, crop, 3) in [0, 255], ready for :func:`preprocess_input`."""
@@ -196,7 +214,9 @@ def load_image(path: Union[str, os.PathLike], model: str, weights: str = "imagen
         image = image.convert("RGB")
         w, h = image.size
         short = min(w, h)
-        new_w, new_h = (t.resize_size, int(t.resize_size * h / w)) if w == short else (int(t.resize_size * w / h), t.resize_size)
+        new_w, new_h = (
+            (t.resize_size, int(t.resize_size * h / w)) if w == short else (int(t.resize_size * w / h), t.resize_size)
+        )
         resample = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[t.interpolation]
         image = image.resize((new_w, new_h), resample)
         left, top = int(round((new_w - t.crop_size) / 2.0)), int(round((new_h - t.crop_size) / 2.0))

@@ -28,10 +28,12 @@ inference mode: ``keras_impl.finetune`` uses it for the frozen backbone of featu
 This module imports no deep-learning framework besides Keras: it runs on every Keras backend
 (:func:`select_device` imports the active backend's library lazily, and only that one).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import keras
 from keras import layers
@@ -50,7 +52,9 @@ MLP_PARTS = 4  # Dense, BatchNormalization, ReLU, Dense: layers <classifier>_0 .
 def spec_of(model: keras.Model) -> cnnspec.ModelSpec:
     """The spec behind a keras_impl model, found by its name (``model.name == spec.name``)."""
     if not isinstance(model, keras.Model):
-        raise TypeError(f"expected a keras_impl model (keras.Model from keras_impl.get_model), received {type(model).__name__}")
+        raise TypeError(
+            f"expected a keras_impl model (keras.Model from keras_impl.get_model), received {type(model).__name__}"
+        )
     try:
         return cnnspec.get(model.name)
     except KeyError:
@@ -60,19 +64,21 @@ def spec_of(model: keras.Model) -> cnnspec.ModelSpec:
         ) from None
 
 
-def layer_paths(spec: cnnspec.ModelSpec) -> Dict[str, str]:
+def layer_paths(spec: cnnspec.ModelSpec) -> dict[str, str]:
     """Keras layer name -> the spec path it belongs to, helper layers included.
 
     Built forwards from the spec (every path, with its ``_pad``/``_add`` helpers, and the MLP head
     layers ``<classifier>.0..3`` that :func:`replace_head` may add), so an underscore in a name is
     never parsed back into a dot.
     """
-    owners: Dict[str, str] = {}
+    owners: dict[str, str] = {}
     paths = [p for p, _ in spec.walk()] + [f"{spec.classifier}.{i}" for i in range(MLP_PARTS)]
     for path in paths:
         for name in (layer_name(path), layer_name(path) + "_pad", layer_name(path) + "_add"):
             if owners.setdefault(name, path) != path:
-                raise ValueError(f"{spec.name}: keras layer name {name!r} would belong to both {owners[name]!r} and {path!r}")
+                raise ValueError(
+                    f"{spec.name}: keras layer name {name!r} would belong to both {owners[name]!r} and {path!r}"
+                )
     return owners
 
 
@@ -81,22 +87,26 @@ def _inside(path: str, prefixes: Iterable[str]) -> bool:
     return any(p == "" or path == p or path.startswith(p + ".") for p in prefixes)
 
 
-def _owner(model: keras.Model, owners: Dict[str, str], layer: layers.Layer) -> Optional[str]:
+def _owner(model: keras.Model, owners: dict[str, str], layer: layers.Layer) -> str | None:
     """The spec path of ``layer``; None for weightless layers outside the spec (the InputLayer,
     include_top=False pooling); a layer with weights that the spec does not know is an error."""
     path = owners.get(layer.name)
     if path is None and layer.weights:
-        raise ValueError(f"layer {layer.name!r} of {model.name} has weights but no spec path; transfer works on keras_impl models only")
+        raise ValueError(
+            f"layer {layer.name!r} of {model.name} has weights but no spec path; transfer works on keras_impl models only"
+        )
     return path
 
 
-def classifier_layers(model: keras.Model) -> List[layers.Layer]:
+def classifier_layers(model: keras.Model) -> list[layers.Layer]:
     """The layers of the classifier, in call order: one Dense, or the MLP head's four layers."""
     spec = spec_of(model)
     owners = layer_paths(spec)
-    found = [l for l in model.layers if l.name in owners and _inside(owners[l.name], [spec.classifier])]
+    found = [lyr for lyr in model.layers if lyr.name in owners and _inside(owners[lyr.name], [spec.classifier])]
     if not found:
-        raise ValueError(f"{model.name} has no classifier layer {layer_name(spec.classifier)!r}: was it built with include_top=False?")
+        raise ValueError(
+            f"{model.name} has no classifier layer {layer_name(spec.classifier)!r}: was it built with include_top=False?"
+        )
     return found
 
 
@@ -109,7 +119,7 @@ def _positive(name: str, value: object) -> int:
     return value
 
 
-def replace_head(model: keras.Model, num_classes: int, hidden: Optional[int] = None) -> keras.Model:
+def replace_head(model: keras.Model, num_classes: int, hidden: int | None = None) -> keras.Model:
     """A new functional model where the classifier Dense is replaced by a fresh ``Dense(num_classes)``
     (same layer name) or, with ``hidden``, by Dense-BatchNorm-ReLU-Dense (layers
     ``<classifier>_0`` .. ``<classifier>_3``, torch_impl's ``MLPHead`` keys). It outputs logits
@@ -129,8 +139,12 @@ def replace_head(model: keras.Model, num_classes: int, hidden: Optional[int] = N
         head = [layers.Dense(num_classes, name=base)]
     else:
         # BatchNorm1d's torch defaults written out (Keras' own are eps 1e-3, momentum 0.99)
-        head = [layers.Dense(hidden, name=f"{base}_0"), layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{base}_1"),
-                layers.ReLU(name=f"{base}_2"), layers.Dense(num_classes, name=f"{base}_3")]
+        head = [
+            layers.Dense(hidden, name=f"{base}_0"),
+            layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{base}_1"),
+            layers.ReLU(name=f"{base}_2"),
+            layers.Dense(num_classes, name=f"{base}_3"),
+        ]
     for layer in head:
         x = layer(x)
     replaced = old[-1].output
@@ -157,7 +171,7 @@ def freeze_backbone(model: keras.Model) -> keras.Model:
     return _set_trainable(model, [spec_of(model).classifier])
 
 
-def unfreeze(model: keras.Model, last_n_blocks: Optional[int] = None) -> keras.Model:
+def unfreeze(model: keras.Model, last_n_blocks: int | None = None) -> keras.Model:
     """Fine-tuning: ``None`` makes every layer trainable; ``N`` the last N entries of the spec's
     ``stages`` plus its head (for ResNet: ``layer4`` and ``fc`` when N=1), the rest frozen as in
     :func:`freeze_backbone`; ``0`` is the head alone. Recompile after."""
@@ -170,18 +184,18 @@ def unfreeze(model: keras.Model, last_n_blocks: Optional[int] = None) -> keras.M
             f"last_n_blocks must be an int from 0 to {len(stages)} ({spec.name} has {len(stages)} stages: "
             f"{[s[0] if len(s) == 1 else f'{s[0]}..{s[-1]}' for s in stages]}), received last_n_blocks={last_n_blocks!r}"
         )
-    chosen = [path for stage in stages[len(stages) - last_n_blocks:] for path in stage]
+    chosen = [path for stage in stages[len(stages) - last_n_blocks :] for path in stage]
     return _set_trainable(model, chosen + [node.name for node in spec.head])
 
 
-def trainable_names(model: keras.Model) -> List[str]:
+def trainable_names(model: keras.Model) -> list[str]:
     """Paths (``layer/variable``) of the trainable variables, in order."""
     return [v.path for v in model.trainable_variables]
 
 
-def frozen_batchnorms(model: keras.Model) -> List[str]:
+def frozen_batchnorms(model: keras.Model) -> list[str]:
     """Names of the BatchNormalization layers that run in inference mode because they are frozen."""
-    return [l.name for l in model.layers if isinstance(l, layers.BatchNormalization) and not l.trainable]
+    return [lyr.name for lyr in model.layers if isinstance(lyr, layers.BatchNormalization) and not lyr.trainable]
 
 
 class InferenceOnly(layers.Layer):
@@ -222,33 +236,45 @@ def head_model(model: keras.Model) -> keras.Model:
 # ----------------------------------------------------------------------------- learning rates
 
 
-def param_groups(model: keras.Model, lr: float, backbone_lr_factor: float = 0.1) -> List[Dict[str, Any]]:
+def param_groups(model: keras.Model, lr: float, backbone_lr_factor: float = 0.1) -> list[dict[str, Any]]:
     """The torch_impl ``param_groups`` twin: the new classifier's trainable variables at ``lr``,
     every other trainable (pretrained) variable at ``lr * backbone_lr_factor``. Frozen variables are
     left out; each group has ``name`` ("classifier"/"backbone"), ``variables`` and ``lr``."""
     spec = spec_of(model)
     if not lr > 0 or not backbone_lr_factor >= 0:
-        raise ValueError(f"need lr > 0 and backbone_lr_factor >= 0, received lr={lr!r}, backbone_lr_factor={backbone_lr_factor!r}")
-    head = {id(v) for l in classifier_layers(model) for v in l.trainable_variables}
+        raise ValueError(
+            f"need lr > 0 and backbone_lr_factor >= 0, received lr={lr!r}, backbone_lr_factor={backbone_lr_factor!r}"
+        )
+    head = {id(v) for lyr in classifier_layers(model) for v in lyr.trainable_variables}
     variables = model.trainable_variables
-    groups = [{"name": "classifier", "variables": [v for v in variables if id(v) in head], "lr": lr},
-              {"name": "backbone", "variables": [v for v in variables if id(v) not in head], "lr": lr * backbone_lr_factor}]
+    groups = [
+        {"name": "classifier", "variables": [v for v in variables if id(v) in head], "lr": lr},
+        {"name": "backbone", "variables": [v for v in variables if id(v) not in head], "lr": lr * backbone_lr_factor},
+    ]
     groups = [g for g in groups if g["variables"]]
     if not groups:
         raise ValueError(f"{spec.name} has no trainable variables: call freeze_backbone() or unfreeze() first")
     return groups
 
 
-def make_optimizer(model: keras.Model, lr, backbone_lr_factor: float = 0.1, weight_decay: Optional[float] = None,
-                   **adam_kwargs: Any) -> TorchAdam:
+def make_optimizer(
+    model: keras.Model, lr, backbone_lr_factor: float = 0.1, weight_decay: float | None = None, **adam_kwargs: Any
+) -> TorchAdam:
     """torch's AdamW rule (keras_impl.optimizers.TorchAdam, decoupled decay) at ``lr`` (a float or a
     ``LearningRateSchedule``) for the classifier and ``lr * backbone_lr_factor`` for every other
     trainable variable of ``model`` (see :func:`param_groups`), as torch_impl's parameter groups;
     set the trainable layers first. Without ``weight_decay`` it is torch's Adam."""
-    groups = {g["name"]: g for g in param_groups(model, lr if isinstance(lr, (int, float)) else 1.0, backbone_lr_factor)}
+    groups = {
+        g["name"]: g for g in param_groups(model, lr if isinstance(lr, (int, float)) else 1.0, backbone_lr_factor)
+    }
     backbone = groups.get("backbone", {"variables": []})["variables"]
-    return TorchAdam(learning_rate=lr, lr_multipliers={v.path: backbone_lr_factor for v in backbone}, weight_decay=weight_decay or 0.0,
-                     decoupled=True, **adam_kwargs)
+    return TorchAdam(
+        learning_rate=lr,
+        lr_multipliers={v.path: backbone_lr_factor for v in backbone},
+        weight_decay=weight_decay or 0.0,
+        decoupled=True,
+        **adam_kwargs,
+    )
 
 
 # ----------------------------------------------------------------------------- device
@@ -270,7 +296,7 @@ class Device:
         return self.name
 
 
-def _gpus(backend: str) -> List[str]:
+def _gpus(backend: str) -> list[str]:
     """Descriptions of the GPUs the backend sees; its library is imported only here."""
     if backend == "tensorflow":
         import tensorflow as tf
@@ -283,7 +309,11 @@ def _gpus(backend: str) -> List[str]:
     if backend == "torch":
         import torch
 
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+        return (
+            [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            if torch.cuda.is_available()
+            else []
+        )
     return []
 
 
@@ -295,7 +325,7 @@ def _mps(backend: str) -> bool:
     return torch.backends.mps.is_available()
 
 
-def select_device(preferred: Optional[str] = None) -> Device:
+def select_device(preferred: str | None = None) -> Device:
     """``preferred`` ("cpu", "cuda", "cuda:1", "mps"), or with None/"auto" the best the active Keras
     backend has: its first GPU, then (torch backend) mps, then the CPU. The flags are torch_impl's;
     "cuda" means the backend's GPU. Asking for an accelerator that is not there is an error."""
@@ -311,7 +341,9 @@ def select_device(preferred: Optional[str] = None) -> Device:
         return Device(backend, "cpu:0", f"CPU on the {backend} backend")
     if preferred == "mps":
         if not _mps(backend):
-            raise ValueError(f"device 'mps' requested but the {backend} Keras backend has no MPS device (only the torch backend on Apple silicon has)")
+            raise ValueError(
+                f"device 'mps' requested but the {backend} Keras backend has no MPS device (only the torch backend on Apple silicon has)"
+            )
         return Device(backend, "mps", "Apple MPS on the torch backend")
     kind, _, index = preferred.partition(":")
     if kind != "cuda" or (index and not index.isdigit()):
@@ -319,6 +351,10 @@ def select_device(preferred: Optional[str] = None) -> Device:
     gpus = _gpus(backend)
     i = int(index or 0)
     if i >= len(gpus):
-        hint = " (tensorflow-cpu has none; is CUDA_VISIBLE_DEVICES empty?)" if backend == "tensorflow" and not gpus else ""
-        raise ValueError(f"device {preferred!r} requested but the {backend} Keras backend sees {len(gpus)} GPU(s){hint}")
+        hint = (
+            " (tensorflow-cpu has none; is CUDA_VISIBLE_DEVICES empty?)" if backend == "tensorflow" and not gpus else ""
+        )
+        raise ValueError(
+            f"device {preferred!r} requested but the {backend} Keras backend sees {len(gpus)} GPU(s){hint}"
+        )
     return Device(backend, f"gpu:{i}", f"GPU {i} of {len(gpus)} ({gpus[i]}) on the {backend} backend")

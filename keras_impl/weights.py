@@ -1,20 +1,23 @@
 """Loading weights into keras_impl models: our own .weights.h5, and keras.applications' VGG16."""
+
 from __future__ import annotations
 
 import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 import keras
 
 import cnnspec
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
-def load_weights_file(model: keras.Model, path: PathLike, name: Optional[str] = None, options: Optional[Dict[str, Any]] = None) -> None:
+def load_weights_file(
+    model: keras.Model, path: PathLike, name: str | None = None, options: dict[str, Any] | None = None
+) -> None:
     """Loads a Keras ``.weights.h5`` file (no code in it, nothing unpickled).
 
     A file with auxiliary heads (a converted torchvision GoogLeNet) loads into a model built
@@ -46,7 +49,9 @@ def load_weights_file(model: keras.Model, path: PathLike, name: Optional[str] = 
     if name is not None and cnnspec.get(name).aux_heads and not options.get("aux_logits"):
         from .models import get_model
 
-        twin = get_model(name, weights=None, classifier_activation=None, **{**_keras_names(options), "aux_logits": True})
+        twin = get_model(
+            name, weights=None, classifier_activation=None, **{**_keras_names(options), "aux_logits": True}
+        )
         try:
             twin.load_weights(str(path))
         except (ValueError, OSError, KeyError):
@@ -68,18 +73,24 @@ def keras_load_error(err: BaseException) -> str:
     count = re.search(r"A total of (\d+) objects could not be loaded", text)
     if shapes:
         more = f" (and {int(count.group(1)) - 1} more layer(s))" if count and int(count.group(1)) > 1 else ""
-        hint = " (another num_classes? build with the file's, then replace the head)" if where and where.group(1).split("/")[0] in ("fc", "classifier_6", "predictions") else ""
-        return (f"{where.group(1) if where else 'a variable'} has shape {shapes.group(2)} in the file, "
-                f"{shapes.group(1)} in the model{more}{hint}")
+        hint = (
+            " (another num_classes? build with the file's, then replace the head)"
+            if where and where.group(1).split("/")[0] in ("fc", "classifier_6", "predictions")
+            else ""
+        )
+        return (
+            f"{where.group(1) if where else 'a variable'} has shape {shapes.group(2)} in the file, "
+            f"{shapes.group(1)} in the model{more}{hint}"
+        )
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(err).__name__
 
 
-def _keras_names(options: Dict[str, Any]) -> Dict[str, Any]:
+def _keras_names(options: dict[str, Any]) -> dict[str, Any]:
     return {("classes" if k == "num_classes" else k): v for k, v in options.items()}
 
 
-def copy_weights_by_name(source: keras.Model, target: keras.Model, label: str = "") -> List[str]:
+def copy_weights_by_name(source: keras.Model, target: keras.Model, label: str = "") -> list[str]:
     """Copies every weighted layer of ``target`` from the layer of the same name in ``source``
     (layer names are spec paths, so this works across include_top, aux heads and input sizes).
     Returns the target's layers that ``source`` does not have; a shape mismatch is an error."""
@@ -95,14 +106,16 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model, label: str = 
         values = available[layer.name].get_weights()
         shapes = [tuple(w.shape) for w in layer.weights]
         if [tuple(v.shape) for v in values] != shapes:
-            raise ValueError(f"{label}: layer {layer.name} has shapes {[tuple(v.shape) for v in values]}, the model {shapes}")
+            raise ValueError(
+                f"{label}: layer {layer.name} has shapes {[tuple(v.shape) for v in values]}, the model {shapes}"
+            )
         pairs.append((layer, values))
     for layer, values in pairs:  # all checked before anything is written
         layer.set_weights(values)
     return missing
 
 
-def load_keras_applications_vgg16(model: keras.Model, source: Union[keras.Model, PathLike]) -> keras.Model:
+def load_keras_applications_vgg16(model: keras.Model, source: keras.Model | PathLike) -> keras.Model:
     """Copies keras.applications.VGG16's weights into keras_impl's ``vgg16``.
 
     ``source`` is a ``keras.applications.VGG16`` model or a weights file saved from one. Both
@@ -116,10 +129,12 @@ def load_keras_applications_vgg16(model: keras.Model, source: Union[keras.Model,
             raise FileNotFoundError(f"weights file not found: {path}")
         reference.load_weights(str(path))
         source = reference
-    src = [l for l in source.layers if l.weights]
-    dst = [l for l in model.layers if l.weights]
+    src = [lyr for lyr in source.layers if lyr.weights]
+    dst = [lyr for lyr in model.layers if lyr.weights]
     if len(src) != len(dst):
-        raise ValueError(f"keras.applications model has {len(src)} weighted layers, {model.name} has {len(dst)}: is this VGG16 with include_top=True?")
+        raise ValueError(
+            f"keras.applications model has {len(src)} weighted layers, {model.name} has {len(dst)}: is this VGG16 with include_top=True?"
+        )
     for a, b in zip(src, dst):
         wa, wb = a.get_weights(), b.get_weights()
         shapes_a, shapes_b = [w.shape for w in wa], [w.shape for w in wb]

@@ -8,6 +8,7 @@ True
 The only package that imports both frameworks. It loads torch (and torchvision, when installed)
 before Keras: torchvision's native extension segfaults when TensorFlow's libraries loaded first.
 """
+
 import torch  # noqa: F401  (import order matters, see above)
 
 from torch_impl.vision import order_problem
@@ -23,6 +24,14 @@ from .randomise import randomise_keras, randomise_torch
 from .transfer import TransferError, transfer_weights
 
 __all__ = [
-    "Figures", "LayerMapping", "Report", "TransferError", "compare", "figures", "layer_mappings",
-    "randomise_keras", "randomise_torch", "transfer_weights",
+    "Figures",
+    "LayerMapping",
+    "Report",
+    "TransferError",
+    "compare",
+    "figures",
+    "layer_mappings",
+    "randomise_keras",
+    "randomise_torch",
+    "transfer_weights",
 ]

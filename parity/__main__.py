@@ -1,15 +1,16 @@
 """``python -m parity``: check, train-curve, list, summary, convert, export, fetch.
 
-    python -m parity check alexnet              # torch <-> keras agree on seeded random weights
-    python -m parity check --all --json out.json
-    python -m parity check vgg16 --weights vgg16-397923af.pth --layers
-    python -m parity check resnet18 --train --all-backends --plot resnet18.png   # trains the same on tf, jax, torch
-    python -m parity train-curve resnet18 --all-backends   # 50 SGD steps on toy data, both loss curves, one PNG
-    python -m parity check resnet50 --weights IMAGENET1K_V2   # the published weights (downloaded once)
-    python -m parity fetch googlenet --framework both         # download, convert for Keras, verify
-    python -m parity convert --model vgg16 vgg16.pth vgg16.weights.h5
-    python -m parity export vgg19 --framework keras --out vgg19.keras.onnx
+python -m parity check alexnet              # torch <-> keras agree on seeded random weights
+python -m parity check --all --json out.json
+python -m parity check vgg16 --weights vgg16-397923af.pth --layers
+python -m parity check resnet18 --train --all-backends --plot resnet18.png   # trains the same on tf, jax, torch
+python -m parity train-curve resnet18 --all-backends   # 50 SGD steps on toy data, both loss curves, one PNG
+python -m parity check resnet50 --weights IMAGENET1K_V2   # the published weights (downloaded once)
+python -m parity fetch googlenet --framework both         # download, convert for Keras, verify
+python -m parity convert --model vgg16 vgg16.pth vgg16.weights.h5
+python -m parity export vgg19 --framework keras --out vgg19.keras.onnx
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,14 +19,14 @@ import os
 import resource
 import sys
 import time
-from typing import List, Optional
 
-import cnnspec  # noqa: E402
-from cnnspec import cli  # noqa: E402
+import cnnspec
+from cnnbase import cli
+from cnnbase.atomic import check_writable, write_text
+from cnnspec import registry
 
-from .backends import BACKENDS  # noqa: E402
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report  # noqa: E402
-from .files import check_writable, write_text  # noqa: E402
+from .backends import BACKENDS
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report
 
 
 def _peak_rss_mb() -> float:
@@ -39,10 +40,12 @@ def _pct(x) -> str:
 def _report_line(name: str, r: Report) -> str:
     o = r.output
     verdict = "PASS" if r.passed else "FAIL"
-    return f"{name:17s} {r.label:15s} {o.max_abs:10.2e} {o.max_rel:10.2e} {_pct(o.top1):>6s} {_pct(o.top5):>6s}  {verdict}"
+    return (
+        f"{name:17s} {r.label:15s} {o.max_abs:10.2e} {o.max_rel:10.2e} {_pct(o.top1):>6s} {_pct(o.top5):>6s}  {verdict}"
+    )
 
 
-def _layer_table(r: Report) -> List[str]:
+def _layer_table(r: Report) -> list[str]:
     lines = [f"  per layer ({r.label}); first divergence: {r.first_divergence.name if r.first_divergence else 'none'}"]
     for f in r.layers:
         mark = "" if f.passed else "  <-- diverges" if f is r.first_divergence else "  x"
@@ -50,7 +53,7 @@ def _layer_table(r: Report) -> List[str]:
     return lines
 
 
-def _size(values: Optional[List[int]], parser) -> Optional[tuple]:
+def _size(values: list[int] | None, parser) -> tuple | None:
     if not values:
         return None
     if len(values) > 2:
@@ -67,24 +70,40 @@ def _release_models() -> None:
     gc.collect()
 
 
-def run_training(args, names: List[str], size) -> dict:
+def run_training(args, names: list[str], size) -> dict:
     """``check --train`` in this process: the training-step parity of every named model (see
     parity.training), one line each; returns the JSON summary."""
     from .training import check_training, row_kind
 
-    print(f"{'model':17s} {'training':22s} {'loss':>9s} {'grad':>9s} {'param':>9s} {'stats':>9s}  result  (max relative error)")
+    print(
+        f"{'model':17s} {'training':22s} {'loss':>9s} {'grad':>9s} {'param':>9s} {'stats':>9s}  result  (max relative error)"
+    )
     failed, start = [], time.perf_counter()
     results = []
     for name in names:
         t0 = time.perf_counter()
-        report = check_training(name, args.optimizer, steps=args.steps, batch=args.batch or 4,
-                                size=size, seed=args.seed, rtol=args.train_rtol, atol=args.atol, dtype=args.dtype)
+        report = check_training(
+            name,
+            args.optimizer,
+            steps=args.steps,
+            batch=args.batch or 4,
+            size=size,
+            seed=args.seed,
+            rtol=args.train_rtol,
+            atol=args.atol,
+            dtype=args.dtype,
+        )
         _release_models()
         results.append(report)
         worst = report.worst()
-        cols = " ".join(f"{worst[k]:9.1e}" if k in worst else f"{'-':>9s}" for k in ("loss", "grad", "param", "running stat"))
+        cols = " ".join(
+            f"{worst[k]:9.1e}" if k in worst else f"{'-':>9s}" for k in ("loss", "grad", "param", "running stat")
+        )
         verdict = "PASS" if report.passed else f"FAIL at {report.first_divergence.name}"
-        print(f"{name:17s} {f'{args.optimizer} x{args.steps} {args.dtype} {report.backend}':22s} {cols}  {verdict}  ({time.perf_counter() - t0:.1f}s)", flush=True)
+        print(
+            f"{name:17s} {f'{args.optimizer} x{args.steps} {args.dtype} {report.backend}':22s} {cols}  {verdict}  ({time.perf_counter() - t0:.1f}s)",
+            flush=True,
+        )
         if args.layers:
             for f in report.rows:
                 mark = "" if f.passed else "  <-- diverges" if f is report.first_divergence else "  x"
@@ -93,11 +112,17 @@ def run_training(args, names: List[str], size) -> dict:
             failed.append(name)
     elapsed = time.perf_counter() - start
     print(f"{len(names) - len(failed)}/{len(names)} models train the same  ({elapsed:.1f}s)")
-    return {"mode": "train", "keras_backend": _keras_backend(), "passed": not failed, "failed": failed,
-            "total_s": round(elapsed, 2), "results": [r.to_dict() for r in results]}
+    return {
+        "mode": "train",
+        "keras_backend": _keras_backend(),
+        "passed": not failed,
+        "failed": failed,
+        "total_s": round(elapsed, 2),
+        "results": [r.to_dict() for r in results],
+    }
 
 
-def run_inference(args, names: List[str], size) -> dict:
+def run_inference(args, names: list[str], size) -> dict:
     """``check`` in this process: transfer, compare (and ONNX) for every named model, one line
     per direction; returns the JSON summary."""
     from .check import check
@@ -106,11 +131,23 @@ def run_inference(args, names: List[str], size) -> dict:
     results, start = [], time.perf_counter()
     for name in names:
         spec = cnnspec.get(name)
-        if args.all and spec.fixed_input and size is not None and size != spec.input_size[1:]:  # one named model: an error
+        if (
+            args.all and spec.fixed_input and size is not None and size != spec.input_size[1:]
+        ):  # one named model: an error
             print(f"{name:17s} skipped: takes only {spec.input_size[1]}x{spec.input_size[2]} inputs")
             continue
-        result = check(name, batch=args.batch or 2, size=size, seed=args.seed, direction=args.direction, rtol=args.rtol,
-                       atol=args.atol, layers=args.layers or args.record_layers or bool(args.plot), weights=args.weights, onnx=not args.no_onnx)
+        result = check(
+            name,
+            batch=args.batch or 2,
+            size=size,
+            seed=args.seed,
+            direction=args.direction,
+            rtol=args.rtol,
+            atol=args.atol,
+            layers=args.layers or args.record_layers or bool(args.plot),
+            weights=args.weights,
+            onnx=not args.no_onnx,
+        )
         results.append(result)
         _release_models()
         for r in result.reports:
@@ -120,16 +157,28 @@ def run_inference(args, names: List[str], size) -> dict:
         if result.onnx is not None:
             for r in result.onnx.reports:
                 print(_report_line(name, r))
-            exports = ", ".join(f"{k} export {e.seconds:.1f}s {e.size_mb:.0f} MB" for k, e in result.onnx.exports.items())
+            exports = ", ".join(
+                f"{k} export {e.seconds:.1f}s {e.size_mb:.0f} MB" for k, e in result.onnx.exports.items()
+            )
             print(f"{'':17s} {exports}; graphs: {'ok' if not result.onnx.problems else 'PROBLEMS'}", flush=True)
             for problem in result.onnx.problems:
                 print(f"{'':17s} ! {problem}")
     elapsed = time.perf_counter() - start
     failed = [r.model for r in results if not r.passed]
-    print(f"{len(results) - len(failed)}/{len(results)} models agree  ({elapsed:.1f}s, peak memory {_peak_rss_mb():.0f} MB)")
-    return {"mode": "inference", "keras_backend": _keras_backend(), "passed": not failed, "failed": failed,
-            "total_s": round(elapsed, 2), "peak_rss_mb": round(_peak_rss_mb(), 1), "rtol": args.rtol, "atol": args.atol,
-            "results": [r.to_dict() for r in results]}
+    print(
+        f"{len(results) - len(failed)}/{len(results)} models agree  ({elapsed:.1f}s, peak memory {_peak_rss_mb():.0f} MB)"
+    )
+    return {
+        "mode": "inference",
+        "keras_backend": _keras_backend(),
+        "passed": not failed,
+        "failed": failed,
+        "total_s": round(elapsed, 2),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "rtol": args.rtol,
+        "atol": args.atol,
+        "results": [r.to_dict() for r in results],
+    }
 
 
 def _keras_backend() -> str:
@@ -138,19 +187,32 @@ def _keras_backend() -> str:
     return current()
 
 
-def child_argv(args) -> List[str]:
+def child_argv(args) -> list[str]:
     """The ``check`` arguments for a subprocess on another backend: everything but the backend
     choice, --json and --plot (the parent writes those for all backends together)."""
     argv = ["check", "--all"] if args.all else ["check", args.model]
-    for flag, value in (("--batch", args.batch), ("--seed", args.seed), ("--direction", args.direction), ("--rtol", args.rtol),
-                        ("--atol", args.atol), ("--weights", args.weights), ("--optimizer", args.optimizer),
-                        ("--steps", args.steps), ("--dtype", args.dtype), ("--train-rtol", args.train_rtol)):
+    for flag, value in (
+        ("--batch", args.batch),
+        ("--seed", args.seed),
+        ("--direction", args.direction),
+        ("--rtol", args.rtol),
+        ("--atol", args.atol),
+        ("--weights", args.weights),
+        ("--optimizer", args.optimizer),
+        ("--steps", args.steps),
+        ("--dtype", args.dtype),
+        ("--train-rtol", args.train_rtol),
+    ):
         if value is not None:
             argv += [flag, str(value)]
     if args.size:
         argv += ["--size", *map(str, args.size)]
-    for flag, on in (("--layers", args.layers), ("--record-layers", bool(args.plot) and not args.train), ("--no-onnx", args.no_onnx),
-                     ("--train", args.train)):
+    for flag, on in (
+        ("--layers", args.layers),
+        ("--record-layers", bool(args.plot) and not args.train),
+        ("--no-onnx", args.no_onnx),
+        ("--train", args.train),
+    ):
         if on:
             argv.append(flag)
     return argv
@@ -193,17 +255,31 @@ def cmd_check(args, parser) -> int:
         parser.error("--weights checks one model; drop --all")
     size = _size(args.size, parser)
     if args.rtol < 0 or args.atol < 0 or args.train_rtol < 0:
-        parser.error(f"--rtol, --atol and --train-rtol must be >= 0, received {args.rtol}, {args.atol}, {args.train_rtol}")
+        parser.error(
+            f"--rtol, --atol and --train-rtol must be >= 0, received {args.rtol}, {args.atol}, {args.train_rtol}"
+        )
     _check_outputs(args)  # now, not after the whole check
     run = run_training if args.train else run_inference
-    summaries = run_on_each(requested(args.keras_backend, args.all_backends), lambda: run(args, names, size), child_argv(args))
+    summaries = run_on_each(
+        requested(args.keras_backend, args.all_backends), lambda: run(args, names, size), child_argv(args)
+    )
     for summary in summaries.values():
         summary.setdefault("failed", names)
-    failed = sorted({f"{name} ({b})" if len(summaries) > 1 else name for b, s in summaries.items() for name in s["failed"]})
+    failed = sorted(
+        {f"{name} ({b})" if len(summaries) > 1 else name for b, s in summaries.items() for name in s["failed"]}
+    )
     if len(summaries) > 1:
         print("\n".join(["== every backend"] + [_backend_row(b, s) for b, s in summaries.items()]))
-    summary = next(iter(summaries.values())) if len(summaries) == 1 else {
-        "mode": "train" if args.train else "inference", "passed": not failed, "failed": failed, "backends": summaries}
+    summary = (
+        next(iter(summaries.values()))
+        if len(summaries) == 1
+        else {
+            "mode": "train" if args.train else "inference",
+            "passed": not failed,
+            "failed": failed,
+            "backends": summaries,
+        }
+    )
     if args.json:
         write_text(args.json, json.dumps(summary, indent=2))
     if args.plot:
@@ -224,23 +300,67 @@ def cmd_train_curve(args, parser) -> int:
     _check_outputs(args)
 
     def run_here() -> dict:
-        r = train_curve(args.model, steps=args.steps, batch=args.batch, size=args.size, batches=args.batches, seed=args.seed,
-                        dtype=args.dtype, rtol=args.rtol, lr=args.lr)
+        r = train_curve(
+            args.model,
+            steps=args.steps,
+            batch=args.batch,
+            size=args.size,
+            batches=args.batches,
+            seed=args.seed,
+            dtype=args.dtype,
+            rtol=args.rtol,
+            lr=args.lr,
+        )
         _release_models()
         control = f", control torch vs torch {max(r.control_gaps):.1e}" if r.control_loss else ""
-        print(f"{args.model}: {r.steps} steps, largest relative loss gap {r.max_gap:.1e} (tolerance {r.rtol:g}{control})  "
-              f"{'PASS' if r.passed else 'FAIL'}  (torch {r.seconds.get('torch', 0):.1f}s, keras {r.seconds.get('keras', 0):.1f}s)", flush=True)
+        print(
+            f"{args.model}: {r.steps} steps, largest relative loss gap {r.max_gap:.1e} (tolerance {r.rtol:g}{control})  "
+            f"{'PASS' if r.passed else 'FAIL'}  (torch {r.seconds.get('torch', 0):.1f}s, keras {r.seconds.get('keras', 0):.1f}s)",
+            flush=True,
+        )
         return {"passed": r.passed, "results": {r.backend: r.to_dict()}}
 
-    argv = ["train-curve", args.model, "--steps", str(args.steps), "--batch", str(args.batch), "--batches", str(args.batches),
-            "--seed", str(args.seed), "--dtype", args.dtype, "--rtol", str(args.rtol), "--lr", str(args.lr), "--no-plot"]
-    summaries = run_on_each(requested(args.keras_backend, args.all_backends), run_here,
-                            argv + (["--size", str(args.size)] if args.size is not None else []), title=f"{args.model}, ")
-    results = {b: CurveResult.from_dict(s["results"][b]) if b in s.get("results", {}) else None for b, s in summaries.items()}
+    argv = [
+        "train-curve",
+        args.model,
+        "--steps",
+        str(args.steps),
+        "--batch",
+        str(args.batch),
+        "--batches",
+        str(args.batches),
+        "--seed",
+        str(args.seed),
+        "--dtype",
+        args.dtype,
+        "--rtol",
+        str(args.rtol),
+        "--lr",
+        str(args.lr),
+        "--no-plot",
+    ]
+    summaries = run_on_each(
+        requested(args.keras_backend, args.all_backends),
+        run_here,
+        argv + (["--size", str(args.size)] if args.size is not None else []),
+        title=f"{args.model}, ",
+    )
+    results = {
+        b: CurveResult.from_dict(s["results"][b]) if b in s.get("results", {}) else None for b, s in summaries.items()
+    }
     failed = [b for b, r in results.items() if r is None or not r.passed]
     if args.json:
-        write_text(args.json, json.dumps({"passed": not failed, "failed": failed,
-                                          "results": {b: r.to_dict() if r else None for b, r in results.items()}}, indent=2))
+        write_text(
+            args.json,
+            json.dumps(
+                {
+                    "passed": not failed,
+                    "failed": failed,
+                    "results": {b: r.to_dict() if r else None for b, r in results.items()},
+                },
+                indent=2,
+            ),
+        )
     drawn = {b: r for b, r in results.items() if r is not None}
     if not args.no_plot and drawn:
         print(f"wrote {plot_curve(drawn, args.plot or f'train-curve-{args.model}.png')}")
@@ -272,7 +392,9 @@ def cmd_export(args, parser) -> int:
     from .export import export
 
     check_writable(args.out, (".onnx",))
-    info = export(args.model, args.framework, args.out, weights=args.weights, size=_size(args.size, parser), seed=args.seed)
+    info = export(
+        args.model, args.framework, args.out, weights=args.weights, size=_size(args.size, parser), seed=args.seed
+    )
     print(json.dumps(info.to_dict()))
     return 0
 
@@ -286,17 +408,21 @@ def cmd_fetch(args, parser) -> int:
     print(f"torch  {result.torch_path}")
     if result.keras_path is not None:
         probe = result.record["probe"]
-        print(f"keras  {result.keras_path}  (probe batch max rel {probe['max_rel']:.2e}, top-1 {_pct(probe['top1'])}; record "
-              f"{result.keras_path.with_name(result.record['keras_file'].removesuffix('.weights.h5') + '.json').name})")
+        print(
+            f"keras  {result.keras_path}  (probe batch max rel {probe['max_rel']:.2e}, top-1 {_pct(probe['top1'])}; record "
+            f"{result.keras_path.with_name(result.record['keras_file'].removesuffix('.weights.h5') + '.json').name})"
+        )
     print(f"done in {time.perf_counter() - t0:.1f}s, peak memory {_peak_rss_mb():.0f} MB")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m parity", description="torch_impl <-> keras_impl parity tools", epilog=cli.DEBUG_HELP)
+    parser = argparse.ArgumentParser(
+        prog="python -m parity", description="torch_impl <-> keras_impl parity tools", epilog=cli.DEBUG_HELP
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="transfer weights and compare outputs (exit 1 on disagreement)")
-    c.add_argument("model", nargs="?", type=cli.model_name, metavar="MODEL")
+    c.add_argument("model", nargs="?", type=registry.model_name, metavar="MODEL")
     c.add_argument("--all", action="store_true", help="every model, each at its default input size")
     c.add_argument("--batch", type=int, help="images per batch (default 2; 4 with --train)")
     c.add_argument("--size", type=int, nargs="+", metavar="N", help="input HEIGHT [WIDTH] (default: the model's)")
@@ -306,54 +432,117 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--atol", type=float, default=DEFAULT_ATOL)
     c.add_argument("--layers", action="store_true", help="compare every layer and name the first divergence")
     c.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    c.add_argument("--weights", metavar="FILE|NAME", help="a torchvision/torch_impl checkpoint, or published weights (IMAGENET1K_V1, DEFAULT), instead of random weights")
+    c.add_argument(
+        "--weights",
+        metavar="FILE|NAME",
+        help="a torchvision/torch_impl checkpoint, or published weights (IMAGENET1K_V1, DEFAULT), instead of random weights",
+    )
     c.add_argument("--no-onnx", action="store_true", help="skip exporting both models and comparing in onnxruntime")
-    c.add_argument("--train", action="store_true", help="training-step parity instead: the same optimizer steps in both frameworks, "
-                   "comparing the loss, every gradient, updated weight and BatchNorm statistic (default batch 4, 64x64, or 96x96 where a BatchNorm would see a 2x2 map: parity/training.py says why)")
-    c.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="sgd", help="--train: the optimizer (default sgd: momentum 0.9, weight decay 1e-4)")
+    c.add_argument(
+        "--train",
+        action="store_true",
+        help="training-step parity instead: the same optimizer steps in both frameworks, "
+        "comparing the loss, every gradient, updated weight and BatchNorm statistic (default batch 4, 64x64, or 96x96 where a BatchNorm would see a 2x2 map: parity/training.py says why)",
+    )
+    c.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam", "adamw"),
+        default="sgd",
+        help="--train: the optimizer (default sgd: momentum 0.9, weight decay 1e-4)",
+    )
     c.add_argument("--steps", type=int, default=3, help="--train: optimizer steps (default 3)")
-    c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="--train: precision (default float64; see parity/training.py for why)")
-    c.add_argument("--train-rtol", type=float, default=1e-5, help="--train: max error relative to each tensor's scale (default 1e-5)")
-    c.add_argument("--keras-backend", choices=BACKENDS, help="run the Keras side on this backend (a subprocess when it is not this process's)")
-    c.add_argument("--all-backends", action="store_true", help="run the check on every installed Keras backend, one table")
-    c.add_argument("--record-layers", action="store_true", help=argparse.SUPPRESS)  # per-node figures in the JSON, not printed
-    c.add_argument("--plot", metavar="FILE.png", help="draw the relative error per spec node (log scale): outputs, or with --train "
-                   "gradients, updated weights and BatchNorm statistics")
-    t = sub.add_parser("train-curve", help="the same short SGD fine-tuning in both frameworks: loss curves step by step, one PNG")
-    t.add_argument("model", nargs="?", default="resnet18", type=cli.model_name, metavar="MODEL", help="default resnet18")
+    c.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="--train: precision (default float64; see parity/training.py for why)",
+    )
+    c.add_argument(
+        "--train-rtol",
+        type=float,
+        default=1e-5,
+        help="--train: max error relative to each tensor's scale (default 1e-5)",
+    )
+    c.add_argument(
+        "--keras-backend",
+        choices=BACKENDS,
+        help="run the Keras side on this backend (a subprocess when it is not this process's)",
+    )
+    c.add_argument(
+        "--all-backends", action="store_true", help="run the check on every installed Keras backend, one table"
+    )
+    c.add_argument(
+        "--record-layers", action="store_true", help=argparse.SUPPRESS
+    )  # per-node figures in the JSON, not printed
+    c.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the relative error per spec node (log scale): outputs, or with --train "
+        "gradients, updated weights and BatchNorm statistics",
+    )
+    t = sub.add_parser(
+        "train-curve", help="the same short SGD fine-tuning in both frameworks: loss curves step by step, one PNG"
+    )
+    t.add_argument(
+        "model", nargs="?", default="resnet18", type=registry.model_name, metavar="MODEL", help="default resnet18"
+    )
     t.add_argument("--steps", type=int, default=50)
     t.add_argument("--batch", type=int, default=8, help="images per step (default 8)")
     t.add_argument("--batches", type=int, default=4, help="fixed toy batches, cycled (default 4)")
     t.add_argument("--size", type=int, help="image side (default 32, or the model's fixed size)")
     t.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (momentum 0.9, weight decay 1e-4)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                   help="default float64: in float32 rounding alone makes this run drift (see the control line, parity/curve.py)")
+    t.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="default float64: in float32 rounding alone makes this run drift (see the control line, parity/curve.py)",
+    )
     t.add_argument("--rtol", type=float, default=1e-4, help="largest relative loss gap that passes (default 1e-4)")
     t.add_argument("--keras-backend", choices=BACKENDS, help="run the Keras side on this backend")
-    t.add_argument("--all-backends", action="store_true", help="every installed Keras backend, all curves in one figure")
+    t.add_argument(
+        "--all-backends", action="store_true", help="every installed Keras backend, all curves in one figure"
+    )
     t.add_argument("--plot", metavar="FILE.png", help="default train-curve-MODEL.png")
     t.add_argument("--no-plot", action="store_true", help=argparse.SUPPRESS)
     t.add_argument("--json", metavar="FILE")
     e = sub.add_parser("export", help="write one ONNX export (atomically)")
-    e.add_argument("model", type=cli.model_name, metavar="MODEL")
+    e.add_argument("model", type=registry.model_name, metavar="MODEL")
     e.add_argument("--framework", choices=("torch", "keras"), required=True)
     e.add_argument("--out", required=True, metavar="FILE")
-    e.add_argument("--weights", metavar="FILE", help="torch checkpoint (.pth/.safetensors) or Keras .weights.h5; default: seeded random")
+    e.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="torch checkpoint (.pth/.safetensors) or Keras .weights.h5; default: seeded random",
+    )
     e.add_argument("--size", type=int, nargs="+", metavar="N")
     e.add_argument("--seed", type=int, default=0)
-    f = sub.add_parser("fetch", help="download published weights (hash-checked) and convert them for Keras, ahead of time")
-    f.add_argument("model", type=cli.model_name, metavar="MODEL")
-    f.add_argument("--weights", default="DEFAULT", metavar="NAME", help="IMAGENET1K_V1, IMAGENET1K_V2, ... (default: DEFAULT; 'imagenet' is the same)")
-    f.add_argument("--framework", choices=("torch", "keras", "both"), default="both", help="keras and both also convert and verify (default both)")
-    f.add_argument("--force", action="store_true", help="convert for Keras again even when a verified conversion is cached")
+    f = sub.add_parser(
+        "fetch", help="download published weights (hash-checked) and convert them for Keras, ahead of time"
+    )
+    f.add_argument("model", type=registry.model_name, metavar="MODEL")
+    f.add_argument(
+        "--weights",
+        default="DEFAULT",
+        metavar="NAME",
+        help="IMAGENET1K_V1, IMAGENET1K_V2, ... (default: DEFAULT; 'imagenet' is the same)",
+    )
+    f.add_argument(
+        "--framework",
+        choices=("torch", "keras", "both"),
+        default="both",
+        help="keras and both also convert and verify (default both)",
+    )
+    f.add_argument(
+        "--force", action="store_true", help="convert for Keras again even when a verified conversion is cached"
+    )
     f.add_argument("--no-progress", action="store_true", help="no download progress bar")
     sub.add_parser("list", help="list the models")
     s = sub.add_parser("summary", help="spec, torch and keras summaries side by side")
-    s.add_argument("model", type=cli.model_name, metavar="MODEL")
+    s.add_argument("model", type=registry.model_name, metavar="MODEL")
     s.add_argument("--size", type=int, nargs="+", metavar="N")
     v = sub.add_parser("convert", help="torch checkpoint <-> Keras .weights.h5 (direction from the file names)")
-    v.add_argument("--model", required=True, type=cli.model_name, metavar="MODEL")
+    v.add_argument("--model", required=True, type=registry.model_name, metavar="MODEL")
     v.add_argument("src")
     v.add_argument("dst")
     v.add_argument("--num-classes", type=int, default=None, help="when it cannot be read from the source")
@@ -362,12 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Runs one command; a bad input is one line and exit status 2 (cnnspec.cli; --debug shows the traceback)."""
+def main(argv: list[str] | None = None) -> int:
+    """Runs one command; a bad input is one line and exit status 2 (cnnbase.cli; --debug shows the traceback)."""
     return cli.run("python -m parity", _main, argv)
 
 
-def _main(argv: List[str]) -> int:
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -375,7 +564,14 @@ def _main(argv: List[str]) -> int:
             spec = cnnspec.get(name)
             print(f"{name:17s} {'x'.join(map(str, spec.input_size)):10s} {spec.paper}")
         return 0
-    commands = {"check": cmd_check, "train-curve": cmd_train_curve, "summary": cmd_summary, "convert": cmd_convert, "export": cmd_export, "fetch": cmd_fetch}
+    commands = {
+        "check": cmd_check,
+        "train-curve": cmd_train_curve,
+        "summary": cmd_summary,
+        "convert": cmd_convert,
+        "export": cmd_export,
+        "fetch": cmd_fetch,
+    }
     return commands[args.command](args, args.command_parser)  # its errors print the subcommand's usage
 
 

@@ -1,11 +1,11 @@
 """``check(name)``: build both models, transfer, compare; the heart of ``python -m parity check``."""
+
 from __future__ import annotations
 
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -22,19 +22,24 @@ DIRECTIONS = ("torch2keras", "keras2torch", "both")
 @dataclass
 class CheckResult:
     model: str
-    input_shape: Tuple[int, ...]
-    reports: List[Report] = field(default_factory=list)
+    input_shape: tuple[int, ...]
+    reports: list[Report] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
-    onnx: Optional["OnnxResult"] = None  # noqa: F821
+    onnx: OnnxResult | None = None  # noqa: F821
 
     @property
     def passed(self) -> bool:
         return bool(self.reports) and all(r.passed for r in self.reports) and (self.onnx is None or self.onnx.passed)
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "input_shape": list(self.input_shape), "passed": self.passed,
-                "timings_s": self.timings, "reports": [r.to_dict() for r in self.reports],
-                "onnx": self.onnx.to_dict() if self.onnx is not None else None}
+        return {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "passed": self.passed,
+            "timings_s": self.timings,
+            "reports": [r.to_dict() for r in self.reports],
+            "onnx": self.onnx.to_dict() if self.onnx is not None else None,
+        }
 
 
 def model_options(name: str) -> dict:
@@ -47,7 +52,7 @@ def keras_options(options: dict) -> dict:
     return {("classes" if k == "num_classes" else k): v for k, v in options.items()}
 
 
-def build_pair(name: str, size: Optional[Tuple[int, int]] = None, weights=None, **options):
+def build_pair(name: str, size: tuple[int, int] | None = None, weights=None, **options):
     """A torch_impl model (from ``weights`` or untouched) and the keras_impl twin, logits out."""
     import keras_impl
     import torch_impl
@@ -56,14 +61,16 @@ def build_pair(name: str, size: Optional[Tuple[int, int]] = None, weights=None, 
     torch_model = torch_impl.get_model(name, weights=weights, init_weights=False, **options).eval()
     spec = torch_model.spec
     h, w = size or spec.input_size[1:]
-    keras_model = keras_impl.get_model(name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_options(options))
+    keras_model = keras_impl.get_model(
+        name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_options(options)
+    )
     return torch_model, keras_model
 
 
 def check(
     name: str,
     batch: int = 2,
-    size: Optional[Tuple[int, int]] = None,
+    size: tuple[int, int] | None = None,
     seed: int = 0,
     direction: str = "both",
     rtol: float = DEFAULT_RTOL,
@@ -71,8 +78,8 @@ def check(
     layers: bool = False,
     weights=None,
     onnx: bool = False,
-    onnx_dir: Optional[str] = None,
-    options: Optional[dict] = None,
+    onnx_dir: str | None = None,
+    options: dict | None = None,
 ) -> CheckResult:
     """Seeded random weights (random BatchNorm statistics too) or ``weights`` (a torch checkpoint, or
     a published weights name such as ``IMAGENET1K_V1``, fetched through torch.hub's cache),
@@ -101,7 +108,8 @@ def check(
         prestart_keras_export()
     options = {}
     if weights is not None and catalog.is_weights_name(weights):  # published weights: fetched, options from the catalog
-        from .pretrained import fetch, model_options as published_options
+        from .pretrained import fetch
+        from .pretrained import model_options as published_options
 
         fetched = fetch(name, weights, framework="torch")
         weights, options = fetched.torch_path, published_options(fetched.entry)
@@ -151,9 +159,19 @@ def check(
 
             t0 = time.perf_counter()
             onnx_batch = batch if batch != EXPORT_BATCH else EXPORT_BATCH + 1
-            onnx_inputs = np.random.default_rng(seed + 2).standard_normal((onnx_batch,) + inputs.shape[1:]).astype(np.float32)
-            result.onnx = onnx_check(torch_model, keras_model, onnx_inputs, workdir=workdir, rtol=rtol, atol=atol, keep=True,
-                                     keras_export=keras_export)
+            onnx_inputs = (
+                np.random.default_rng(seed + 2).standard_normal((onnx_batch,) + inputs.shape[1:]).astype(np.float32)
+            )
+            result.onnx = onnx_check(
+                torch_model,
+                keras_model,
+                onnx_inputs,
+                workdir=workdir,
+                rtol=rtol,
+                atol=atol,
+                keep=True,
+                keras_export=keras_export,
+            )
             timings["onnx"] = round(time.perf_counter() - t0, 3)
     finally:
         if keras_export is not None:

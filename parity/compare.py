@@ -6,10 +6,10 @@ NaN or Inf anywhere fails. A comparison passes when ``max_abs <= atol + rtol * s
 agrees (a disagreement between two classes whose torch logits differ by less than that bound is
 a tie, not a failure).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -28,8 +28,8 @@ class Figures:
     scale: float
     max_rel: float
     finite: bool
-    top1: Optional[float] = None
-    top5: Optional[float] = None
+    top1: float | None = None
+    top5: float | None = None
     passed: bool = False
 
 
@@ -38,7 +38,7 @@ class Report:
     model: str
     label: str  # e.g. "torch vs keras"
     output: Figures
-    layers: List[Figures] = field(default_factory=list)
+    layers: list[Figures] = field(default_factory=list)
     rtol: float = DEFAULT_RTOL
     atol: float = DEFAULT_ATOL
 
@@ -47,7 +47,7 @@ class Report:
         return self.output.passed
 
     @property
-    def first_divergence(self) -> Optional[Figures]:
+    def first_divergence(self) -> Figures | None:
         """The first layer, in execution order, whose figures fail the tolerance."""
         return next((f for f in self.layers if not f.passed), None)
 
@@ -59,7 +59,9 @@ class Report:
         return d
 
 
-def figures(name: str, reference: np.ndarray, other: np.ndarray, rtol: float, atol: float, classes: bool = False) -> Figures:
+def figures(
+    name: str, reference: np.ndarray, other: np.ndarray, rtol: float, atol: float, classes: bool = False
+) -> Figures:
     """The figures of ``other`` against ``reference`` (same shape, same layout)."""
     reference = np.asarray(reference, dtype=np.float64)
     other = np.asarray(other, dtype=np.float64)
@@ -95,23 +97,31 @@ def to_nhwc(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if x.ndim == 4 else x
 
 
-def torch_outputs(model, inputs: np.ndarray, paths: List[str]) -> Dict[str, np.ndarray]:
+def torch_outputs(model, inputs: np.ndarray, paths: list[str]) -> dict[str, np.ndarray]:
     """Eval-mode outputs of the model and of the modules at ``paths`` (forward hooks)."""
     import torch
 
     from torch_impl.layers import register_bare_hook
 
-    captured: Dict[str, np.ndarray] = {}
+    captured: dict[str, np.ndarray] = {}
     hooks = []
     for path in paths:
         parent, _, name = path.rpartition(".")
         owner = model.get_submodule(parent) if parent else model
         # a copy: the next ReLU works in place (as torchvision's do) and would change a shared array
         if name in owner.__dict__.get("_bare_steps", {}):  # a class token, a position embedding: no module of its own
-            hooks.append(register_bare_hook(owner, name, lambda o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy().copy())))
+            hooks.append(
+                register_bare_hook(
+                    owner, name, lambda o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy().copy())
+                )
+            )
         else:
             module = model.get_submodule(path)
-            hooks.append(module.register_forward_hook(lambda m, i, o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy().copy())))
+            hooks.append(
+                module.register_forward_hook(
+                    lambda m, i, o, p=path: captured.__setitem__(p, o.detach().cpu().float().numpy().copy())
+                )
+            )
     was_training = model.training
     model.eval()
     try:
@@ -126,14 +136,16 @@ def torch_outputs(model, inputs: np.ndarray, paths: List[str]) -> Dict[str, np.n
     return captured
 
 
-def keras_outputs(model, inputs_nhwc: np.ndarray, layer_names: List[str]) -> Dict[str, np.ndarray]:
+def keras_outputs(model, inputs_nhwc: np.ndarray, layer_names: list[str]) -> dict[str, np.ndarray]:
     """Inference outputs of the model and of the named layers (one multi-output model)."""
     import keras
 
     outputs = model.outputs if len(model.outputs) == 1 else model.outputs[:1]
     from keras_impl import layer_name
 
-    probe = keras.Model(model.inputs[0], list(outputs) + [model.get_layer(layer_name(name)).output for name in layer_names])
+    probe = keras.Model(
+        model.inputs[0], list(outputs) + [model.get_layer(layer_name(name)).output for name in layer_names]
+    )
     results = probe(inputs_nhwc, training=False)
     if not isinstance(results, (list, tuple)):  # Keras returns a lone output unwrapped
         results = [results]
@@ -143,7 +155,7 @@ def keras_outputs(model, inputs_nhwc: np.ndarray, layer_names: List[str]) -> Dic
     return out
 
 
-def comparable_layers(spec: cnnspec.ModelSpec, keras_model, include_aux: bool = False) -> List[str]:
+def comparable_layers(spec: cnnspec.ModelSpec, keras_model, include_aux: bool = False) -> list[str]:
     """Spec paths present as a layer in keras and a module in torch, in execution order: leaves, and
     the containers that have a layer of their own (inception concats, gates, residual sums) after
     their children, so that ``first_divergence`` names the node that computed a difference first."""
@@ -247,12 +259,16 @@ def _check_inputs(spec: cnnspec.ModelSpec, inputs) -> np.ndarray:
     inputs = np.asarray(inputs)
     c = spec.input_size[0]
     if inputs.ndim != 4 or inputs.shape[1] != c:
-        raise ValueError(f"{spec.name}: expected inputs of shape (N, {c}, H, W) (torch layout), received {inputs.shape}")
+        raise ValueError(
+            f"{spec.name}: expected inputs of shape (N, {c}, H, W) (torch layout), received {inputs.shape}"
+        )
     if not np.issubdtype(inputs.dtype, np.floating):
         raise TypeError(f"{spec.name}: expected floating-point inputs, received dtype {inputs.dtype}")
     if inputs.shape[0] == 0:
         raise ValueError(f"{spec.name}: expected at least one image, received an empty batch {inputs.shape}")
     if not np.isfinite(inputs).all():
-        raise ValueError(f"{spec.name}: expected finite inputs, received {int((~np.isfinite(inputs)).sum())} NaN/Inf values")
+        raise ValueError(
+            f"{spec.name}: expected finite inputs, received {int((~np.isfinite(inputs)).sum())} NaN/Inf values"
+        )
     cnnspec.analyse(spec, tuple(inputs.shape[2:]), include_aux=False)  # too small: one line naming the minimum
     return inputs.astype(np.float32, copy=False)

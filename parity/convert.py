@@ -3,23 +3,22 @@
 The direction follows the file names: ``.pth/.pt/.safetensors -> .weights.h5`` or back. The number
 of classes (and GoogLeNet's aux heads) is read from the source, so torchvision's files just work.
 """
+
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Optional, Union
 
 import cnnspec
 import cnnspec.registry
+from cnnbase.atomic import atomic_path
+from cnntune.run import TORCH_SUFFIXES
 
-from finetuning.run import TORCH_SUFFIXES
-
-from .files import atomic_path
 from .transfer import transfer_weights
 
 KERAS_SUFFIX = ".weights.h5"
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 def _is_torch_file(path: Path) -> bool:
@@ -30,7 +29,7 @@ def _is_keras_file(path: Path) -> bool:
     return path.name.endswith(KERAS_SUFFIX)
 
 
-def convert(name: str, src: PathLike, dst: PathLike, num_classes: Optional[int] = None) -> Path:
+def convert(name: str, src: PathLike, dst: PathLike, num_classes: int | None = None) -> Path:
     """Converts ``src`` into ``dst`` for model ``name``; returns ``dst``."""
     import keras_impl
     import torch_impl
@@ -47,9 +46,13 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: Optional[int] 
         cnnspec.get(name, num_classes=num_classes)  # a positive int, or one clear error
     if _is_torch_file(src) and _is_keras_file(dst):
         options = checkpoint_options(name, src)
-        if num_classes is not None and num_classes != options["num_classes"]:  # the file decides; say so rather than ignore it
-            raise ValueError(f"{src} has {options['num_classes']} classes, --num-classes says {num_classes}: drop it "
-                             f"(the classes are read from the checkpoint) or convert the matching file")
+        if (
+            num_classes is not None and num_classes != options["num_classes"]
+        ):  # the file decides; say so rather than ignore it
+            raise ValueError(
+                f"{src} has {options['num_classes']} classes, --num-classes says {num_classes}: drop it "
+                f"(the classes are read from the checkpoint) or convert the matching file"
+            )
         torch_model = torch_impl.get_model(name, weights=src, **options)
         keras_model = keras_impl.get_model(name, classifier_activation=None, **keras_options(options))
         transfer_weights(torch_model, keras_model)

@@ -1,13 +1,15 @@
 """``export(name, framework, out)``: one ONNX file for users who want the artifact."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
 
 from .onnx_export import ExportInfo, export_keras, export_torch
 
 
-def export(name: str, framework: str, out, weights=None, size: Optional[Tuple[int, int]] = None, seed: int = 0) -> ExportInfo:
+def export(
+    name: str, framework: str, out, weights=None, size: tuple[int, int] | None = None, seed: int = 0
+) -> ExportInfo:
     """Exports ``name`` from ``framework`` ("torch" or "keras") to ``out``.
 
     ``weights``: a torch checkpoint (either framework: it is transferred for keras), a Keras
@@ -15,9 +17,9 @@ def export(name: str, framework: str, out, weights=None, size: Optional[Tuple[in
     """
     import keras_impl
     import torch_impl
+    from cnnbase.atomic import check_writable
 
     from .check import build_pair, checkpoint_options
-    from .files import check_writable
 
     if framework not in ("torch", "keras"):
         raise ValueError(f"framework must be 'torch' or 'keras', received {framework!r}")

@@ -11,6 +11,7 @@ from its config (keras_impl's layers are registered by importing it) with zero i
 the weights and exports the torch module Keras builds, with a dynamic batch axis. Prints one JSON
 line (its peak memory, seconds per phase). End of input before a job: exits 0 quietly (an unused spare).
 """
+
 import argparse
 import json
 import os
@@ -25,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # A script's folder leads sys.path; parity's modules (files.py, plot.py...) must not shadow others.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 
-from cnnspec import startup_lines  # noqa: E402  (framework-free)
+from cnnbase import startup_lines  # noqa: E402  (framework-free)
 
 startup_lines.install()  # should anything load TensorFlow here, its start-up lines stay out of the error text
 
@@ -34,9 +35,14 @@ def without_initializers(config):
     """The config with every ``*_initializer`` set to zeros: the weights are overwritten anyway, and
     drawing VGG19's 143 M random numbers took 0.9 of the build's 1.1 s."""
     if isinstance(config, dict):
-        return {k: ({"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": None}
-                    if k.endswith("_initializer") and isinstance(v, dict) and "class_name" in v else without_initializers(v))
-                for k, v in config.items()}
+        return {
+            k: (
+                {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": None}
+                if k.endswith("_initializer") and isinstance(v, dict) and "class_name" in v
+                else without_initializers(v)
+            )
+            for k, v in config.items()
+        }
     if isinstance(config, list):
         return [without_initializers(v) for v in config]
     return config
@@ -48,8 +54,12 @@ def traceable_layer_norms(config):
     traced sizes), and torch.export, the fallback, took ViT-B/16's export from 4.4 s to 32 s."""
     if isinstance(config, dict):
         if config.get("class_name") == "LayerNormalization" and config.get("module") == "keras.layers":
-            config = {**config, "class_name": "TraceableLayerNormalization", "module": None,
-                      "registered_name": "parity_export>TraceableLayerNormalization"}
+            config = {
+                **config,
+                "class_name": "TraceableLayerNormalization",
+                "module": None,
+                "registered_name": "parity_export>TraceableLayerNormalization",
+            }
         return {k: traceable_layer_norms(v) for k, v in config.items()}
     if isinstance(config, list):
         return [traceable_layer_norms(v) for v in config]
@@ -66,7 +76,9 @@ def traceable_layer_norm_class():
     class TraceableLayerNormalization(keras.layers.LayerNormalization):
         def call(self, inputs):
             if self.scale and self.center and not self.rms_scaling and tuple(self.gamma.shape) == (inputs.shape[-1],):
-                return torch.nn.functional.layer_norm(inputs, tuple(self.gamma.shape), self.gamma.value, self.beta.value, self.epsilon)
+                return torch.nn.functional.layer_norm(
+                    inputs, tuple(self.gamma.shape), self.gamma.value, self.beta.value, self.epsilon
+                )
             return super().call(inputs)
 
     return TraceableLayerNormalization
@@ -79,7 +91,9 @@ def read_weights(model, path: str) -> None:
     with safe_open(path, framework="numpy") as f:
         paths = json.loads(f.metadata()["paths"])
         if paths != [v.path for v in model.weights]:
-            raise ValueError(f"{path} holds the weights of another model ({len(paths)} variables, the model has {len(model.weights)})")
+            raise ValueError(
+                f"{path} holds the weights of another model ({len(paths)} variables, the model has {len(model.weights)})"
+            )
         for i, variable in enumerate(model.weights):
             variable.assign(f.get_tensor(f"{i:05d}"))
 
@@ -92,8 +106,17 @@ def export_torchscript(module, example, args) -> None:
     names = {args.input_name: {0: "batch"}, args.output_name: {0: "batch"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, args.out, dynamo=False, input_names=[args.input_name], output_names=[args.output_name],
-                          dynamic_axes=names, opset_version=args.opset, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            example,
+            args.out,
+            dynamo=False,
+            input_names=[args.input_name],
+            output_names=[args.output_name],
+            dynamic_axes=names,
+            opset_version=args.opset,
+            do_constant_folding=True,
+        )
 
 
 def export_dynamo(module, example, args) -> None:
@@ -103,15 +126,28 @@ def export_dynamo(module, example, args) -> None:
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, example, dynamo=True, input_names=[args.input_name], output_names=[args.output_name],
-                                    dynamic_shapes=({0: batch},), opset_version=args.opset, optimize=True, verbose=False)
+        program = torch.onnx.export(
+            module,
+            example,
+            dynamo=True,
+            input_names=[args.input_name],
+            output_names=[args.output_name],
+            dynamic_shapes=({0: batch},),
+            opset_version=args.opset,
+            optimize=True,
+            verbose=False,
+        )
     program.save(args.out)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
-                        help="torch.onnx's exporter (torchscript falls back to dynamo when it fails)")
+    parser.add_argument(
+        "--exporter",
+        choices=["torchscript", "dynamo"],
+        default="torchscript",
+        help="torch.onnx's exporter (torchscript falls back to dynamo when it fails)",
+    )
     args = parser.parse_args(argv)
 
     for unused in ("sklearn", "jax"):  # Keras imports them when installed (1.5 s); the torch backend needs neither
@@ -136,7 +172,9 @@ def main(argv=None) -> int:
         setattr(args, key, value)
     traceable_layer_norm_class()
     with open(args.config) as f:
-        model = keras.models.model_from_json(json.dumps(traceable_layer_norms(without_initializers(json.loads(f.read())))))
+        model = keras.models.model_from_json(
+            json.dumps(traceable_layer_norms(without_initializers(json.loads(f.read()))))
+        )
     if not sys.stdin.readline():  # the parent writes the weights meanwhile; a line says they are complete
         print("the parent closed before the weights were written", file=sys.stderr)
         return 2
@@ -171,7 +209,16 @@ def main(argv=None) -> int:
         export_dynamo(module, example, args)
     phases["export_and_save"] = time.perf_counter() - started - phases["build_and_wait"] - phases["read_weights"]
     seconds = {k: round(v, 2) for k, v in phases.items()}
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": seconds, "exporter": exporter}), flush=True)
+    print(
+        json.dumps(
+            {
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "seconds": seconds,
+                "exporter": exporter,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

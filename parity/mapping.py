@@ -22,17 +22,17 @@ and the keras weights (by layer name = spec path) correspond as follows:
 - Class token and position embedding: one bare parameter each, keyed by the node's path
   (``class_token``, ``encoder.pos_embedding``), the same (1, T, D) array in both.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 import numpy as np
 
 import cnnspec
 from cnnspec import nodes as n
 
-Shape = Tuple[int, ...]
+Shape = tuple[int, ...]
 KERAS_AXES = {"conv": (2, 3, 1, 0), "depthwise": (2, 3, 0, 1)}  # torch kernel axes in Keras' order
 
 
@@ -40,11 +40,11 @@ KERAS_AXES = {"conv": (2, 3, 1, 0), "depthwise": (2, 3, 0, 1)}  # torch kernel a
 class LayerMapping:
     path: str  # spec path = keras layer name = torch module path
     kind: str  # "conv", "depthwise", "linear", "batchnorm", "layernorm", "attention", "parameter"
-    torch_keys: Tuple[str, ...]  # state_dict keys, in keras weight order (attention: 4 keys, 8 keras weights)
-    flatten_from: Optional[Shape] = None  # (C, H, W) when a spatial flatten precedes this Linear
+    torch_keys: tuple[str, ...]  # state_dict keys, in keras weight order (attention: 4 keys, 8 keras weights)
+    flatten_from: Shape | None = None  # (C, H, W) when a spatial flatten precedes this Linear
     heads: int = 0  # attention only
 
-    def keras_shapes(self, torch_shapes: List[Shape]) -> List[Shape]:
+    def keras_shapes(self, torch_shapes: list[Shape]) -> list[Shape]:
         """The shapes :meth:`to_keras` gives, without touching data (a plan checks every layer)."""
         if self.kind == "attention":
             (_, d), h = torch_shapes[0], self.heads
@@ -58,7 +58,7 @@ class LayerMapping:
             out.append(tuple(shape))
         return out
 
-    def to_keras(self, tensors: List[np.ndarray]) -> List[np.ndarray]:
+    def to_keras(self, tensors: list[np.ndarray]) -> list[np.ndarray]:
         """Keras' arrays; a tensor that needs no transpose comes back as it is (not a copy)."""
         if self.kind == "attention":
             return _attention_to_keras(tensors, self.heads)
@@ -74,7 +74,7 @@ class LayerMapping:
             out.append(np.ascontiguousarray(t))
         return out
 
-    def to_torch(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
+    def to_torch(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self.kind == "attention":
             return _attention_to_torch(arrays)
         out = []
@@ -90,33 +90,40 @@ class LayerMapping:
         return out
 
 
-def _attention_to_keras(tensors: List[np.ndarray], heads: int) -> List[np.ndarray]:
+def _attention_to_keras(tensors: list[np.ndarray], heads: int) -> list[np.ndarray]:
     in_w, in_b, out_w, out_b = tensors
     d = in_w.shape[1]
     out = []
     for i in range(3):  # q, k, v: row blocks of the packed projection
-        out.append(np.ascontiguousarray(in_w[i * d:(i + 1) * d].T.reshape(d, heads, d // heads)))
-        out.append(np.ascontiguousarray(in_b[i * d:(i + 1) * d].reshape(heads, d // heads)))
+        out.append(np.ascontiguousarray(in_w[i * d : (i + 1) * d].T.reshape(d, heads, d // heads)))
+        out.append(np.ascontiguousarray(in_b[i * d : (i + 1) * d].reshape(heads, d // heads)))
     out.append(np.ascontiguousarray(out_w.T.reshape(heads, d // heads, d)))
     out.append(np.ascontiguousarray(out_b))
     return out
 
 
-def _attention_to_torch(arrays: List[np.ndarray]) -> List[np.ndarray]:
+def _attention_to_torch(arrays: list[np.ndarray]) -> list[np.ndarray]:
     d = arrays[0].shape[0]
     in_w = np.concatenate([arrays[2 * i].reshape(d, d).T for i in range(3)])
     in_b = np.concatenate([arrays[2 * i + 1].reshape(d) for i in range(3)])
-    return [np.ascontiguousarray(in_w), in_b, np.ascontiguousarray(arrays[6].reshape(d, d).T), np.ascontiguousarray(arrays[7])]
+    return [
+        np.ascontiguousarray(in_w),
+        in_b,
+        np.ascontiguousarray(arrays[6].reshape(d, d).T),
+        np.ascontiguousarray(arrays[7]),
+    ]
 
 
-def layer_mappings(spec: cnnspec.ModelSpec, include_aux: bool = True) -> List[LayerMapping]:
+def layer_mappings(spec: cnnspec.ModelSpec, include_aux: bool = True) -> list[LayerMapping]:
     """Every parameterised layer of ``spec`` with its torch keys and conversion, in order."""
     shapes = cnnspec.analyse(spec, include_aux=include_aux).by_path()
     out = []
     for path, node in spec.parameterised(include_aux):
         if isinstance(node, n.Conv):
             keys = (f"{path}.weight",) + ((f"{path}.bias",) if node.bias else ())
-            out.append(LayerMapping(path, "depthwise" if n.is_depthwise(node, shapes[path].in_features) else "conv", keys))
+            out.append(
+                LayerMapping(path, "depthwise" if n.is_depthwise(node, shapes[path].in_features) else "conv", keys)
+            )
         elif isinstance(node, n.Linear):
             keys = (f"{path}.weight",) + ((f"{path}.bias",) if node.bias else ())
             out.append(LayerMapping(path, "linear", keys, shapes[path].flatten_from))

@@ -4,13 +4,13 @@ Besides outputs, the exported graphs are compared: input/output names and shapes
 axis, the number of weights stored as initializers against the spec's parameters and BatchNorm
 statistics, and the op-type histogram of each graph.
 """
+
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -23,12 +23,12 @@ from .onnx_export import EXPORT_BATCH, ExportInfo, KerasExport, export_torch, st
 @dataclass
 class GraphInfo:
     path: str
-    inputs: Dict[str, list]
-    outputs: Dict[str, list]
+    inputs: dict[str, list]
+    outputs: dict[str, list]
     dynamic_batch: bool
     initializer_elements: int  # all float initializers (BatchNorm may be folded or decomposed)
     weight_elements: int  # float initializers with >= 2 non-unit axes: conv kernels, linear matrices
-    op_histogram: Dict[str, int]
+    op_histogram: dict[str, int]
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -48,7 +48,11 @@ def graph_info(path) -> GraphInfo:
     inputs = {v.name: dims(v) for v in model.graph.input if v.name not in init_names}
     outputs = {v.name: dims(v) for v in model.graph.output}
     dynamic = all(isinstance(d[0], str) and d[0] for d in list(inputs.values()) + list(outputs.values()))
-    floats = [i for i in model.graph.initializer if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)]
+    floats = [
+        i
+        for i in model.graph.initializer
+        if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+    ]
     elements = sum(int(np.prod(i.dims)) for i in floats)
     weights = sum(int(np.prod(i.dims)) for i in floats if sum(d > 1 for d in i.dims) >= 2)
     ops = Counter(node.op_type for node in model.graph.node)
@@ -98,10 +102,10 @@ def expected_weight_elements(spec: cnnspec.ModelSpec, include_aux: bool = False,
 @dataclass
 class OnnxResult:
     model: str
-    reports: List[Report] = field(default_factory=list)
-    graphs: Dict[str, GraphInfo] = field(default_factory=dict)
-    exports: Dict[str, ExportInfo] = field(default_factory=dict)
-    problems: List[str] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
+    graphs: dict[str, GraphInfo] = field(default_factory=dict)
+    exports: dict[str, ExportInfo] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -109,39 +113,54 @@ class OnnxResult:
 
     def to_dict(self) -> dict:
         return {
-            "model": self.model, "passed": self.passed, "problems": self.problems,
+            "model": self.model,
+            "passed": self.passed,
+            "problems": self.problems,
             "reports": [r.to_dict() for r in self.reports],
             "graphs": {k: g.to_dict() for k, g in self.graphs.items()},
             "exports": {k: e.to_dict() for k, e in self.exports.items()},
         }
 
 
-def check_graphs(spec: cnnspec.ModelSpec, graphs: Dict[str, GraphInfo], size) -> List[str]:
+def check_graphs(spec: cnnspec.ModelSpec, graphs: dict[str, GraphInfo], size) -> list[str]:
     """Interface and content checks of both exports against the spec; a list of problems."""
     problems = []
     c, (h, w) = spec.input_size[0], size
     expected_in = {"torch": [c, h, w], "keras": [h, w, c]}
     for framework, g in graphs.items():
         want = expected_weight_elements(spec, framework=framework)
-        (in_name, in_dims), = g.inputs.items()
-        (out_name, out_dims), = g.outputs.items()
+        ((in_name, in_dims),) = g.inputs.items()
+        ((out_name, out_dims),) = g.outputs.items()
         if in_dims[1:] != expected_in[framework]:
-            problems.append(f"{framework} export: input {in_name} has shape {in_dims}, expected [batch, {expected_in[framework]}]")
+            problems.append(
+                f"{framework} export: input {in_name} has shape {in_dims}, expected [batch, {expected_in[framework]}]"
+            )
         if out_dims[1:] != [spec.num_classes]:
-            problems.append(f"{framework} export: output {out_name} has shape {out_dims}, expected [batch, {spec.num_classes}]")
+            problems.append(
+                f"{framework} export: output {out_name} has shape {out_dims}, expected [batch, {spec.num_classes}]"
+            )
         if not g.dynamic_batch:
             problems.append(f"{framework} export: the batch axis is not dynamic ({in_dims} -> {out_dims})")
         if g.weight_elements != want:
-            problems.append(f"{framework} export stores {g.weight_elements:,} kernel/matrix weights, the spec has {want:,}")
+            problems.append(
+                f"{framework} export stores {g.weight_elements:,} kernel/matrix weights, the spec has {want:,}"
+            )
     names = {framework: (list(g.inputs), list(g.outputs)) for framework, g in graphs.items()}
     if len(set(map(str, names.values()))) > 1:
         problems.append(f"input/output names differ between exports: {names}")
     return problems
 
 
-def onnx_check(torch_model, keras_model, inputs: np.ndarray, workdir: Optional[str] = None,
-               rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, keep: bool = False,
-               keras_export: Optional[KerasExport] = None) -> OnnxResult:
+def onnx_check(
+    torch_model,
+    keras_model,
+    inputs: np.ndarray,
+    workdir: str | None = None,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    keep: bool = False,
+    keras_export: KerasExport | None = None,
+) -> OnnxResult:
     """Exports both models (same weights expected), runs both files in onnxruntime on ``inputs``
     (a batch size other than the export's), and compares all four against torch.
 
@@ -152,7 +171,9 @@ def onnx_check(torch_model, keras_model, inputs: np.ndarray, workdir: Optional[s
     size = tuple(inputs.shape[2:])
     result = OnnxResult(spec.name)
     if inputs.shape[0] == EXPORT_BATCH:
-        result.problems.append(f"use a batch size other than {EXPORT_BATCH} (the export's) to prove the batch axis is dynamic")
+        result.problems.append(
+            f"use a batch size other than {EXPORT_BATCH} (the export's) to prove the batch axis is dynamic"
+        )
     own_dir = None
     if workdir is None:
         own_dir = tempfile.TemporaryDirectory(prefix="parity_onnx_")
@@ -164,21 +185,32 @@ def onnx_check(torch_model, keras_model, inputs: np.ndarray, workdir: Optional[s
             result.exports["torch"] = export_torch(torch_model, paths["torch"], size=size)
             result.graphs["torch"] = graph_info(paths["torch"])
             reference = torch_outputs(torch_model, inputs, [])["output"]
-            outputs = {"keras": keras_outputs(keras_model, to_nhwc(inputs), [])["output"], "onnx(torch)": run_onnx(paths["torch"], inputs)}
+            outputs = {
+                "keras": keras_outputs(keras_model, to_nhwc(inputs), [])["output"],
+                "onnx(torch)": run_onnx(paths["torch"], inputs),
+            }
         finally:
             result.exports["keras"] = keras_export.wait()
         result.graphs["keras"] = graph_info(paths["keras"])
         result.problems += check_graphs(spec, result.graphs, size)
         outputs["onnx(keras)"] = run_onnx(paths["keras"], to_nhwc(inputs))
         for label, out in outputs.items():
-            result.reports.append(Report(spec.name, f"torch vs {label}", figures("output", reference, out, rtol, atol, classes=True), rtol=rtol, atol=atol))
+            result.reports.append(
+                Report(
+                    spec.name,
+                    f"torch vs {label}",
+                    figures("output", reference, out, rtol, atol, classes=True),
+                    rtol=rtol,
+                    atol=atol,
+                )
+            )
     finally:
         if own_dir is not None and not keep:
             own_dir.cleanup()
     return result
 
 
-def onnx_paths(name: str, workdir) -> Dict[str, Path]:
+def onnx_paths(name: str, workdir) -> dict[str, Path]:
     """Where :func:`onnx_check` writes the two exports of ``name``."""
     return {"torch": Path(workdir) / f"{name}.torch.onnx", "keras": Path(workdir) / f"{name}.keras.onnx"}
 

@@ -13,6 +13,7 @@ dynamo exporter as the torch side. That is a faithful export of the Keras graph 
 layers), bounded at ~3 GB for VGG19, and works from a session on any backend. The subprocess also
 keeps the exporter's memory out of the caller's process.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,13 +28,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 
-from .files import atomic_path, process_alive
+from cnnbase.atomic import atomic_path, process_alive
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 OPSET = 18
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -75,8 +75,8 @@ class ExportInfo:
     seconds: float
     peak_rss_mb: float  # this process, plus the export subprocess for keras
     size_mb: float
-    phases: Optional[dict] = None  # keras: the child's seconds per phase (imports, read_weights, export, save)
-    exporter: Optional[str] = None  # keras: "torchscript", or "dynamo" when the tracer failed (5x slower)
+    phases: dict | None = None  # keras: the child's seconds per phase (imports, read_weights, export, save)
+    exporter: str | None = None  # keras: "torchscript", or "dynamo" when the tracer failed (5x slower)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -86,7 +86,7 @@ def _rss_mb(who=resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
-def export_torch(model, path: PathLike, size: Optional[tuple] = None, opset: int = OPSET) -> ExportInfo:
+def export_torch(model, path: PathLike, size: tuple | None = None, opset: int = OPSET) -> ExportInfo:
     """Exports a torch_impl model (eval mode) to ``path`` with input (batch, C, H, W); H, W are
     ``size`` or the spec's input size."""
     import torch
@@ -105,8 +105,15 @@ def export_torch(model, path: PathLike, size: Optional[tuple] = None, opset: int
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                model, example, dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: batch},), opset_version=opset, optimize=True, verbose=False,
+                model,
+                example,
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: batch},),
+                opset_version=opset,
+                optimize=True,
+                verbose=False,
             )
         with atomic_path(path, suffix=".onnx") as tmp:
             program.save(str(tmp))
@@ -115,7 +122,13 @@ def export_torch(model, path: PathLike, size: Optional[tuple] = None, opset: int
     finally:
         model.train(was_training)
     path = Path(path)
-    return ExportInfo(str(path), "torch", round(time.perf_counter() - start, 2), round(_rss_mb(), 1), round(path.stat().st_size / 1e6, 1))
+    return ExportInfo(
+        str(path),
+        "torch",
+        round(time.perf_counter() - start, 2),
+        round(_rss_mb(), 1),
+        round(path.stat().st_size / 1e6, 1),
+    )
 
 
 class KerasExport:
@@ -135,8 +148,15 @@ class KerasExport:
             tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}_")))
             config, weights = tmp / "model.json", tmp / "model.safetensors"
             config.write_text(model.to_json())
-            job = {"config": str(config), "weights": str(weights), "out": str(out), "opset": opset, "batch": EXPORT_BATCH,
-                   "input_name": INPUT_NAME, "output_name": OUTPUT_NAME}
+            job = {
+                "config": str(config),
+                "weights": str(weights),
+                "out": str(out),
+                "opset": opset,
+                "batch": EXPORT_BATCH,
+                "input_name": INPUT_NAME,
+                "output_name": OUTPUT_NAME,
+            }
             self._tell(json.dumps(job))  # it builds the model while the weights are written
             write_weights(model, weights)
             self._tell("weights written")
@@ -167,7 +187,9 @@ class KerasExport:
     def wait(self) -> ExportInfo:
         with self._stack:
             try:
-                stdout, stderr = self._proc.communicate(timeout=max(1.0, self.timeout - (time.perf_counter() - self._start)))
+                stdout, stderr = self._proc.communicate(
+                    timeout=max(1.0, self.timeout - (time.perf_counter() - self._start))
+                )
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.communicate()
@@ -176,18 +198,27 @@ class KerasExport:
                 self._proc.kill()
                 raise
             if self._proc.returncode != 0:
-                raise ExportError(f"keras export of {self.name} failed (exit {self._proc.returncode}):\n{stderr[-3000:]}")
+                raise ExportError(
+                    f"keras export of {self.name} failed (exit {self._proc.returncode}):\n{stderr[-3000:]}"
+                )
         peak = _rss_mb() + _rss_mb(resource.RUSAGE_CHILDREN)
         try:
             report = json.loads(stdout.strip().splitlines()[-1])
             phases, exporter = report.get("seconds"), report.get("exporter")
         except (ValueError, IndexError, AttributeError):
             phases, exporter = None, None
-        return ExportInfo(str(self.path), "keras", round(time.perf_counter() - self._start, 2), round(peak, 1),
-                          round(self.path.stat().st_size / 1e6, 1), phases, exporter)
+        return ExportInfo(
+            str(self.path),
+            "keras",
+            round(time.perf_counter() - self._start, 2),
+            round(peak, 1),
+            round(self.path.stat().st_size / 1e6, 1),
+            phases,
+            exporter,
+        )
 
 
-_spare: Optional[subprocess.Popen] = None  # one export child, imported and waiting for its job
+_spare: subprocess.Popen | None = None  # one export child, imported and waiting for its job
 
 
 def _spawn_child() -> subprocess.Popen:
@@ -202,8 +233,14 @@ def _spawn_child() -> subprocess.Popen:
         "PYTHONWARNINGS": "ignore",
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
-    return subprocess.Popen([sys.executable, "-c", _CHILD_WITH_PARENT, str(os.getpid()), str(CHILD)], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD_WITH_PARENT, str(os.getpid()), str(CHILD)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def remove_stale_work_folders() -> list:
@@ -232,7 +269,7 @@ def prestart_keras_export() -> None:
         _spare = _spawn_child()
 
 
-def _take_spare() -> Optional[subprocess.Popen]:
+def _take_spare() -> subprocess.Popen | None:
     global _spare
     proc, _spare = _spare, None
     return proc if proc is not None and proc.poll() is None else None
@@ -245,7 +282,10 @@ def write_weights(model, path: PathLike) -> None:
     2.5 s + 3 s that way."""
     from safetensors.numpy import save_file
 
-    arrays = {f"{i:05d}": np.ascontiguousarray(np.asarray(v.numpy() if hasattr(v, "numpy") else v)) for i, v in enumerate(model.weights)}
+    arrays = {
+        f"{i:05d}": np.ascontiguousarray(np.asarray(v.numpy() if hasattr(v, "numpy") else v))
+        for i, v in enumerate(model.weights)
+    }
     save_file(arrays, str(path), metadata={"paths": json.dumps([v.path for v in model.weights])})
 
 

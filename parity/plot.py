@@ -6,24 +6,28 @@ Inference: one panel per model, the error of every spec node's output, the ONNX 
 markers at the end. Training: per model, gradients, updated weights and BatchNorm statistics,
 each parameter's worst step, in forward order. The dashed line is the tolerance.
 """
+
 from __future__ import annotations
 
 import math
 import os
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
 
-from .files import atomic_write
+from cnnbase.atomic import atomic_write
 
 FLOOR = 1e-17  # an exact zero is drawn here (log scale)
 MAX_TICKS = 40
 COLOURS = {"tensorflow": "C0", "jax": "C1", "torch": "C2"}  # one colour per backend, in every panel
 LINES = ("-", "--", ":")  # per direction
 MARKERS = ("D", "s", "^", "v")  # per ONNX comparison
-TRAIN_PANELS = (("grad", "gradients (backprop)"), ("param", "updated weights"), ("running stat", "BatchNorm statistics"))
+TRAIN_PANELS = (
+    ("grad", "gradients (backprop)"),
+    ("param", "updated weights"),
+    ("running stat", "BatchNorm statistics"),
+)
 
 
-def _models(summaries: Dict[str, dict]) -> List[str]:
+def _models(summaries: dict[str, dict]) -> list[str]:
     return list(dict.fromkeys(r["model"] for s in summaries.values() for r in s.get("results", [])))
 
 
@@ -35,7 +39,7 @@ def _rel(value: float) -> float:
     return max(value, FLOOR) if math.isfinite(value) else float("nan")
 
 
-def _ticks(ax, names: List[str]) -> None:
+def _ticks(ax, names: list[str]) -> None:
     step = max(1, math.ceil(len(names) / MAX_TICKS))
     ax.set_xticks(range(0, len(names), step))
     ax.set_xticklabels(names[::step], rotation=90, fontsize=6)
@@ -50,8 +54,8 @@ def _style(ax, title: str, rtol: float) -> None:
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
-def _inference_panel(ax, summaries: Dict[str, dict], model: str) -> None:
-    names: List[str] = []
+def _inference_panel(ax, summaries: dict[str, dict], model: str) -> None:
+    names: list[str] = []
     rtol = 1e-5
     for backend, summary in summaries.items():
         result = _result(summary, model)
@@ -61,20 +65,33 @@ def _inference_panel(ax, summaries: Dict[str, dict], model: str) -> None:
             rtol = report["rtol"]
             layers = report["layers"] or [report["output"]]
             names = names if len(names) >= len(layers) else [f["name"] for f in layers]
-            ax.plot([_rel(f["max_rel"]) for f in layers], marker=".", markersize=3, linewidth=1, color=COLOURS.get(backend),
-                    linestyle=LINES[result["reports"].index(report) % len(LINES)], label=f"{backend}: {report['label']}")
+            ax.plot(
+                [_rel(f["max_rel"]) for f in layers],
+                marker=".",
+                markersize=3,
+                linewidth=1,
+                color=COLOURS.get(backend),
+                linestyle=LINES[result["reports"].index(report) % len(LINES)],
+                label=f"{backend}: {report['label']}",
+            )
         for i, report in enumerate((result.get("onnx") or {}).get("reports", [])):
-            ax.plot([len(names) - 1], [_rel(report["output"]["max_rel"])], marker=MARKERS[i % len(MARKERS)], linestyle="",
-                    color=COLOURS.get(backend), label=f"{backend}: {report['label']} (output)")
+            ax.plot(
+                [len(names) - 1],
+                [_rel(report["output"]["max_rel"])],
+                marker=MARKERS[i % len(MARKERS)],
+                linestyle="",
+                color=COLOURS.get(backend),
+                label=f"{backend}: {report['label']} (output)",
+            )
     _ticks(ax, names)
     _style(ax, f"{model}: inference, error per spec node", rtol)
 
 
-def _training_rows(result: dict, kind: str) -> Tuple[List[str], List[float]]:
+def _training_rows(result: dict, kind: str) -> tuple[list[str], list[float]]:
     """Each tensor's worst step for one kind, in forward order."""
     from .training import row_kind
 
-    worst: Dict[str, float] = {}
+    worst: dict[str, float] = {}
     for row in result["rows"]:
         if row_kind(row["name"]) != kind:
             continue
@@ -84,9 +101,9 @@ def _training_rows(result: dict, kind: str) -> Tuple[List[str], List[float]]:
     return keys, [_rel(worst[k]) for k in keys]
 
 
-def _training_panels(axes, summaries: Dict[str, dict], model: str) -> None:
+def _training_panels(axes, summaries: dict[str, dict], model: str) -> None:
     for ax, (kind, title) in zip(axes, TRAIN_PANELS):
-        names: List[str] = []
+        names: list[str] = []
         rtol = 1e-5
         losses = []
         for backend, summary in summaries.items():
@@ -98,12 +115,14 @@ def _training_panels(axes, summaries: Dict[str, dict], model: str) -> None:
             names = keys if len(keys) > len(names) else names
             if values:
                 ax.plot(values, marker=".", markersize=3, linewidth=1, color=COLOURS.get(backend), label=backend)
-            losses.append(f"{backend} {max((r['max_rel'] for r in result['rows'] if r['name'].startswith('loss')), default=0):.0e}")
+            losses.append(
+                f"{backend} {max((r['max_rel'] for r in result['rows'] if r['name'].startswith('loss')), default=0):.0e}"
+            )
         _ticks(ax, names)
         _style(ax, f"{model}: {title}" + (f"   (loss: {', '.join(losses)})" if kind == "grad" else ""), rtol)
 
 
-def plot_check(summaries: Dict[str, dict], path: Union[str, os.PathLike]) -> Path:
+def plot_check(summaries: dict[str, dict], path: str | os.PathLike) -> Path:
     """Draws the per-node errors of ``{backend: summary}`` (the ``--json`` dicts) into ``path``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

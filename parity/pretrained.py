@@ -6,6 +6,7 @@ it in a subprocess when a converted file is missing. The conversion is accepted 
 Keras model, on a seeded probe batch, agrees with the torch model within the parity tolerances;
 then the weights and a record of the check are written atomically, the record last.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,15 +14,15 @@ import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 
 import cnnspec
+from cnnbase.atomic import atomic_path, write_text
 from cnnspec.catalog import PublishedWeights
 
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, compare
-from .files import atomic_path, write_text
 from .transfer import transfer_weights
 
 FRAMEWORKS = ("torch", "keras", "both")
@@ -32,17 +33,19 @@ PROBE_SEED = 0
 @dataclass
 class FetchResult:
     entry: PublishedWeights
-    torch_path: Optional[Path] = None
-    keras_path: Optional[Path] = None
-    record: Optional[Dict[str, Any]] = None
+    torch_path: Path | None = None
+    keras_path: Path | None = None
+    record: dict[str, Any] | None = None
 
 
-def model_options(entry: PublishedWeights) -> Dict[str, Any]:
+def model_options(entry: PublishedWeights) -> dict[str, Any]:
     """The options both models are built with: the checkpoint's, the file's classes, no aux heads."""
     return entry.fixed_options({"num_classes": entry.num_classes})
 
 
-def fetch(model: str, weights: str = "DEFAULT", framework: str = "both", progress: bool = True, force: bool = False) -> FetchResult:
+def fetch(
+    model: str, weights: str = "DEFAULT", framework: str = "both", progress: bool = True, force: bool = False
+) -> FetchResult:
     """Downloads (hash-checked) and, for Keras, converts and verifies; files already cached are
     reused (``force`` converts again)."""
     if framework not in FRAMEWORKS:
@@ -61,7 +64,7 @@ def fetch(model: str, weights: str = "DEFAULT", framework: str = "both", progres
     return result
 
 
-def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool = True) -> Dict[str, Any]:
+def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool = True) -> dict[str, Any]:
     """torch file -> Keras weights in Keras' cache, kept only if a probe batch agrees."""
     import keras
 
@@ -80,21 +83,35 @@ def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool =
     probe = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_BATCH, 3, size, size)).astype(np.float32)
     report = compare(torch_model, keras_model, probe, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, label="torch -> keras")
     if not report.passed:
-        raise RuntimeError(f"{entry.key}: the converted Keras model disagrees with torch on the probe batch "
-                           f"(max rel {report.output.max_rel:.2e}, top-1 {report.output.top1}); nothing was cached")
+        raise RuntimeError(
+            f"{entry.key}: the converted Keras model disagrees with torch on the probe batch "
+            f"(max rel {report.output.max_rel:.2e}, top-1 {report.output.top1}); nothing was cached"
+        )
     target = keras_pretrained.converted_path(entry)
     with atomic_path(target, suffix=".weights.h5") as tmp:
         keras_model.save_weights(str(tmp))
     import torch
 
     record = {
-        "model": entry.model, "weights": entry.name, "source_file": entry.file_name, "source_url": entry.url,
-        "source_sha256": keras_pretrained.sha256_of(torch_file), "keras_file": target.name,
+        "model": entry.model,
+        "weights": entry.name,
+        "source_file": entry.file_name,
+        "source_url": entry.url,
+        "source_sha256": keras_pretrained.sha256_of(torch_file),
+        "keras_file": target.name,
         "weights_sha256": keras_pretrained.sha256_of(target),
-        "probe": {"shape": list(probe.shape), "seed": PROBE_SEED, "max_abs": report.output.max_abs,
-                  "max_rel": report.output.max_rel, "top1": report.output.top1, "top5": report.output.top5,
-                  "rtol": DEFAULT_RTOL, "atol": DEFAULT_ATOL},
-        "seconds": round(time.perf_counter() - start, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "probe": {
+            "shape": list(probe.shape),
+            "seed": PROBE_SEED,
+            "max_abs": report.output.max_abs,
+            "max_rel": report.output.max_rel,
+            "top1": report.output.top1,
+            "top5": report.output.top5,
+            "rtol": DEFAULT_RTOL,
+            "atol": DEFAULT_ATOL,
+        },
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "versions": {"keras": keras.__version__, "backend": keras.backend.backend(), "torch": torch.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -5,14 +5,13 @@ missing momentum conversion nearly invisible. These fill every parameter and eve
 statistic with seeded random values of a sensible scale (weights ~ 1/sqrt(fan_in), so activations
 neither vanish nor explode through 150 layers).
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import numpy as np
 
 
-def random_array(shape, kind: str, rng: np.random.Generator, fan_in: Optional[int] = None) -> np.ndarray:
+def random_array(shape, kind: str, rng: np.random.Generator, fan_in: int | None = None) -> np.ndarray:
     """``kind`` is 'weight' (matrix/kernel; ``fan_in`` defaults to torch's, all but the first
     axis), 'gamma', 'beta', 'bias', 'mean' or 'variance'. Drawn in float32 and scaled in place;
     weights are uniform with standard deviation 1/sqrt(fan_in), as torch's kaiming_uniform family:
@@ -43,18 +42,33 @@ def randomise_torch(model, seed: int = 0):
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
-                pairs = [(module.weight, "gamma"), (module.bias, "beta"), (module.running_mean, "mean"), (module.running_var, "variance")]
+                pairs = [
+                    (module.weight, "gamma"),
+                    (module.bias, "beta"),
+                    (module.running_mean, "mean"),
+                    (module.running_var, "variance"),
+                ]
             elif isinstance(module, nn.LayerNorm):
                 pairs = [(module.weight, "gamma"), (module.bias, "beta")]
             else:  # matrices and kernels (in_proj_weight too); biases, class token, position embedding ~ 0.1
-                pairs = [(p, "weight" if name.endswith("weight") and p.ndim > 1 else "bias") for name, p in module.named_parameters(recurse=False)]
+                pairs = [
+                    (p, "weight" if name.endswith("weight") and p.ndim > 1 else "bias")
+                    for name, p in module.named_parameters(recurse=False)
+                ]
             for tensor, kind in pairs:
                 tensor.copy_(torch.from_numpy(random_array(tuple(tensor.shape), kind, rng)))
     return model
 
 
-KERAS_KINDS = {"kernel": "kernel", "depthwise_kernel": "kernel", "bias": "bias", "gamma": "gamma", "beta": "beta",
-               "moving_mean": "mean", "moving_variance": "variance"}
+KERAS_KINDS = {
+    "kernel": "kernel",
+    "depthwise_kernel": "kernel",
+    "bias": "bias",
+    "gamma": "gamma",
+    "beta": "beta",
+    "moving_mean": "mean",
+    "moving_variance": "variance",
+}
 
 
 def _keras_fan_in(layer, path: str, shape) -> int:
@@ -69,7 +83,6 @@ def _keras_fan_in(layer, path: str, shape) -> int:
 
 def randomise_keras(model, seed: int = 0):
     """Every weight of a keras model, in place (kernels scaled by their fan-in); returns the model."""
-    import keras
 
     rng = np.random.default_rng(seed)
     for layer in model.layers:

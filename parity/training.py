@@ -18,11 +18,13 @@ That is the order in which a training step produces them, so ``first_divergence`
 two first part. A figure passes when ``max_abs <= atol + rtol * max|torch value|`` (the same rule
 as :func:`parity.compare`); NaN or Inf fails.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -78,9 +80,9 @@ class TrainingReport:
     optimizer: str
     steps: int
     backend: str
-    input_shape: Tuple[int, ...]
+    input_shape: tuple[int, ...]
     dtype: str
-    rows: List[Figures] = field(default_factory=list)  # every step's figures, in the order above
+    rows: list[Figures] = field(default_factory=list)  # every step's figures, in the order above
     rtol: float = DEFAULT_TRAIN_RTOL
     atol: float = DEFAULT_ATOL
     label: str = "torch vs keras (train)"
@@ -90,16 +92,16 @@ class TrainingReport:
         return bool(self.rows) and all(f.passed for f in self.rows)
 
     @property
-    def first_divergence(self) -> Optional[Figures]:
+    def first_divergence(self) -> Figures | None:
         return next((f for f in self.rows if not f.passed), None)
 
     @property
-    def losses(self) -> List[Figures]:
+    def losses(self) -> list[Figures]:
         return [f for f in self.rows if f.name.startswith("loss")]
 
-    def worst(self) -> Dict[str, float]:
+    def worst(self) -> dict[str, float]:
         """Largest relative error per kind: loss, grad, param, running stat."""
-        out: Dict[str, float] = {}
+        out: dict[str, float] = {}
         for f in self.rows:
             kind = row_kind(f.name)
             out[kind] = max(out.get(kind, 0.0), f.max_rel if np.isfinite(f.max_rel) else float("inf"))
@@ -188,7 +190,7 @@ def _float64_promotion(on: bool) -> Iterator[None]:
         table["float64"] = capped
 
 
-def input_size(spec: cnnspec.ModelSpec, size: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
+def input_size(spec: cnnspec.ModelSpec, size: tuple[int, int] | None = None) -> tuple[int, int]:
     """``size``, else the model's fixed size, else the smallest square from SMALL_SIZE up where
     every BatchNorm normalises a map of at least MIN_BATCHNORM_MAP x MIN_BATCHNORM_MAP (see there)."""
     if size:
@@ -197,16 +199,26 @@ def input_size(spec: cnnspec.ModelSpec, size: Optional[Tuple[int, int]] = None) 
         return tuple(spec.input_size[1:])
     side = SMALL_SIZE[0]
     while side < 1024:
-        maps = [min(layer.input_shape[1:]) for layer in cnnspec.analyse(spec, (side, side)).leaves
-                if isinstance(layer.node, n.BatchNorm) and len(layer.input_shape) == 3]
+        maps = [
+            min(layer.input_shape[1:])
+            for layer in cnnspec.analyse(spec, (side, side)).leaves
+            if isinstance(layer.node, n.BatchNorm) and len(layer.input_shape) == 3
+        ]
         if not maps or min(maps) >= MIN_BATCHNORM_MAP:
             break
         side += 32
     return (side, side)
 
 
-def training_pair(name: str, size: Optional[Tuple[int, int]] = None, seed: int = 0, dtype: str = "float64", init: str = "random",
-                  spec: Optional[cnnspec.ModelSpec] = None, **options: Any):
+def training_pair(
+    name: str,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    dtype: str = "float64",
+    init: str = "random",
+    spec: cnnspec.ModelSpec | None = None,
+    **options: Any,
+):
     """A torch_impl and a keras_impl model from the same dropout-free spec, the same weights, in
     ``dtype``, with their auxiliary heads where the model has them. ``init="random"``: seeded
     random weights, random BatchNorm statistics too (every parameter exercised); ``"torch"``:
@@ -220,7 +232,9 @@ def training_pair(name: str, size: Optional[Tuple[int, int]] = None, seed: int =
 
     if init not in ("random", "torch"):
         raise ValueError(f"init must be 'random' or 'torch', received {init!r}")
-    spec = without_dropout(spec if spec is not None else cnnspec.get(name, **cnnspec.options_for_size(name, size, options)))
+    spec = without_dropout(
+        spec if spec is not None else cnnspec.get(name, **cnnspec.options_for_size(name, size, options))
+    )
     h, w = input_size(spec, size)
     cnnspec.analyse(spec, (h, w))  # a clear "too small" error before anything is built
     torch.manual_seed(seed)  # before building: layers draw their default initialisation as they are made
@@ -257,11 +271,13 @@ def keras_optimizer(kind: str, **hyper: Any):
 
 
 # ----------------------------------------------------------------------------- one step per side
-def _loss_weights(outputs: int) -> List[float]:
+def _loss_weights(outputs: int) -> list[float]:
     return [1.0] + [AUX_LOSS_WEIGHT] * (outputs - 1)
 
 
-def torch_step(model, optimizer, x, y, gradients: bool = True, channels_last: bool = False) -> Tuple[float, Dict[str, np.ndarray]]:
+def torch_step(
+    model, optimizer, x, y, gradients: bool = True, channels_last: bool = False
+) -> tuple[float, dict[str, np.ndarray]]:
     """One step in training mode; returns the loss and (``gradients``) every parameter's gradient by key.
     ``channels_last`` feeds the batch in that memory format (other kernels, the same math)."""
     import torch
@@ -274,7 +290,11 @@ def torch_step(model, optimizer, x, y, gradients: bool = True, channels_last: bo
     loss = sum(w * torch.nn.functional.cross_entropy(o, target) for w, o in zip(_loss_weights(len(outs)), outs))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grads = {k: p.grad.detach().numpy().copy() for k, p in model.named_parameters() if p.grad is not None} if gradients else {}
+    grads = (
+        {k: p.grad.detach().numpy().copy() for k, p in model.named_parameters() if p.grad is not None}
+        if gradients
+        else {}
+    )
     optimizer.step()
     return float(loss.detach()), grads
 
@@ -288,11 +308,16 @@ def compile_for_training(model, optimizer, record: bool = True) -> None:
     if hasattr(optimizer, "record_gradients"):
         optimizer.record_gradients = record
     losses = [keras.losses.SparseCategoricalCrossentropy(from_logits=True) for _ in range(outputs)]
-    model.compile(optimizer=optimizer, loss=losses if outputs > 1 else losses[0],
-                  loss_weights=_loss_weights(outputs) if outputs > 1 else None, run_eagerly=record, jit_compile=False)
+    model.compile(
+        optimizer=optimizer,
+        loss=losses if outputs > 1 else losses[0],
+        loss_weights=_loss_weights(outputs) if outputs > 1 else None,
+        run_eagerly=record,
+        jit_compile=False,
+    )
 
 
-def keras_step(model, x_nhwc, y) -> Tuple[float, Dict[str, np.ndarray]]:
+def keras_step(model, x_nhwc, y) -> tuple[float, dict[str, np.ndarray]]:
     """One ``train_on_batch``; returns the loss and the gradients by variable path."""
     targets = [y] * len(model.outputs) if len(model.outputs) > 1 else y
     logs = model.train_on_batch(x_nhwc, targets, return_dict=True)
@@ -302,9 +327,11 @@ def keras_step(model, x_nhwc, y) -> Tuple[float, Dict[str, np.ndarray]]:
 
 
 # ----------------------------------------------------------------------------- comparing
-def _keras_by_torch_key(plan: Sequence[Tuple[LayerMapping, Any]], values: Callable[[Any], Optional[np.ndarray]]) -> Dict[str, np.ndarray]:
+def _keras_by_torch_key(
+    plan: Sequence[tuple[LayerMapping, Any]], values: Callable[[Any], np.ndarray | None]
+) -> dict[str, np.ndarray]:
     """Keras values (one per variable, or None) converted to torch's layout, by torch key."""
-    out: Dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     for m, layer in plan:
         arrays = [values(v) for v in layer.weights]
         present = [i for i, a in enumerate(arrays) if a is not None]
@@ -324,9 +351,18 @@ def _with_scale_floor(f: Figures, floor: float, rtol: float, atol: float) -> Fig
     return replace(f, scale=floor, max_rel=f.max_abs / floor, passed=f.max_abs <= atol + rtol * floor)
 
 
-def compare_training(torch_model, keras_model, inputs: np.ndarray, labels: np.ndarray, optimizer: str = "sgd",
-                     steps: int = DEFAULT_STEPS, rtol: float = DEFAULT_TRAIN_RTOL, atol: float = DEFAULT_ATOL,
-                     keras_opt=None, **hyper: Any) -> TrainingReport:
+def compare_training(
+    torch_model,
+    keras_model,
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    optimizer: str = "sgd",
+    steps: int = DEFAULT_STEPS,
+    rtol: float = DEFAULT_TRAIN_RTOL,
+    atol: float = DEFAULT_ATOL,
+    keras_opt=None,
+    **hyper: Any,
+) -> TrainingReport:
     """Trains both (already equal) models ``steps`` steps on ``inputs`` (NCHW) and ``labels``
     and compares after each step. ``keras_opt`` replaces the Keras optimizer (the twin tests pass
     Keras' own Adam to show the check sees epsilon's placement)."""
@@ -340,7 +376,9 @@ def compare_training(torch_model, keras_model, inputs: np.ndarray, labels: np.nd
     inputs = np.asarray(inputs, dtype)
     labels = np.asarray(labels, np.int64)
     if inputs.ndim != 4 or len(inputs) == 0 or len(labels) != len(inputs):
-        raise ValueError(f"expected a non-empty NCHW batch and one label per image, received inputs {inputs.shape} and labels {labels.shape}")
+        raise ValueError(
+            f"expected a non-empty NCHW batch and one label per image, received inputs {inputs.shape} and labels {labels.shape}"
+        )
     if not np.isfinite(inputs).all():
         raise ValueError("inputs contain NaN or Inf")
     strict_float32()
@@ -356,7 +394,9 @@ def compare_training(torch_model, keras_model, inputs: np.ndarray, labels: np.nd
     order = [key for m, _ in plan for key in m.torch_keys]  # forward order
     stats = [k for k in order if ".running_" in k]
     params = [k for k in order if ".running_" not in k]
-    report = TrainingReport(spec.name, optimizer, steps, keras.backend.backend(), tuple(inputs.shape), dtype, rtol=rtol, atol=atol)
+    report = TrainingReport(
+        spec.name, optimizer, steps, keras.backend.backend(), tuple(inputs.shape), dtype, rtol=rtol, atol=atol
+    )
     x_nhwc = to_nhwc(inputs)
     for step in range(1, steps + 1):
         t_loss, t_grads = torch_step(torch_model, t_opt, inputs, labels)
@@ -364,13 +404,19 @@ def compare_training(torch_model, keras_model, inputs: np.ndarray, labels: np.nd
             k_loss, k_grads = keras_step(keras_model, x_nhwc, labels)
         state = {k: v.detach().numpy() for k, v in torch_model.state_dict().items()}
         k_values = _keras_by_torch_key(plan, lambda v: np.asarray(keras.ops.convert_to_numpy(v)))
-        k_grad_values = _keras_by_torch_key(plan, lambda v: k_grads.get(v.path))
+        k_grad_values = _keras_by_torch_key(plan, lambda v, grads=k_grads: grads.get(v.path))
         rows = [figures(f"{k}@{step}", state[k], k_values[k], rtol, atol) for k in stats]
         rows.append(figures(f"loss@{step}", np.array([t_loss]), np.array([k_loss]), rtol, atol))
         floor = GRAD_SCALE_FLOOR * max((float(np.abs(g).max()) for g in t_grads.values() if g.size), default=0.0)
         for k in reversed(params):
             if k_grads and (k in t_grads or k in k_grad_values):
-                row = figures(f"grad {k}@{step}", t_grads.get(k, np.zeros(0)), k_grad_values.get(k, np.full(1, np.nan)), rtol, atol)
+                row = figures(
+                    f"grad {k}@{step}",
+                    t_grads.get(k, np.zeros(0)),
+                    k_grad_values.get(k, np.full(1, np.nan)),
+                    rtol,
+                    atol,
+                )
                 rows.append(_with_scale_floor(row, floor, rtol, atol))
         rows += [figures(f"{k}@{step}", state[k], k_values[k], rtol, atol) for k in params]
         report.rows += rows
@@ -380,15 +426,27 @@ def compare_training(torch_model, keras_model, inputs: np.ndarray, labels: np.nd
     return report
 
 
-def check_training(name: str, optimizer: str = "sgd", steps: int = DEFAULT_STEPS, batch: int = DEFAULT_BATCH,
-                   size: Optional[Tuple[int, int]] = None, seed: int = 0, rtol: float = DEFAULT_TRAIN_RTOL,
-                   atol: float = DEFAULT_ATOL, dtype: str = "float64", options: Optional[dict] = None,
-                   spec: Optional[cnnspec.ModelSpec] = None, **hyper: Any) -> TrainingReport:
+def check_training(
+    name: str,
+    optimizer: str = "sgd",
+    steps: int = DEFAULT_STEPS,
+    batch: int = DEFAULT_BATCH,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    rtol: float = DEFAULT_TRAIN_RTOL,
+    atol: float = DEFAULT_ATOL,
+    dtype: str = "float64",
+    options: dict | None = None,
+    spec: cnnspec.ModelSpec | None = None,
+    **hyper: Any,
+) -> TrainingReport:
     """The training-parity check of ``python -m parity check NAME --train``: a fresh pair from the
     same seeded weights, a seeded batch and labels, ``steps`` steps of ``optimizer``. ``options``
     are spec options (``image_size=32`` trains a small ViT); ``spec`` replaces ``name``'s spec."""
     if batch < 2:
-        raise ValueError(f"batch must be >= 2 (BatchNorm's training statistics need 2 values per channel), received {batch}")
+        raise ValueError(
+            f"batch must be >= 2 (BatchNorm's training statistics need 2 values per channel), received {batch}"
+        )
     torch_model, keras_model = training_pair(name, size, seed, dtype, spec=spec, **(options or {}))
     spec = torch_model.spec
     h, w = input_size(spec, size)

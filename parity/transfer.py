@@ -5,9 +5,8 @@ model is checked against it layer by layer *before* anything is written, so a mi
 (another model, another number of classes) raises an error naming the first bad layer and
 leaves the destination untouched.
 """
-from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from __future__ import annotations
 
 import numpy as np
 
@@ -48,7 +47,7 @@ def transfer_weights(src, dst) -> int:
     )
 
 
-def _plan(torch_model, keras_model) -> List[Tuple[LayerMapping, object]]:
+def _plan(torch_model, keras_model) -> list[tuple[LayerMapping, object]]:
     """Pairs each mapping with its keras layer; raises TransferError at the first mismatch."""
     spec = getattr(torch_model, "spec", None)
     if spec is None:
@@ -57,9 +56,13 @@ def _plan(torch_model, keras_model) -> List[Tuple[LayerMapping, object]]:
     mappings = layer_mappings(spec, include_aux=has_aux)
     from keras_impl import layer_name
 
-    by_name: Dict[str, object] = {layer.name: layer for layer in keras_model.layers}
+    by_name: dict[str, object] = {layer.name: layer for layer in keras_model.layers}
     keras_layers = {m.path: by_name[layer_name(m.path)] for m in mappings if layer_name(m.path) in by_name}
-    head_paths = {m.path for m in mappings if m.path.split(".")[0] in {h.name for h in spec.head} | {a.name for a in spec.aux_heads}}
+    head_paths = {
+        m.path
+        for m in mappings
+        if m.path.split(".")[0] in {h.name for h in spec.head} | {a.name for a in spec.aux_heads}
+    }
     if head_paths and not (head_paths & set(keras_layers)):
         mappings = [m for m in mappings if m.path not in head_paths]  # include_top=False
     state = torch_model.state_dict()
@@ -67,16 +70,20 @@ def _plan(torch_model, keras_model) -> List[Tuple[LayerMapping, object]]:
     for m in mappings:
         layer = keras_layers.get(m.path)
         if layer is None:
-            raise TransferError(f"{spec.name}: layer {m.path!r} of the torch model has no keras layer {layer_name(m.path)!r} in {keras_model.name!r}")
+            raise TransferError(
+                f"{spec.name}: layer {m.path!r} of the torch model has no keras layer {layer_name(m.path)!r} in {keras_model.name!r}"
+            )
         torch_shapes = [tuple(state[k].shape) for k in m.torch_keys]
         expected = m.keras_shapes(torch_shapes)
         actual = [tuple(w.shape) for w in layer.weights]
         if expected != actual:
-            raise TransferError(f"{spec.name}: layer {m.path!r} does not fit: torch gives keras shapes {expected}, the keras layer has {actual}")
+            raise TransferError(
+                f"{spec.name}: layer {m.path!r} does not fit: torch gives keras shapes {expected}, the keras layer has {actual}"
+            )
         plan.append((m, layer))
     # every weighted keras layer must be covered, or the pair is not the same model
     covered = {id(layer) for _, layer in plan}
-    extra = [l.name for l in keras_model.layers if l.weights and id(l) not in covered]
+    extra = [lyr.name for lyr in keras_model.layers if lyr.weights and id(lyr) not in covered]
     if extra:
         raise TransferError(f"{spec.name}: keras layer {extra[0]!r} has weights but no counterpart in the torch model")
     return plan

@@ -1,4 +1,5 @@
 """Shared fixtures: seeded randomisation that exercises every parameter and buffer."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,12 @@ BIG = {"vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "resnet101", "resnet152", "vit_
 #   full-size run, and the randomized hypothesis profile instead of the fixed regression set.
 # `-m slow` (any -m expression naming slow) also keeps the slow tests, for running only them.
 def pytest_addoption(parser):
-    parser.addoption("--full", action="store_true", default=False,
-                     help="also run the full-size tests (marked slow) and the randomized property profile")
+    parser.addoption(
+        "--full",
+        action="store_true",
+        default=False,
+        help="also run the full-size tests (marked slow) and the randomized property profile",
+    )
 
 
 def full_run(config) -> bool:
@@ -59,8 +64,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    return "suite: " + ("full (slow tests included, randomized properties)" if full_run(config)
-                        else "per commit (slow tests deselected; --full runs them)")
+    return "suite: " + (
+        "full (slow tests included, randomized properties)"
+        if full_run(config)
+        else "per commit (slow tests deselected; --full runs them)"
+    )
 
 
 def small_options(name):

@@ -1,4 +1,5 @@
 """Tiny image folders the fine-tuning tests train on, and an interrupted run (framework-free)."""
+
 from __future__ import annotations
 
 from pathlib import Path

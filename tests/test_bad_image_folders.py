@@ -2,16 +2,17 @@
 palette images, a class left with nothing readable. Unreadable files are named in one warning and
 skipped by both frameworks' loaders (the same files); other modes are converted; a class with no
 readable image is one error naming it."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+from image_folders import write_colours
 from PIL import Image
 
-from image_folders import write_colours
-from toydata.layout import DataLayoutError, check_layout, is_usable_image
+from cnntune.folders import DataLayoutError, check_layout, is_usable_image
 
 
 def _damage(root: Path) -> dict:
@@ -24,8 +25,10 @@ def _damage(root: Path) -> dict:
     Image.fromarray(pixels).convert("L").save(train / "red" / "gray.png")
     Image.fromarray(pixels).convert("RGBA").save(train / "green" / "rgba.png")
     Image.fromarray(pixels).convert("P").save(train / "blue" / "palette.png")
-    return {"bad": [train / "red" / "notes.png", train / "green" / "cut.png", train / "blue" / "empty.png"],
-            "converted": [train / "red" / "gray.png", train / "green" / "rgba.png", train / "blue" / "palette.png"]}
+    return {
+        "bad": [train / "red" / "notes.png", train / "green" / "cut.png", train / "blue" / "empty.png"],
+        "converted": [train / "red" / "gray.png", train / "green" / "rgba.png", train / "blue" / "palette.png"],
+    }
 
 
 def test_unreadable_files_are_named_and_skipped_by_both_loaders(tmp_path, capsys):
@@ -37,8 +40,9 @@ def test_unreadable_files_are_named_and_skipped_by_both_loaders(tmp_path, capsys
     assert all(str(f) in warning for f in files["bad"])
     assert not any(is_usable_image(f) for f in files["bad"]) and all(is_usable_image(f) for f in files["converted"])
 
-    from torch_impl.finetune import image_folders
     import cnnspec
+    from torch_impl.finetune import image_folders
+
     train, _ = image_folders(root, cnnspec.get("resnet18"), 32, augment=False)
     torch_files = sorted(path for path, _ in train.samples)
     assert len(torch_files) == 3 * 4 + 3
@@ -46,6 +50,7 @@ def test_unreadable_files_are_named_and_skipped_by_both_loaders(tmp_path, capsys
         assert tuple(train[i][0].shape) == (3, 32, 32)
 
     from keras_impl.data import DecodedImages, list_images
+
     keras_files, _ = list_images(root / "train", ["blue", "green", "red"])
     assert sorted(keras_files) == torch_files
     images = DecodedImages(32, 3)
@@ -85,7 +90,7 @@ def test_an_image_past_the_decompression_bomb_limit_is_named_and_skipped(tmp_pat
 def test_a_full_disk_mid_write_is_one_line_naming_the_target_and_keeps_the_old_file(tmp_path):
     import errno
 
-    from finetuning.atomic import atomic_write
+    from cnnbase.atomic import atomic_write
 
     target = tmp_path / "best.pth"
     target.write_bytes(b"the previous checkpoint")

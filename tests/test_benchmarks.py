@@ -1,4 +1,5 @@
 """The benchmark suite's machinery (timings are never asserted) and the fast inference path."""
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from parity.randomise import randomise_torch
 from torch_impl.fastpath import bf16_supported, cpu_bf16_feature, fast_inference, tolerance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks import measure, report, torch_side  # noqa: E402
+from benchmarks import measure, report, torch_side
 
 
 def test_interleaved_rotates_and_gives_every_contender_the_same_calls():
@@ -115,14 +116,17 @@ def test_tolerances_reject_what_their_precision_cannot_explain():
     assert tolerance("float32").accepts(9e-6, 1.0) and not tolerance("float32").accepts(5.7e-3, 1.0)
     assert tolerance("bf16").accepts(5.7e-3, 1.0) and not tolerance("bf16").accepts(0.1, 1.0)
     assert not tolerance("bf16").accepts(5.7e-3, 0.5)  # half the classes changed
-    assert not any(tolerance(v).accepts(float("nan"), 1.0) or tolerance(v).accepts(0.0, float("nan")) for v in ("float32", "bf16"))
+    assert not any(
+        tolerance(v).accepts(float("nan"), 1.0) or tolerance(v).accepts(0.0, float("nan")) for v in ("float32", "bf16")
+    )
 
 
 def test_torch_rows_and_the_report(tmp_path):
     """One small group end to end: rows, ratios, parity figures, the table and the chart."""
     # bf16=True: the bfloat16 row on every CPU (emulated where not native), held to its own bound
-    rows = torch_side.group_rows("alexnet", [1, 2], 64, rounds=1, target_s=0.0, compile=False, onnx=["torch"], bf16=True,
-                                 log=lambda line: None)
+    rows = torch_side.group_rows(
+        "alexnet", [1, 2], 64, rounds=1, target_s=0.0, compile=False, onnx=["torch"], bf16=True, log=lambda line: None
+    )
     assert torch.is_grad_enabled()  # no global switch left behind for whatever runs next
     labels = {(r["batch"], r["impl"], r["variant"]) for r in rows}
     assert (2, "onnxruntime", "torch-export") in labels and (1, "torchvision", "channels_last") in labels
@@ -139,8 +143,17 @@ def test_torch_rows_and_the_report(tmp_path):
             assert r["reference"] == f"torchvision {r['variant']}" and r["ratio"] > 0
     for r in rows:
         r["sgemm_fraction"] = r["gflops"] / 100.0
-    meta = {"cpu": "test", "cores": 2, "device": "cpu", "sgemm_gflops": 100.0, "sgemm_library": "numpy", "bf16": "none",
-            "command": "python -m benchmarks", "wall_s": 1.0, "versions": "torch"}
+    meta = {
+        "cpu": "test",
+        "cores": 2,
+        "device": "cpu",
+        "sgemm_gflops": 100.0,
+        "sgemm_library": "numpy",
+        "bf16": "none",
+        "command": "python -m benchmarks",
+        "wall_s": 1.0,
+        "versions": "torch",
+    }
     table = report.markdown(rows, meta)
     assert table.count("\n| alexnet |") == len(rows)
     report.chart(rows, meta, tmp_path / "chart.png")

@@ -1,4 +1,5 @@
 """The catalog of published weights equals torchvision's weight enums, field by field."""
+
 from __future__ import annotations
 
 import math
@@ -75,7 +76,10 @@ def test_models_without_weights_say_why():
 
 
 def test_unknown_weight_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"resnet50 has no published weights named 'IMAGENET1K_V3'; it has IMAGENET1K_V2 \(DEFAULT\), IMAGENET1K_V1"):
+    with pytest.raises(
+        ValueError,
+        match=r"resnet50 has no published weights named 'IMAGENET1K_V3'; it has IMAGENET1K_V2 \(DEFAULT\), IMAGENET1K_V1",
+    ):
         cnnspec.published_weights("resnet50", "IMAGENET1K_V3")
     assert cnnspec.published_weights("resnet50", "imagenet").name == "IMAGENET1K_V2"
 
@@ -95,7 +99,11 @@ def test_mirror_replaces_the_base_url_only(monkeypatch):
 
 
 def test_is_weights_name_tells_names_from_paths():
-    assert catalog.is_weights_name("IMAGENET1K_V1") and catalog.is_weights_name("DEFAULT") and catalog.is_weights_name("imagenet")
+    assert (
+        catalog.is_weights_name("IMAGENET1K_V1")
+        and catalog.is_weights_name("DEFAULT")
+        and catalog.is_weights_name("imagenet")
+    )
     for path in ("resnet18-f37072fd.pth", "weights/r18", "r18.weights.h5", "Imagenet"):
         assert not catalog.is_weights_name(path)
 

@@ -1,19 +1,30 @@
-"""One error discipline for every command line (cnnspec.cli): a bad input is one line and exit 2,
+"""One error discipline for every command line (cnnbase.cli): a bad input is one line and exit 2,
 a bug one line and exit 1, --debug shows the traceback, a misspelt model name gets a suggestion."""
+
 from __future__ import annotations
 
 import argparse
 
 import pytest
 
-from cnnspec import cli
+from cnnbase import cli
+from cnnspec import registry
 
 
-@pytest.mark.parametrize("typed,meant", [("resnt18", "resnet18"), ("VGG16", "vgg16"), ("vgg16-bn", "vgg16_bn"),
-                                         ("googlnet", "googlenet"), ("lenet", "lenet5"), ("alexnet_orig", "alexnet_original")])
+@pytest.mark.parametrize(
+    "typed,meant",
+    [
+        ("resnt18", "resnet18"),
+        ("VGG16", "vgg16"),
+        ("vgg16-bn", "vgg16_bn"),
+        ("googlnet", "googlenet"),
+        ("lenet", "lenet5"),
+        ("alexnet_orig", "alexnet_original"),
+    ],
+)
 def test_a_misspelt_model_name_suggests_the_closest(typed, meant):
     with pytest.raises(argparse.ArgumentTypeError) as err:
-        cli.model_name(typed)
+        registry.model_name(typed)
     assert f"unknown model {typed!r}: did you mean {meant!r}?" in str(err.value)
     assert "expected one of: alexnet, " in str(err.value)
 
@@ -21,12 +32,13 @@ def test_a_misspelt_model_name_suggests_the_closest(typed, meant):
 def test_no_suggestion_when_nothing_is_close():
     assert cli.closest("transformer", ["resnet18", "vgg16"]) is None
     assert "did you mean" not in cli.unknown_name_message("model", "transformer", ["resnet18"])
-    assert cli.model_name("resnet18") == "resnet18"
+    assert registry.model_name("resnet18") == "resnet18"
 
 
 def _main(exc):
     def main(argv):
         raise exc
+
     return main
 
 
@@ -42,8 +54,10 @@ def test_a_key_error_reads_without_quotes(capsys):
 
 
 def test_a_dataloader_worker_error_shows_the_original_line(capsys):
-    wrapped = ValueError("Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
-                         "  File \"x.py\", line 1, in f\nValueError: cannot read image /d/train/a/1.png: truncated")
+    wrapped = ValueError(
+        "Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\nValueError: cannot read image /d/train/a/1.png: truncated'
+    )
     assert cli.run("prog", _main(wrapped)) == 2
     assert capsys.readouterr().err == "prog: error: cannot read image /d/train/a/1.png: truncated\n"
 
@@ -51,7 +65,12 @@ def test_a_dataloader_worker_error_shows_the_original_line(capsys):
 def test_a_bug_is_one_line_naming_debug_and_status_1(capsys):
     assert cli.run("prog", _main(ZeroDivisionError("division by zero"))) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "internal error: ZeroDivisionError" in err and "--debug" in err and "Traceback" not in err
+    assert (
+        err.count("\n") == 1
+        and "internal error: ZeroDivisionError" in err
+        and "--debug" in err
+        and "Traceback" not in err
+    )
 
 
 def test_debug_shows_the_traceback_and_is_not_passed_on():
@@ -71,18 +90,21 @@ def test_framework_logs_are_quieted_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv("GRPC_VERBOSITY", "DEBUG")
     cli.quiet_framework_logs()
     import os
+
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3" and os.environ["GRPC_VERBOSITY"] == "DEBUG"
 
 
 def _cli_mains():
     import cnnspec.__main__
     import parity.__main__
-    import toydata.__main__
-    from finetuning import cli as finetune_cli
+    from cnntune import cli as finetune_cli
 
-    return {"parity": lambda a: parity.__main__.main(["summary", *a]), "cnnspec": lambda a: cnnspec.__main__.main(["summary", *a]),
-            "torch_impl": lambda a: finetune_cli.main("torch", ["finetune", "--model", *a]),
-            "keras_impl": lambda a: finetune_cli.main("keras", ["finetune", "--model", *a])}
+    return {
+        "parity": lambda a: parity.__main__.main(["summary", *a]),
+        "cnnspec": lambda a: cnnspec.__main__.main(["summary", *a]),
+        "torch_impl": lambda a: finetune_cli.main("torch", ["finetune", "--model", *a]),
+        "keras_impl": lambda a: finetune_cli.main("keras", ["finetune", "--model", *a]),
+    }
 
 
 @pytest.mark.parametrize("entry", ["parity", "cnnspec", "torch_impl", "keras_impl"])
@@ -98,7 +120,9 @@ def test_too_small_an_input_names_the_minimum(capsys):
     import cnnspec.__main__
 
     assert cnnspec.__main__.main(["summary", "alexnet", "--size", "8"]) == 2
-    assert capsys.readouterr().err.startswith("python -m cnnspec: error: alexnet needs an input of at least 63x63, received 8x8")
+    assert capsys.readouterr().err.startswith(
+        "python -m cnnspec: error: alexnet needs an input of at least 63x63, received 8x8"
+    )
 
 
 # Every start-up line TensorFlow 2.16-2.21 is known to print (its issues #100442, #85604, #66750,
@@ -145,7 +169,7 @@ NOT_STARTUP = [
 
 @pytest.mark.parametrize("line", TENSORFLOW_STARTUP)
 def test_every_known_tensorflow_startup_line_is_recognised(line):
-    from cnnspec import startup_lines
+    from cnnbase import startup_lines
 
     assert startup_lines.is_startup_line(line)
     assert startup_lines.without_startup_lines(f"{line}\nkept\n") == "kept\n"
@@ -153,7 +177,7 @@ def test_every_known_tensorflow_startup_line_is_recognised(line):
 
 @pytest.mark.parametrize("line", NOT_STARTUP)
 def test_other_lines_are_never_taken_for_startup_lines(line):
-    from cnnspec import startup_lines
+    from cnnbase import startup_lines
 
     assert not startup_lines.is_startup_line(line)
     assert startup_lines.without_startup_lines(f"{line}\n") == f"{line}\n"
@@ -167,7 +191,7 @@ os.write(2, ("\\n".join({lines!r}) + "\\n").encode())
 def _run_cli_importing_a_noisy_tensorflow(tmp_path, env_extra, through_a_parent=False):
     """A child process whose ``tensorflow`` is a stand-in printing every known start-up line (and
     one real error) to file descriptor 2 as it loads, the way TensorFlow's libraries do; its main,
-    run by cnnspec.cli.run, imports it and fails with a one-line input error."""
+    run by cnnbase.cli.run, imports it and fails with a one-line input error."""
     import os
     import subprocess
     import sys
@@ -175,13 +199,17 @@ def _run_cli_importing_a_noisy_tensorflow(tmp_path, env_extra, through_a_parent=
     package = tmp_path / "tensorflow"
     package.mkdir()
     (package / "__init__.py").write_text(FAKE_TENSORFLOW.format(lines=TENSORFLOW_STARTUP + NOT_STARTUP[:1]))
-    code = ("import sys\nfrom cnnspec import cli\n"
-            "def main(argv):\n    import tensorflow\n    raise ValueError('size must be >= 32, received 8')\n"
-            "sys.exit(cli.run('prog', main))\n")
+    code = (
+        "import sys\nfrom cnnbase import cli\n"
+        "def main(argv):\n    import tensorflow\n    raise ValueError('size must be >= 32, received 8')\n"
+        "sys.exit(cli.run('prog', main))\n"
+    )
     if through_a_parent:  # a CLI that runs that one as its subprocess (as keras_impl runs parity fetch)
-        code = ("import subprocess, sys\nfrom cnnspec import cli\n"
-                f"def main(argv):\n    return subprocess.run([sys.executable, '-c', {code!r}]).returncode\n"
-                "sys.exit(cli.run('parent', main))\n")
+        code = (
+            "import subprocess, sys\nfrom cnnbase import cli\n"
+            f"def main(argv):\n    return subprocess.run([sys.executable, '-c', {code!r}]).returncode\n"
+            "sys.exit(cli.run('parent', main))\n"
+        )
     env = {k: v for k, v in os.environ.items() if k not in cli.QUIET_ENVIRONMENT}
     env.update(PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]), **env_extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
@@ -203,31 +231,57 @@ def test_a_cli_run_by_a_cli_keeps_them_off_stderr_too(tmp_path):
 def test_twin_a_user_who_sets_the_log_level_sees_every_line(tmp_path):
     done = _run_cli_importing_a_noisy_tensorflow(tmp_path, {"TF_CPP_MIN_LOG_LEVEL": "0"})
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [*TENSORFLOW_STARTUP, NOT_STARTUP[0], "prog: error: size must be >= 32, received 8"]
+    assert done.stderr.splitlines() == [
+        *TENSORFLOW_STARTUP,
+        NOT_STARTUP[0],
+        "prog: error: size must be >= 32, received 8",
+    ]
 
 
 # The real frameworks on this machine, whatever its CPU: stderr holds exactly what the command
 # means to say (argparse's usage and its one error line; nothing at all on success), so any
 # start-up line, known or new, fails these.
-@pytest.mark.parametrize("argv,status,stderr", [
-    (["keras_impl", "finetune", "--epochs", "0"], 2, "python -m keras_impl finetune: error: epochs must be a positive int, received epochs=0"),
-    (["keras_impl", "finetune", "--model", "resnt18"], 2, "python -m keras_impl finetune: error: argument --model: unknown model 'resnt18'"),
-    (["parity", "check", "lenet5"], 0, None),  # both frameworks and the Keras export child
-    (["parity", "check", "lenet5", "--batch", "0"], 2, "python -m parity check: error: --batch must be >= 1 (an empty batch compares nothing), received 0")])
+@pytest.mark.parametrize(
+    "argv,status,stderr",
+    [
+        (
+            ["keras_impl", "finetune", "--epochs", "0"],
+            2,
+            "python -m keras_impl finetune: error: epochs must be a positive int, received epochs=0",
+        ),
+        (
+            ["keras_impl", "finetune", "--model", "resnt18"],
+            2,
+            "python -m keras_impl finetune: error: argument --model: unknown model 'resnt18'",
+        ),
+        (["parity", "check", "lenet5"], 0, None),  # both frameworks and the Keras export child
+        (
+            ["parity", "check", "lenet5", "--batch", "0"],
+            2,
+            "python -m parity check: error: --batch must be >= 1 (an empty batch compares nothing), received 0",
+        ),
+    ],
+)
 def test_framework_startup_lines_stay_off_stderr(argv, status, stderr):
     import os
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if k not in cli.QUIET_ENVIRONMENT}
-    done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, env={**env, "CUDA_VISIBLE_DEVICES": ""}, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", *argv],
+        capture_output=True,
+        text=True,
+        env={**env, "CUDA_VISIBLE_DEVICES": ""},
+        timeout=300,
+    )
     assert done.returncode == status, done.stderr[-2000:]
     lines = done.stderr.splitlines()
     if stderr is None:
         assert lines == []
     else:
         usage = [line for line in lines if line.startswith(("usage: ", " "))]  # argparse's usage, before its error
-        assert lines[len(usage):] == [lines[-1]] and lines[-1].startswith(stderr), lines
+        assert lines[len(usage) :] == [lines[-1]] and lines[-1].startswith(stderr), lines
 
 
 def test_the_api_suggests_the_model_meant_too():

@@ -1,5 +1,6 @@
 """keras.distribution.DataParallel on two host devices (jax, XLA's forced host platform device
 count) trains like one device with the doubled batch; other backends get one clear error."""
+
 from __future__ import annotations
 
 import os
@@ -69,9 +70,21 @@ print("ok", one.history[-1]["val_acc"], two.history[-1]["val_acc"])
 
 
 def test_data_parallel_on_two_devices_equals_one_with_the_doubled_batch(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "CUDA_VISIBLE_DEVICES": "", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "data")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "CUDA_VISIBLE_DEVICES": "",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "data")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-4000:]
 
 
@@ -82,5 +95,7 @@ def test_distribute_on_another_backend_is_one_clear_error(tmp_path):
         pytest.skip("this process runs Keras on jax")
     import keras_impl.finetune as ft
 
-    with pytest.raises(ValueError, match="implements on the jax backend only; received the .* backend: set KERAS_BACKEND=jax"):
+    with pytest.raises(
+        ValueError, match="implements on the jax backend only; received the .* backend: set KERAS_BACKEND=jax"
+    ):
         ft.finetune(model="lenet5", epochs=1, distribute=True, progress=False, out=str(tmp_path))

@@ -1,5 +1,6 @@
 """torchrun: two gloo processes on the CPU train like one process with the doubled batch, and a
 resumed two-process run ends where an uninterrupted one does."""
+
 from __future__ import annotations
 
 import os
@@ -9,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from image_folders import write_colours
 from safetensors.torch import load_file
 
 import torch_impl.finetune as ft
-from image_folders import write_colours
 
 ROOT = Path(__file__).resolve().parents[1]
 # LeNet-5: no BatchNorm, no dropout, so nothing but the sharding can tell the runs apart
@@ -27,7 +28,17 @@ def digits(tmp_path_factory) -> Path:
 
 def _torchrun(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "torch_impl", "finetune", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "torch_impl",
+        "finetune",
+        *args,
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
@@ -68,15 +79,27 @@ def _single_run(monkeypatch, skip_steps: bool = False, **kwargs):
 
 
 def test_two_processes_equal_one_with_the_doubled_batch(digits, tmp_path, monkeypatch):
-    single, start = _single_run(monkeypatch, data=str(digits), model="lenet5", mode="fine-tune", augment=False, epochs=2, lr=3e-3,
-                                batch_size=8, progress=False, out=str(tmp_path / "one"))
+    single, start = _single_run(
+        monkeypatch,
+        data=str(digits),
+        model="lenet5",
+        mode="fine-tune",
+        augment=False,
+        epochs=2,
+        lr=3e-3,
+        batch_size=8,
+        progress=False,
+        out=str(tmp_path / "one"),
+    )
     proc = _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "two"))
     assert proc.stdout.count("best val accuracy") == 1  # rank 0 alone reports (and writes)
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert _changed(start, one) == set(one)  # it trained: every weight moved from the run's own (seeded) start
     for key in one:
         torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-6)
-    assert [round(h["val_acc"], 6) for h in single.history] == [round(h["val_acc"], 6) for h in ft.read_checkpoint_info(tmp_path / "two")["history"]]
+    assert [round(h["val_acc"], 6) for h in single.history] == [
+        round(h["val_acc"], 6) for h in ft.read_checkpoint_info(tmp_path / "two")["history"]
+    ]
     # twin: the same two processes with the single run's batch per process step differently
     _torchrun("--data", str(digits), *COMMON, "--batch-size", "8", "--out", str(tmp_path / "two-big"))
     assert not all(torch.allclose(_weights(tmp_path / "two-big")[k], one[k], rtol=1e-5, atol=1e-6) for k in one)
@@ -85,14 +108,27 @@ def test_two_processes_equal_one_with_the_doubled_batch(digits, tmp_path, monkey
 def test_the_it_trained_check_sees_a_run_that_never_stepped(digits, tmp_path, monkeypatch):
     """The twin of "it trained" above: a run whose optimizer steps do nothing ends where it started
     (its start is the run's seeded build, not another random one)."""
-    _, start = _single_run(monkeypatch, skip_steps=True, data=str(digits), model="lenet5", mode="fine-tune", augment=False, epochs=1,
-                           lr=3e-3, batch_size=8, progress=False, out=str(tmp_path / "still"))
+    _, start = _single_run(
+        monkeypatch,
+        skip_steps=True,
+        data=str(digits),
+        model="lenet5",
+        mode="fine-tune",
+        augment=False,
+        epochs=1,
+        lr=3e-3,
+        batch_size=8,
+        progress=False,
+        out=str(tmp_path / "still"),
+    )
     assert start and _changed(start, _weights(tmp_path / "still")) == set()
 
 
 def test_resumed_distributed_run_equals_an_uninterrupted_one(digits, tmp_path):
     _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "straight"))
-    _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "resumed"), "--stop-after", "1")
+    _torchrun(
+        "--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "resumed"), "--stop-after", "1"
+    )
     assert ft.read_checkpoint_info(tmp_path / "resumed")["epoch"] == 1
     _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--resume", str(tmp_path / "resumed"))
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")

@@ -1,5 +1,6 @@
 """The framework-neutral fine-tuning core: defaults that depend on the weights, the learning-rate
 schedule both frameworks share, the input size chosen for the data, the checkpoint format."""
+
 from __future__ import annotations
 
 import json
@@ -9,23 +10,33 @@ import pytest
 from PIL import Image
 
 import cnnspec
-from finetuning import FinetuneOptions
-from finetuning.options import WARMUP_START
-from finetuning.run import choose_size, lr_factor, read_checkpoint_info, warmup_steps
+from cnntune import FinetuneOptions
+from cnntune.options import WARMUP_START
+from cnntune.run import choose_size, lr_factor, read_checkpoint_info, warmup_steps
 
 
 def test_defaults_train_the_whole_network_from_scratch_and_the_head_on_weights():
     scratch = FinetuneOptions().resolved()
     assert (scratch.mode, scratch.backbone_lr_factor, scratch.augment, scratch.lr) == ("fine-tune", 1.0, True, 3e-3)
     pretrained = FinetuneOptions(weights="IMAGENET1K_V1").resolved()
-    assert (pretrained.mode, pretrained.backbone_lr_factor, pretrained.augment, pretrained.lr) == ("feature-extract", 0.1, False, 1e-2)
+    assert (pretrained.mode, pretrained.backbone_lr_factor, pretrained.augment, pretrained.lr) == (
+        "feature-extract",
+        0.1,
+        False,
+        1e-2,
+    )
     assert pretrained.use_cache and not scratch.use_cache
     tuned = FinetuneOptions(weights="imagenet", mode="fine-tune").resolved()
     assert (tuned.backbone_lr_factor, tuned.augment, tuned.lr) == (0.1, True, 1e-3)
     assert FinetuneOptions(weights="x.pth", last_n_blocks=1).resolved().mode == "fine-tune"
     # a resumed run keeps the choices of the run it continues
     resumed = FinetuneOptions().resolved({"mode": "feature-extract", "weights": "r.pth", "augment": False, "lr": 0.5})
-    assert (resumed.mode, resumed.augment, resumed.lr, resumed.backbone_lr_factor) == ("feature-extract", False, 0.5, 0.1)
+    assert (resumed.mode, resumed.augment, resumed.lr, resumed.backbone_lr_factor) == (
+        "feature-extract",
+        False,
+        0.5,
+        0.1,
+    )
     with pytest.raises(ValueError, match="label_smoothing must be >= 0 and < 1.0"):
         FinetuneOptions(label_smoothing=1.0)
     with pytest.raises(ValueError, match="schedule must be one of"):
@@ -35,8 +46,15 @@ def test_defaults_train_the_whole_network_from_scratch_and_the_head_on_weights()
 def test_schedule_warms_up_then_decays_to_zero():
     total, warm = 100, warmup_steps(1.0, 10, 100)
     factors = [lr_factor(s, total, warm) for s in range(total + 1)]
-    assert warm == 10 and factors[0] == WARMUP_START and factors[10] == 1.0 and factors[total] == pytest.approx(0.0, abs=1e-12)
-    assert all(a < b for a, b in zip(factors[:10], factors[1:11])) and all(a >= b for a, b in zip(factors[10:], factors[11:]))
+    assert (
+        warm == 10
+        and factors[0] == WARMUP_START
+        and factors[10] == 1.0
+        and factors[total] == pytest.approx(0.0, abs=1e-12)
+    )
+    assert all(a < b for a, b in zip(factors[:10], factors[1:11])) and all(
+        a >= b for a, b in zip(factors[10:], factors[11:])
+    )
     assert warmup_steps(5.0, 10, 40) == 20  # at most half the run
     assert lr_factor(7, 100, 10, "constant") == 1.0
 
@@ -44,7 +62,9 @@ def test_schedule_warms_up_then_decays_to_zero():
 def test_schedule_is_keras_cosine_decay():
     keras = pytest.importorskip("keras")
     total, warm, lr = 50, 8, 0.3
-    schedule = keras.optimizers.schedules.CosineDecay(lr * WARMUP_START, decay_steps=total - warm, warmup_target=lr, warmup_steps=warm)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        lr * WARMUP_START, decay_steps=total - warm, warmup_target=lr, warmup_steps=warm
+    )
     ours = np.array([lr * lr_factor(s, total, warm) for s in range(total)])
     theirs = np.array([float(schedule(s)) for s in range(total)])
     assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-8)  # Keras computes in float32
@@ -77,9 +97,13 @@ def test_size_follows_the_images(tmp_path):
 def test_checkpoint_records_its_framework(tmp_path):
     (tmp_path / "last.json").write_text(json.dumps({"format": 2, "framework": "keras", "model": "resnet18"}))
     assert read_checkpoint_info(tmp_path, "keras")["_dir"] == str(tmp_path)
-    with pytest.raises(ValueError, match="is a keras checkpoint; resume it with python -m keras_impl finetune --resume"):
+    with pytest.raises(
+        ValueError, match="is a keras checkpoint; resume it with python -m keras_impl finetune --resume"
+    ):
         read_checkpoint_info(tmp_path, "torch")
-    (tmp_path / "last.json").write_text(json.dumps({"format": 1, "model": "resnet18"}))  # format 1: torch's had no framework
+    (tmp_path / "last.json").write_text(
+        json.dumps({"format": 1, "model": "resnet18"})
+    )  # format 1: torch's had no framework
     assert read_checkpoint_info(tmp_path / "last.json", "torch")["model"] == "resnet18"
     (tmp_path / "last.json").write_text(json.dumps({"format": 9}))
     with pytest.raises(ValueError, match="is not a fine-tune checkpoint"):

@@ -1,5 +1,6 @@
 """torchvision's native extension segfaults when TensorFlow loaded first: importing this project in
 that order works where torchvision is not needed, and says why where it is, instead of a crash."""
+
 from __future__ import annotations
 
 import os
@@ -15,11 +16,15 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_keras_first_then_parity_works_and_torchvision_is_one_clear_error():
-    done = _run("import keras\nimport parity, torch_impl\nm = torch_impl.resnet18()\nprint('built', type(m).__name__)\n"
-                "import torch_impl.finetune\n")
+    done = _run(
+        "import keras\nimport parity, torch_impl\nm = torch_impl.resnet18()\nprint('built', type(m).__name__)\n"
+        "import torch_impl.finetune\n"
+    )
     assert done.returncode == 1, (done.returncode, done.stderr[-2000:])  # not -11 (SIGSEGV)
     assert "built SpecModel" in done.stdout
-    assert done.stderr.strip().splitlines()[-1].startswith("ImportError: torchvision cannot be imported after tensorflow")
+    assert (
+        done.stderr.strip().splitlines()[-1].startswith("ImportError: torchvision cannot be imported after tensorflow")
+    )
 
 
 @pytest.mark.parametrize("first", ["torch_impl.finetune", "parity"])

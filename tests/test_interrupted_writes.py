@@ -1,11 +1,12 @@
 """A conversion or an export killed mid-write (SIGKILL: no handler runs) leaves the target as it
 was: absent, or the previous good file byte for byte. Every writer goes through
-finetuning.atomic (a temp file next to the target, renamed when complete).
+cnnbase.atomic (a temp file next to the target, renamed when complete).
 
 And it leaves nothing behind for good: the killed writer's temp file carries its process id, and
 the next write of the same target removes the temp files of writers that no longer run (never a
 live writer's). The Keras export's child dies with its parent, and the parent's work folder (the
 model's weights, in the system's temp folder) is removed by the next export."""
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from finetuning.atomic import process_alive, remove_stale_temp_files, temp_owners, write_text
+from cnnbase.atomic import process_alive, remove_stale_temp_files, temp_owners, write_text
 
 ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 LINUX_PROC = Path("/proc/self/stat").exists()
@@ -77,12 +78,16 @@ def kill_and_run_again(cmd, target: Path, tmp_path: Path, monkeypatch) -> bytes:
 
     tmpdir = tmp_path / "tmp"  # the system temp folder of both runs (the Keras export's work folder)
     tmpdir.mkdir()
-    assert kill_mid_write(cmd, target, {**ENV, "TMPDIR": str(tmpdir)}), "the write finished before its temp file was seen"
+    assert kill_mid_write(cmd, target, {**ENV, "TMPDIR": str(tmpdir)}), (
+        "the write finished before its temp file was seen"
+    )
     after_kill = target.read_bytes() if target.exists() else None
     left = temp_files(target.parent, target)
     assert left, "the killed writer left no temp file: nothing for the next run to clean"
     owners = [pid for name in left for pid in temp_owners(target, name)]
-    deadline = time.monotonic() + 10  # the Keras export child gets its SIGKILL as its parent dies, and ends a moment later
+    deadline = (
+        time.monotonic() + 10
+    )  # the Keras export child gets its SIGKILL as its parent dies, and ends a moment later
     while any(process_alive(pid) for pid in owners) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not any(process_alive(pid) for pid in owners), owners
@@ -105,7 +110,9 @@ def resnet18_checkpoint(tmp_path_factory):
 
 
 @pytest.mark.parametrize("previous", [None, b"the previous good file"])
-def test_a_conversion_killed_mid_write_leaves_the_target_as_it_was(resnet18_checkpoint, tmp_path, monkeypatch, previous):
+def test_a_conversion_killed_mid_write_leaves_the_target_as_it_was(
+    resnet18_checkpoint, tmp_path, monkeypatch, previous
+):
     out = tmp_path / "out"
     out.mkdir()
     target = out / "resnet18.weights.h5"
@@ -122,7 +129,19 @@ def test_an_export_killed_mid_write_leaves_the_previous_file(tmp_path, monkeypat
     out.mkdir()
     target = out / "resnet18.onnx"
     target.write_bytes(b"the previous good export")
-    cmd = [sys.executable, "-m", "parity", "export", "resnet18", "--framework", framework, "--out", str(target), "--size", "64"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "parity",
+        "export",
+        "resnet18",
+        "--framework",
+        framework,
+        "--out",
+        str(target),
+        "--size",
+        "64",
+    ]
     assert kill_and_run_again(cmd, target, tmp_path, monkeypatch) == b"the previous good export"
     assert target.read_bytes() != b"the previous good export"
 
@@ -230,8 +249,13 @@ time.sleep(120)
 def test_the_keras_export_child_dies_with_its_parent():
     """The parent killed outright takes its export child along (it would otherwise go on importing
     for seconds, then run the job it got and write the temp file after the next writer cleaned up)."""
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], env=ENV, stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parents[1])
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     try:
         child = int(parent.stdout.readline())
         time.sleep(1.0)  # the child is importing keras and torch by now

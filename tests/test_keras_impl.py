@@ -1,4 +1,5 @@
 """keras_impl: every model from the same spec, the torch-semantics layers, keras.applications' VGG16."""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import model_params
 
 import cnnspec
 import keras_impl
 from keras_impl import LocalResponseNorm, TorchMaxPool2D
-
-from conftest import model_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,10 +33,12 @@ def assert_matches_spec(model: keras.Model, spec: cnnspec.ModelSpec, size) -> No
     for info in analysis.layers:
         if keras_impl.layer_name(info.path) in names:
             shape = tuple(model.get_layer(keras_impl.layer_name(info.path)).output.shape[1:])
-            expected = info.output_shape if len(info.output_shape) != 3 else info.output_shape[1:] + info.output_shape[:1]
+            expected = (
+                info.output_shape if len(info.output_shape) != 3 else info.output_shape[1:] + info.output_shape[:1]
+            )
             assert shape == expected, info.path
             checked += 1
-    assert checked >= len([l for l in analysis.leaves]) * 0.9  # nearly every spec node is a named layer
+    assert checked >= len([lyr for lyr in analysis.leaves]) * 0.9  # nearly every spec node is a named layer
 
 
 @pytest.mark.parametrize("name", model_params(cnnspec.names()))
@@ -51,7 +53,12 @@ def test_every_layer_matches_the_spec(name):
 def test_keras_applications_vgg16_weights_give_identical_outputs(tmp_path):
     reference = keras.applications.VGG16(weights=None, classifier_activation=None)
     rng = np.random.default_rng(0)
-    reference.set_weights([(rng.standard_normal(w.shape) / np.sqrt(np.prod(w.shape[:-1]) if w.ndim > 1 else 10)).astype("float32") for w in reference.get_weights()])
+    reference.set_weights(
+        [
+            (rng.standard_normal(w.shape) / np.sqrt(np.prod(w.shape[:-1]) if w.ndim > 1 else 10)).astype("float32")
+            for w in reference.get_weights()
+        ]
+    )
     x = rng.standard_normal((2, 224, 224, 3)).astype("float32")
     expected = np.asarray(reference(x, training=False))
     ours = keras_impl.load_keras_applications_vgg16(keras_impl.vgg16(classifier_activation=None), reference)
@@ -70,7 +77,9 @@ def test_torch_max_pool_matches_torch(size, kernel, stride, padding):
     torch = pytest.importorskip("torch")
     x = torch.randn(2, 3, size, size + 1)
     for ceil_mode in (False, True):
-        ref = torch.nn.functional.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode).permute(0, 2, 3, 1).numpy()
+        ref = (
+            torch.nn.functional.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode).permute(0, 2, 3, 1).numpy()
+        )
         layer = TorchMaxPool2D(kernel, stride, padding, ceil_mode)
         out = np.asarray(layer(x.permute(0, 2, 3, 1).numpy()))
         assert out.shape == ref.shape and np.array_equal(out, ref), (ceil_mode, out.shape, ref.shape)

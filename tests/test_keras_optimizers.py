@@ -1,4 +1,5 @@
 """keras_impl.optimizers follow torch.optim's update rules step for step, on the current backend."""
+
 from __future__ import annotations
 
 import keras
@@ -31,18 +32,33 @@ def _run_torch(make, values, schedule=None):
 def _run_keras(opt, values):
     variables = [keras.Variable(v.copy(), name=f"v{i}") for i, v in enumerate(values)]
     for step in range(STEPS):
-        opt.apply([keras.ops.convert_to_tensor(_grads(step * 10 + i, v.shape)) for i, v in enumerate(variables)], variables)
+        opt.apply(
+            [keras.ops.convert_to_tensor(_grads(step * 10 + i, v.shape)) for i, v in enumerate(variables)], variables
+        )
     return [np.asarray(keras.ops.convert_to_numpy(v)) for v in variables]
 
 
-VALUES = [np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32), np.random.default_rng(1).standard_normal(5).astype(np.float32)]
+VALUES = [
+    np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32),
+    np.random.default_rng(1).standard_normal(5).astype(np.float32),
+]
 RULES = {
-    "sgd momentum + L2": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.05),
-                          lambda: TorchSGD(0.1, momentum=0.9, weight_decay=0.05)),
-    "sgd nesterov": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
-                     lambda: TorchSGD(0.1, momentum=0.9, nesterov=True)),
-    "adam + L2": (lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.05), lambda: TorchAdam(0.01, weight_decay=0.05)),
-    "adamw": (lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.05), lambda: TorchAdam(0.01, weight_decay=0.05, decoupled=True)),
+    "sgd momentum + L2": (
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.05),
+        lambda: TorchSGD(0.1, momentum=0.9, weight_decay=0.05),
+    ),
+    "sgd nesterov": (
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        lambda: TorchSGD(0.1, momentum=0.9, nesterov=True),
+    ),
+    "adam + L2": (
+        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.05),
+        lambda: TorchAdam(0.01, weight_decay=0.05),
+    ),
+    "adamw": (
+        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.05),
+        lambda: TorchAdam(0.01, weight_decay=0.05, decoupled=True),
+    ),
 }
 
 
@@ -67,6 +83,7 @@ def test_keras_own_adam_differs_in_the_first_steps():
 def test_schedule_and_per_variable_rate_follow_torch_param_groups():
     """A rate that changes every step (Keras' velocity would carry old rates; torch's buffer does not)
     and a second variable at a tenth of the rate, as torch's parameter groups."""
+
     def make_torch(p):
         return torch.optim.SGD([{"params": [p[0]]}, {"params": [p[1]], "lr": 0.01}], lr=0.1, momentum=0.9)
 

@@ -4,6 +4,7 @@ A ``sitecustomize`` on PYTHONPATH puts ``None`` in ``sys.modules["tensorflow"]``
 process of the run (the CLI test's child included), which makes ``import tensorflow`` raise
 ImportError as in an environment without it; then test_transfer_keras.py runs in a subprocess.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,12 +19,36 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_keras_finetune_suite_on_jax_without_tensorflow(tmp_path):
-    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None  # import tensorflow fails\n")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "CUDA_VISIBLE_DEVICES": "", "CLASSIC_CNNS_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['tensorflow'] = None  # import tensorflow fails\n"
+    )
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "CUDA_VISIBLE_DEVICES": "",
+        "CLASSIC_CNNS_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
     check = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
     assert check.returncode != 0 and "import of tensorflow halted" in check.stderr  # the hiding works
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-x",
-                           str(ROOT / "tests" / "test_transfer_keras.py")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-x",
+            str(ROOT / "tests" / "test_transfer_keras.py"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1]

@@ -1,4 +1,5 @@
 """ONNX: both exports validate, keep a dynamic batch axis, match the spec and agree four ways."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,14 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import model_params
 
 import cnnspec
 import parity
 from parity.check import build_pair, check
-from parity.compare import figures, to_nhwc
+from parity.compare import figures
 from parity.onnx_compare import corrupt_initializer, expected_weight_elements, graph_info, run_onnx
 from parity.onnx_export import export_torch
-
-from conftest import model_params
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -29,15 +29,26 @@ def assert_onnx_passes(result, exporter="torchscript"):
     assert onnx.exports["keras"].exporter == exporter  # torchscript: not the 5x slower torch.export fallback
     for framework, g in onnx.graphs.items():
         assert g.dynamic_batch, framework
-        assert g.weight_elements == expected_weight_elements(cnnspec.get(result.model, **parity.check.model_options(result.model)), framework=framework)
+        assert g.weight_elements == expected_weight_elements(
+            cnnspec.get(result.model, **parity.check.model_options(result.model)), framework=framework
+        )
 
 
 # Every commit, one model per family and node kind (ViT's attention: tests/test_vit.py), small:
 # LRN (alexnet_original, fixed at 227), adaptive pooling into a flatten (alexnet, vgg11_bn),
 # inception branches and aux heads dropped at export (googlenet), basic and bottleneck blocks,
 # depthwise convs and ReLU6 (mobilenet_v2), squeeze-and-excitation and SiLU (efficientnet_b0).
-SMALL_ONNX = {"lenet5": None, "alexnet": (64, 64), "alexnet_original": None, "vgg11_bn": (32, 32), "googlenet": (96, 96),
-              "resnet18": (64, 64), "resnet50": (64, 64), "mobilenet_v2": (64, 64), "efficientnet_b0": (64, 64)}
+SMALL_ONNX = {
+    "lenet5": None,
+    "alexnet": (64, 64),
+    "alexnet_original": None,
+    "vgg11_bn": (32, 32),
+    "googlenet": (96, 96),
+    "resnet18": (64, 64),
+    "resnet50": (64, 64),
+    "mobilenet_v2": (64, 64),
+    "efficientnet_b0": (64, 64),
+}
 # Below 224 px AlexNet's and VGG's adaptive pooling upsamples (a 1x1 map to 6x6 / 7x7) and the
 # TorchScript ONNX exporter refuses adaptive_avg_pool2d without static sizes, so Keras' export
 # takes the torch.export fallback there (correct, slower); at 224 the pooling is an identity.
@@ -82,13 +93,33 @@ def test_a_corrupted_initializer_is_caught(tmp_path):
 
 def test_export_cli_writes_one_file_atomically(tmp_path):
     out = tmp_path / "lenet5.keras.onnx"
-    proc = subprocess.run([sys.executable, "-m", "parity", "export", "lenet5", "--framework", "keras", "--out", str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "parity", "export", "lenet5", "--framework", "keras", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert info["framework"] == "keras" and out.is_file()
     assert graph_info(out).inputs == {"input": ["batch", 32, 32, 1]}
     assert [p.name for p in tmp_path.iterdir()] == ["lenet5.keras.onnx"]  # no temp files left
-    bad = subprocess.run([sys.executable, "-m", "parity", "export", "lenet5", "--framework", "torch", "--out", str(tmp_path / "x.onnx"), "--weights", str(tmp_path / "none.pth")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "parity",
+            "export",
+            "lenet5",
+            "--framework",
+            "torch",
+            "--out",
+            str(tmp_path / "x.onnx"),
+            "--weights",
+            str(tmp_path / "none.pth"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "not found" in bad.stderr
 
 

@@ -1,4 +1,5 @@
 """parity: transfer both ways, compare by layer, and a deliberately broken twin for each convention."""
+
 from __future__ import annotations
 
 import json
@@ -10,17 +11,16 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from conftest import model_params, small_options
 
 import cnnspec
 import keras_impl
 import parity
 import torch_impl
-from keras_impl import layer_name
 from keras_impl import builder as keras_builder
+from keras_impl import layer_name
 from parity.check import build_pair, check
 from parity.compare import figures, to_nhwc
-
-from conftest import model_params, small_options
 
 
 def small_size(name):
@@ -36,7 +36,9 @@ def inputs_for(name, size, batch=2, seed=0):
 def transferred_pair(name, size, seed=1, keras_spec=None, **options):
     torch_model, keras_model = build_pair(name, size, **options)
     if keras_spec is not None:  # a keras model built from a deliberately different spec
-        keras_model = keras_impl.build_model(keras_spec, input_shape=(*size, keras_spec.input_size[0]), classifier_activation=None)
+        keras_model = keras_impl.build_model(
+            keras_spec, input_shape=(*size, keras_spec.input_size[0]), classifier_activation=None
+        )
     parity.randomise_torch(torch_model, seed)
     parity.transfer_weights(torch_model, keras_model)
     return torch_model, keras_model
@@ -125,6 +127,7 @@ def test_perturbing_one_weight_by_1e_3_is_caught_at_that_layer(name, path):
                 w = w.copy()
                 w[w.shape[0] // 2, w.shape[1] // 2, 0, 0] += 1e-3
             return w
+
         set_keras(keras_model, path, fn)
 
     report = broken_report(name, (64, 64), perturb)
@@ -133,22 +136,31 @@ def test_perturbing_one_weight_by_1e_3_is_caught_at_that_layer(name, path):
 
 def test_wrong_conv_kernel_layout_is_caught():
     # (kh, kw) swapped: transpose (3, 2, 1, 0) style mistake on one 3x3 kernel
-    report = broken_report("vgg11", (64, 64), lambda t, k: set_keras(k, "features.3", lambda i, w: w.transpose(1, 0, 2, 3) if i == 0 else w))
+    report = broken_report(
+        "vgg11",
+        (64, 64),
+        lambda t, k: set_keras(k, "features.3", lambda i, w: w.transpose(1, 0, 2, 3) if i == 0 else w),
+    )
     assert not report.passed and report.first_divergence.name == "features.3"
 
 
 def test_untransposed_square_linear_is_caught():
-    report = broken_report("alexnet", (96, 96), lambda t, k: set_keras(k, "classifier.4", lambda i, w: w.T if i == 0 else w))
+    report = broken_report(
+        "alexnet", (96, 96), lambda t, k: set_keras(k, "classifier.4", lambda i, w: w.T if i == 0 else w)
+    )
     assert not report.passed and report.first_divergence.name == "classifier.4"
 
 
-@pytest.mark.parametrize("name,first_linear", [("alexnet", "classifier.1"), ("vgg11", "classifier.0"), ("lenet5", None)])
+@pytest.mark.parametrize(
+    "name,first_linear", [("alexnet", "classifier.1"), ("vgg11", "classifier.0"), ("lenet5", None)]
+)
 def test_skipping_the_flatten_permutation_is_caught(name, first_linear, monkeypatch):
     size = small_size(name)
     original = parity.mapping.layer_mappings
 
     def without_permutation(spec, include_aux=True):
         from dataclasses import replace
+
         return [replace(m, flatten_from=None) for m in original(spec, include_aux)]
 
     monkeypatch.setattr(parity.transfer, "layer_mappings", without_permutation)
@@ -161,7 +173,15 @@ def test_skipping_the_flatten_permutation_is_caught(name, first_linear, monkeypa
 
 def test_tf_same_padding_at_stride_2_is_caught(monkeypatch):
     def conv_same(node, x, path, ctx):
-        return keras.layers.Conv2D(node.out, node.kernel, strides=node.stride, padding="same", use_bias=node.bias, groups=node.groups, name=layer_name(path))(x)
+        return keras.layers.Conv2D(
+            node.out,
+            node.kernel,
+            strides=node.stride,
+            padding="same",
+            use_bias=node.bias,
+            groups=node.groups,
+            name=layer_name(path),
+        )(x)
 
     monkeypatch.setitem(keras_builder._BUILDERS, cnnspec.Conv, conv_same)
     report = broken_report("resnet18", (64, 64))
@@ -248,7 +268,11 @@ def test_compare_refuses_softmax_outputs_and_bad_inputs():
     with pytest.raises(ValueError, match="expected at least one image, received an empty batch"):
         parity.compare(torch_model, keras_model, np.zeros((0, 1, 32, 32), np.float32))
     with pytest.raises(ValueError, match="expected finite inputs, received 32 NaN/Inf"):
-        parity.compare(torch_model, keras_model, np.where(np.arange(32) == 3, np.nan, 0).astype(np.float32) * np.ones((1, 1, 32, 32), np.float32))
+        parity.compare(
+            torch_model,
+            keras_model,
+            np.where(np.arange(32) == 3, np.nan, 0).astype(np.float32) * np.ones((1, 1, 32, 32), np.float32),
+        )
     with pytest.raises(ValueError, match="only takes 32x32"):
         parity.compare(torch_model, keras_model, np.zeros((1, 1, 28, 28), np.float32))
 
@@ -278,6 +302,7 @@ def test_convert_torchvision_checkpoint_to_keras_and_back(tmp_path):
     assert figures("logits", expected, np.asarray(keras_model(to_nhwc(x))), 1e-5, 0, classes=True).passed
     back = tmp_path / "back.safetensors"
     from parity.convert import convert
+
     convert("resnet18", h5, back)
     again = torch_impl.resnet18(weights=back, num_classes=7).eval()
     for key, value in tv.state_dict().items():
@@ -303,7 +328,9 @@ def test_cli_check_json_and_exit_codes(tmp_path):
     assert "PASS" in proc.stdout and "1/1 models agree" in proc.stdout
     data = json.loads(out.read_text())
     assert data["passed"] and data["results"][0]["reports"][0]["output"]["top1"] == 1.0
-    strict = run_cli("check", "resnet18", "--size", "32", "--rtol", "1e-12", "--layers", "--direction", "torch2keras", "--no-onnx")
+    strict = run_cli(
+        "check", "resnet18", "--size", "32", "--rtol", "1e-12", "--layers", "--direction", "torch2keras", "--no-onnx"
+    )
     assert strict.returncode == 1 and "FAIL" in strict.stdout and "first divergence" in strict.stdout
     assert run_cli("check", "resnet17").returncode == 2
 
@@ -351,9 +378,13 @@ def test_se_gate_that_adds_instead_of_scaling_is_caught(monkeypatch):
 
 
 def test_relu6_without_its_cap_is_caught(monkeypatch):
-    monkeypatch.setitem(keras_builder._BUILDERS, cnnspec.ReLU6, lambda node, x, path, ctx: keras.layers.ReLU(name=layer_name(path))(x))
+    monkeypatch.setitem(
+        keras_builder._BUILDERS, cnnspec.ReLU6, lambda node, x, path, ctx: keras.layers.ReLU(name=layer_name(path))(x)
+    )
     torch_model, keras_model = transferred_pair("mobilenet_v2", (64, 64))
-    report = parity.compare(torch_model, keras_model, 100 * inputs_for("mobilenet_v2", (64, 64)), layers=True)  # activations beyond 6
+    report = parity.compare(
+        torch_model, keras_model, 100 * inputs_for("mobilenet_v2", (64, 64)), layers=True
+    )  # activations beyond 6
     assert not report.passed and report.first_divergence.name == "features.0.2"
 
 
@@ -373,7 +404,9 @@ def test_mobilenet_linear_bottleneck_has_no_activation_after_the_sum():
 
     block = "features.3"  # the first residual block (24 -> 24 channels, stride 1)
     assert isinstance(spec.node(block), cnnspec.Residual) and spec.node(block).post is None
-    broken = cnnspec.map_nodes(spec, lambda p, node: replace(node, post=cnnspec.ReLU6(name="relu")) if p == block else node)
+    broken = cnnspec.map_nodes(
+        spec, lambda p, node: replace(node, post=cnnspec.ReLU6(name="relu")) if p == block else node
+    )
     torch_model, keras_model = transferred_pair("mobilenet_v2", (64, 64), keras_spec=broken)
     report = parity.compare(torch_model, keras_model, inputs_for("mobilenet_v2", (64, 64)), layers=True)
     assert not report.passed and report.first_divergence.name.startswith("features.4")
@@ -394,7 +427,9 @@ def test_stochastic_depth_is_the_identity_in_inference_and_torchvisions_rule_in_
     assert torch.equal(ours.train()(x), expected)  # the same draws, the same scaling
 
     layer = keras_impl.StochasticDepth(0.3, mode, seed=5)
-    assert np.array_equal(np.asarray(layer(x.permute(0, 2, 3, 1).numpy(), training=False)), x.permute(0, 2, 3, 1).numpy())
+    assert np.array_equal(
+        np.asarray(layer(x.permute(0, 2, 3, 1).numpy(), training=False)), x.permute(0, 2, 3, 1).numpy()
+    )
     out = np.asarray(layer(np.ones((4000, 2, 2, 3), np.float32), training=True))
     assert np.all((out == 0) | np.isclose(out, 1 / 0.7, rtol=1e-6))  # survivors scaled by 1 / (1 - p)
     if mode == "row":  # whole samples: each row is all kept or all dropped, about 30% dropped

@@ -1,4 +1,5 @@
 """--keras-backend / --all-backends (subprocesses), --plot, and the train-curve demonstration."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,26 @@ def test_unknown_or_missing_backend_is_one_clear_error(monkeypatch):
 
 def test_child_argv_repeats_every_choice_but_the_backend_json_and_plot():
     parser = build_parser()
-    argv = ["check", "resnet18", "--train", "--optimizer", "adam", "--steps", "2", "--size", "48", "40", "--seed", "3",
-            "--keras-backend", "jax", "--json", "x.json", "--plot", "x.png"]
+    argv = [
+        "check",
+        "resnet18",
+        "--train",
+        "--optimizer",
+        "adam",
+        "--steps",
+        "2",
+        "--size",
+        "48",
+        "40",
+        "--seed",
+        "3",
+        "--keras-backend",
+        "jax",
+        "--json",
+        "x.json",
+        "--plot",
+        "x.png",
+    ]
     args = parser.parse_args(argv)
     child = parser.parse_args(child_argv(args))
     for key in ("model", "train", "optimizer", "steps", "size", "seed", "dtype", "train_rtol", "batch", "rtol", "atol"):
@@ -43,8 +62,26 @@ def test_train_on_another_backend_in_a_subprocess_is_float64_exact(tmp_path, cap
     promotion and TorchBatchNormalization's float64 path this shows 1e-7 (measured)."""
     backend = other_backend()
     out, png = tmp_path / "train.json", tmp_path / "train.png"
-    assert main(["check", "resnet18", "--train", "--steps", "2", "--size", "32", "--keras-backend", backend,
-                 "--json", str(out), "--plot", str(png)]) == 0
+    assert (
+        main(
+            [
+                "check",
+                "resnet18",
+                "--train",
+                "--steps",
+                "2",
+                "--size",
+                "32",
+                "--keras-backend",
+                backend,
+                "--json",
+                str(out),
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
     summary = json.loads(out.read_text())
     assert summary["mode"] == "train" and summary["keras_backend"] == backend and summary["passed"]
     worst = summary["results"][0]["worst"]
@@ -79,8 +116,21 @@ def test_plot_draws_nan_and_zero_without_failing(tmp_path):
     from parity.plot import plot_check
 
     row = lambda name, rel: {"name": name, "max_rel": rel}  # noqa: E731
-    summary = {"mode": "train", "results": [{"model": "m", "rtol": 1e-5, "rows": [
-        row("a.running_mean@1", 0.0), row("loss@1", 1e-9), row("grad b.weight@1", float("nan")), row("b.weight@1", 1e-12)]}]}
+    summary = {
+        "mode": "train",
+        "results": [
+            {
+                "model": "m",
+                "rtol": 1e-5,
+                "rows": [
+                    row("a.running_mean@1", 0.0),
+                    row("loss@1", 1e-9),
+                    row("grad b.weight@1", float("nan")),
+                    row("b.weight@1", 1e-12),
+                ],
+            }
+        ],
+    }
     assert plot_check({"tensorflow": summary}, tmp_path / "p.png").read_bytes().startswith(PNG)
     with pytest.raises(ValueError, match="nothing to plot"):
         plot_check({"tensorflow": {"results": []}}, tmp_path / "q.png")
@@ -120,7 +170,9 @@ def test_resnet18_curve_is_the_same_in_float64():
 def test_curve_gap_counts_nan_as_a_failure():
     from parity.curve import CurveResult
 
-    r = CurveResult("m", "tensorflow", "float32", (2, 3, 8, 8), 2, torch_loss=[1.0, 0.5], keras_loss=[1.0, float("nan")])
+    r = CurveResult(
+        "m", "tensorflow", "float32", (2, 3, 8, 8), 2, torch_loss=[1.0, 0.5], keras_loss=[1.0, float("nan")]
+    )
     assert r.max_gap == float("inf") and not r.passed
     assert not CurveResult("m", "tensorflow", "float32", (2, 3, 8, 8), 2, torch_loss=[1.0], keras_loss=[1.0]).passed
 

@@ -1,6 +1,7 @@
 """Published weights by name, offline: a server on 127.0.0.1 and pre-filled caches stand in for
 download.pytorch.org. Nothing here reaches the internet (the mirror variable points every
 download that the tests do not serve at a closed local port)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,11 +9,9 @@ import functools
 import hashlib
 import http.server
 import io
-import os
 import re
 import socket
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,13 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 keras = pytest.importorskip("keras")
 
+from torch_helpers import randomise  # noqa: E402
+
 import cnnspec  # noqa: E402
 import keras_impl  # noqa: E402
 import torch_impl  # noqa: E402
 from cnnspec import catalog  # noqa: E402
 from keras_impl import pretrained as keras_pretrained  # noqa: E402
-from torch_helpers import randomise  # noqa: E402
 
 TV_FACTORIES = {"resnet18": torchvision.models.resnet18, "googlenet": torchvision.models.googlenet}
 
@@ -57,7 +57,10 @@ def caches(tmp_path_factory):
         checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
         checkpoints.mkdir(parents=True)
         for i, name in enumerate(TV_FACTORIES):
-            torch.save(_torchvision_model(name, seed=10 + i).state_dict(), checkpoints / cnnspec.published_weights(name).file_name)
+            torch.save(
+                _torchvision_model(name, seed=10 + i).state_dict(),
+                checkpoints / cnnspec.published_weights(name).file_name,
+            )
         yield root
 
 
@@ -109,7 +112,9 @@ def test_options_that_contradict_the_checkpoint_fail_before_any_download(caches)
 
 
 def test_unreachable_server_is_one_clear_error(caches):
-    with pytest.raises(OSError, match=f"could not download resnet34/IMAGENET1K_V1 from http://127.0.0.1.*{catalog.MIRROR_ENV}"):
+    with pytest.raises(
+        OSError, match=f"could not download resnet34/IMAGENET1K_V1 from http://127.0.0.1.*{catalog.MIRROR_ENV}"
+    ):
         torch_impl.resnet34(weights="DEFAULT")
 
 
@@ -169,15 +174,19 @@ def _serve_checkpoint(server, seed: int = 0, name: str = "resnet18"):
     data = buffer.getvalue()
     file_name = f"{name}-test-{hashlib.sha256(data).hexdigest()[:8]}.pth"
     (server["www"] / file_name).write_bytes(data)
-    entry = dataclasses.replace(cnnspec.published_weights(name), name="TEST_V1", url=catalog.TORCHVISION_BASE + file_name)
+    entry = dataclasses.replace(
+        cnnspec.published_weights(name), name="TEST_V1", url=catalog.TORCHVISION_BASE + file_name
+    )
     server["entry"] = catalog.register_weights(entry)
     return entry, model.state_dict()
 
 
 def _refused(entry) -> str:
     """The message (a regex) of a download whose bytes do not match the sha256 prefix in its name."""
-    return (rf"^{re.escape(entry.download_url())} does not match its sha256 prefix {entry.sha256_prefix} \(tampered or truncated\); "
-            rf"nothing was written to {re.escape(str(Path(torch.hub.get_dir()) / 'checkpoints'))}: ")
+    return (
+        rf"^{re.escape(entry.download_url())} does not match its sha256 prefix {entry.sha256_prefix} \(tampered or truncated\); "
+        rf"nothing was written to {re.escape(str(Path(torch.hub.get_dir()) / 'checkpoints'))}: "
+    )
 
 
 def _cache_files():
@@ -235,7 +244,9 @@ def test_parity_fetch_downloads_verifies_and_converts_over_the_loopback_server(s
     converted, record = keras_pretrained.converted_path(entry), keras_pretrained.read_record(entry)
     assert str(cached) in out and str(converted) in out
     assert record is not None and record["source_file"] == entry.file_name and record["probe"]["max_rel"] <= 1e-5
-    assert sorted(p.name for p in converted.parent.iterdir()) == sorted([converted.name, keras_pretrained.record_path(entry).name])
+    assert sorted(p.name for p in converted.parent.iterdir()) == sorted(
+        [converted.name, keras_pretrained.record_path(entry).name]
+    )
     x = _probe()[:1]
     ours = torch_impl.mobilenet_v2(weights="TEST_V1").eval()
     assert all(torch.equal(ours.state_dict()[k], v) for k, v in state.items())
@@ -304,7 +315,9 @@ def test_keras_cache_damage_is_detected(caches):
 
 def test_keras_without_torch_names_the_command(caches, monkeypatch):
     real = keras_pretrained.importlib.util.find_spec
-    monkeypatch.setattr(keras_pretrained.importlib.util, "find_spec", lambda n, *a: None if n == "torch" else real(n, *a))
+    monkeypatch.setattr(
+        keras_pretrained.importlib.util, "find_spec", lambda n, *a: None if n == "torch" else real(n, *a)
+    )
     with pytest.raises(RuntimeError, match="python -m parity fetch resnet34 --weights IMAGENET1K_V1 --framework keras"):
         keras_impl.resnet34(weights="imagenet")
 
@@ -347,8 +360,12 @@ def test_finetune_builders_take_published_names(caches):
     k = keras_finetune.build_model("googlenet", 5, weights="imagenet", size=64)
     assert k.output_shape == (None, 5)
     assert any(layer.name == "transform_input" for layer in k.layers)
-    assert np.allclose(k.get_layer("conv1_conv").get_weights()[0],
-                       t.conv1.conv.weight.detach().numpy().transpose(2, 3, 1, 0), rtol=0, atol=0)
+    assert np.allclose(
+        k.get_layer("conv1_conv").get_weights()[0],
+        t.conv1.conv.weight.detach().numpy().transpose(2, 3, 1, 0),
+        rtol=0,
+        atol=0,
+    )
 
 
 # ----------------------------------------------------------------------------- preprocessing helpers
@@ -358,14 +375,25 @@ def test_preprocess_input_load_image_and_decode_predictions(tmp_path):
     pixels = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "x.png")
     ours = keras_impl.preprocess_input(keras_impl.load_image(tmp_path / "x.png", "resnet50"))
-    theirs = torchvision.models.ResNet50_Weights.IMAGENET1K_V2.transforms()(Image.open(tmp_path / "x.png")).numpy().transpose(1, 2, 0)
+    theirs = (
+        torchvision.models.ResNet50_Weights.IMAGENET1K_V2.transforms()(Image.open(tmp_path / "x.png"))
+        .numpy()
+        .transpose(1, 2, 0)
+    )
     assert ours.shape == (224, 224, 3) and np.abs(ours - theirs).max() < 1e-5
-    assert np.allclose(np.asarray(keras_impl.preprocess_input(keras.ops.convert_to_tensor(pixels))), keras_impl.preprocess_input(pixels))
+    assert np.allclose(
+        np.asarray(keras_impl.preprocess_input(keras.ops.convert_to_tensor(pixels))),
+        keras_impl.preprocess_input(pixels),
+    )
     with pytest.raises(ValueError, match=r"expects RGB images shaped \(\.\.\., H, W, 3\)"):
         keras_impl.preprocess_input(np.zeros((2, 3, 8, 8)))
     preds = np.full((2, 1000), 0.0001, np.float32)
     preds[0, 1], preds[1, 207] = 0.9, 0.8
     decoded = keras_impl.decode_predictions(preds, top=3)
-    assert decoded[0][0] == (1, "goldfish", pytest.approx(0.9)) and decoded[1][0][:2] == (207, "golden retriever") and len(decoded[1]) == 3
+    assert (
+        decoded[0][0] == (1, "goldfish", pytest.approx(0.9))
+        and decoded[1][0][:2] == (207, "golden retriever")
+        and len(decoded[1]) == 3
+    )
     with pytest.raises(ValueError, match=r"shaped \(samples, 1000\)"):
         keras_impl.decode_predictions(np.zeros((2, 10)))

@@ -6,6 +6,7 @@ How many cases are drawn, and whether at random, is the profile's (tests/conftes
 fixed derandomized set (the same cases on every run), with ``--full`` fresh random draws and more
 of them. Each test also runs its ``@example`` regression set on every run, whatever is drawn.
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,8 +29,12 @@ PER_COMMIT = {"max_examples": 4, "derandomize": True}  # what tests/conftest.py'
 
 
 @PROPERTY
-@given(name=st.sampled_from(["lenet5", "alexnet", "resnet18"]), height=st.integers(1, 80), width=st.integers(1, 80),
-       batch=st.integers(1, 3))
+@given(
+    name=st.sampled_from(["lenet5", "alexnet", "resnet18"]),
+    height=st.integers(1, 80),
+    width=st.integers(1, 80),
+    batch=st.integers(1, 3),
+)
 @example(name="lenet5", height=28, width=28, batch=1)  # each branch at least once, whatever is drawn
 @example(name="alexnet", height=62, width=70, batch=2)
 @example(name="resnet18", height=33, width=47, batch=3)
@@ -43,7 +48,9 @@ def test_any_size_keeps_parity_or_is_the_documented_error(name, height, width, b
         with pytest.raises(cnnspec.ShapeError, match=f"only takes {spec.input_size[1]}x{spec.input_size[2]}"):
             check(name, batch=batch, size=(height, width))
     elif min(height, width) < minimum:
-        with pytest.raises(cnnspec.ShapeError, match=f"needs an input of at least {minimum}x{minimum}, received {height}x{width}"):
+        with pytest.raises(
+            cnnspec.ShapeError, match=f"needs an input of at least {minimum}x{minimum}, received {height}x{width}"
+        ):
             check(name, batch=batch, size=(height, width))
     else:
         result = check(name, batch=batch, size=(height, width), direction="torch2keras")
@@ -65,7 +72,9 @@ def _candidates(spec: cnnspec.ModelSpec):
         if isinstance(node, n.BatchNorm):
             found.append((path, {"eps": node.eps * 100}))
         elif isinstance(node, n.LocalResponseNorm):
-            found.extend([(path, {"alpha": node.alpha * 3}), (path, {"beta": node.beta * 1.5}), (path, {"k": node.k + 1})])
+            found.extend(
+                [(path, {"alpha": node.alpha * 3}), (path, {"beta": node.beta * 1.5}), (path, {"k": node.k + 1})]
+            )
         elif isinstance(node, n.Conv) and not residual:
             change = {"padding": tuple(p + 1 for p in node.padding)}
             if _weight_shapes(cnnspec.replace_at(spec, path, **change), size) == weights:
@@ -97,7 +106,9 @@ SIZES = {"vgg11_bn": (64, 64), "alexnet_original": (227, 227), "resnet18": (64, 
 def torch_models():
     import torch_impl
 
-    return {name: parity.randomise_torch(torch_impl.get_model(name, init_weights=False).eval(), seed=5) for name in SIZES}
+    return {
+        name: parity.randomise_torch(torch_impl.get_model(name, init_weights=False).eval(), seed=5) for name in SIZES
+    }
 
 
 def _edits(name: str):
@@ -134,14 +145,20 @@ def test_a_single_field_change_is_caught_at_that_node(torch_models, edit):
 
 
 # ------------------------------------------------------------------------------------ the profile
-PROPERTY_TESTS = (test_any_size_keeps_parity_or_is_the_documented_error, test_a_single_field_change_is_caught_at_that_node)
+PROPERTY_TESTS = (
+    test_any_size_keeps_parity_or_is_the_documented_error,
+    test_a_single_field_change_is_caught_at_that_node,
+)
 
 
 def profile_problems(test) -> list:
     """How a @given test's settings differ from the loaded profile in what the profile decides."""
     effective, profile = test._hypothesis_internal_use_settings, settings.default
-    return [f"{key}={getattr(effective, key)!r}, the profile's is {getattr(profile, key)!r}"
-            for key in PER_COMMIT if getattr(effective, key) != getattr(profile, key)]
+    return [
+        f"{key}={getattr(effective, key)!r}, the profile's is {getattr(profile, key)!r}"
+        for key in PER_COMMIT
+        if getattr(effective, key) != getattr(profile, key)
+    ]
 
 
 def test_the_property_tests_run_the_loaded_profile_per_commit_by_default(request):
@@ -165,4 +182,6 @@ def test_a_test_that_fixes_its_own_counts_is_caught():
     def fixed(x):
         pass
 
-    assert profile_problems(fixed) == [f"{key}={value!r}, the profile's is {getattr(settings.default, key)!r}" for key, value in other.items()]
+    assert profile_problems(fixed) == [
+        f"{key}={value!r}, the profile's is {getattr(settings.default, key)!r}" for key, value in other.items()
+    ]

@@ -1,4 +1,5 @@
 """The README's test command is the one CI runs: keep the promise checkable."""
+
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,5 @@
 """cnnspec alone: registry, shapes, parameter and MAC counts, summary CLI, no framework imports."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,9 @@ from cnnspec import analyse, catalog
 # torchvision's published figures (weights metadata: num_params, _ops in GFLOPS, i.e. GMACs), taken
 # from the catalog's DEFAULT entries (tests/test_catalog.py holds those equal to torchvision's enums):
 # a new model's figures are checked with no list here to extend.
-PUBLISHED = {name: (w.num_params, w.gflops) for name in catalog.models_with_weights() for w in [cnnspec.published_weights(name)]}
+PUBLISHED = {
+    name: (w.num_params, w.gflops) for name in catalog.models_with_weights() for w in [cnnspec.published_weights(name)]
+}
 NO_WEIGHTS = set(catalog.NO_WEIGHTS_REASON)
 
 
@@ -54,22 +57,28 @@ def test_published_figures_are_torchvision_metadata():
 
 def test_lenet5_matches_the_1998_paper():
     a = analyse(cnnspec.get("lenet5"))
-    shapes = {l.path: l.output_shape for l in a.layers}
+    shapes = {lyr.path: lyr.output_shape for lyr in a.layers}
     assert shapes["features.0"] == (6, 28, 28)  # C1
     assert shapes["features.2"] == (6, 14, 14)  # S2
     assert shapes["features.3"] == (16, 10, 10)  # C3
     assert shapes["features.5"] == (16, 5, 5)  # S4
     assert shapes["features.6"] == (120, 1, 1)  # C5
     assert shapes["classifier.0"] == (84,)  # F6
-    params = {l.path: l.params for l in a.leaves if l.params}
+    params = {lyr.path: lyr.params for lyr in a.leaves if lyr.params}
     # C1 156, C3 2416 (full connection; the paper's sparse table has 1516), C5 48120, F6 10164, out 850
-    assert params == {"features.0": 156, "features.3": 2416, "features.6": 48120, "classifier.0": 10164, "classifier.2": 850}
+    assert params == {
+        "features.0": 156,
+        "features.3": 2416,
+        "features.6": 48120,
+        "classifier.0": 10164,
+        "classifier.2": 850,
+    }
     assert a.total_params == 61_706
 
 
 def test_alexnet_original_matches_the_2012_paper():
     a = analyse(cnnspec.get("alexnet_original"))
-    shapes = {l.path: l.output_shape for l in a.layers}
+    shapes = {lyr.path: lyr.output_shape for lyr in a.layers}
     # paper section 3.5: 55x55x96, 27x27x256, 13x13x384, 13x13x384, 13x13x256, then 4096, 4096, 1000
     assert shapes["features.0"] == (96, 55, 55)
     assert shapes["features.4"] == (256, 27, 27)
@@ -77,7 +86,7 @@ def test_alexnet_original_matches_the_2012_paper():
     assert shapes["features.10"] == (384, 13, 13)
     assert shapes["features.12"] == (256, 13, 13)
     assert shapes["features.14"] == (256, 6, 6)
-    assert [l.output_shape for l in a.leaves if l.node.kind == "Linear"] == [(4096,), (4096,), (1000,)]
+    assert [lyr.output_shape for lyr in a.leaves if lyr.node.kind == "Linear"] == [(4096,), (4096,), (1000,)]
     # the Caffe reference model's count, with the two-GPU grouping on conv2, conv4, conv5
     assert a.total_params == 60_965_224
     assert cnnspec.get("alexnet_original").node("features.2").alpha == pytest.approx(5e-4)
@@ -99,7 +108,9 @@ def test_odd_sizes_and_clear_shape_errors():
 def test_min_input_size_is_the_smallest_side_that_fits():
     from cnnspec.analysis import min_input_size
 
-    sizes = {name: min_input_size(cnnspec.get(name)) for name in ("alexnet", "googlenet", "vgg16", "resnet50", "lenet5")}
+    sizes = {
+        name: min_input_size(cnnspec.get(name)) for name in ("alexnet", "googlenet", "vgg16", "resnet50", "lenet5")
+    }
     assert sizes == {"alexnet": 63, "googlenet": 31, "vgg16": 32, "resnet50": 1, "lenet5": 32}
     for name, side in sizes.items():
         if side > 1:
@@ -132,10 +143,17 @@ def test_spec_edit_changes_one_number():
 
 
 def test_summary_cli_prints_the_table():
-    out = subprocess.run([sys.executable, "-m", "cnnspec", "summary", "vgg16", "--size", "224"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnspec", "summary", "vgg16", "--size", "224"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "features.28" in out and "(512, 14, 14)" in out
     assert "total params: 138,357,544" in out
-    bad = subprocess.run([sys.executable, "-m", "cnnspec", "summary", "lenet5", "--size", "64"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "cnnspec", "summary", "lenet5", "--size", "64"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "only takes 32x32" in bad.stderr
 
 

@@ -1,4 +1,5 @@
 """torch_impl against torchvision: same keys, same shapes, identical outputs from a saved file."""
+
 from __future__ import annotations
 
 import pickle
@@ -6,13 +7,12 @@ import pickle
 import pytest
 import torch
 import torchvision
+from conftest import TORCHVISION_TWINS, model_params
+from torch_helpers import max_abs_diff, randomise
 
 import cnnspec
 import torch_impl
 from torch_impl import SpecModel
-
-from conftest import TORCHVISION_TWINS, model_params
-from torch_helpers import max_abs_diff, randomise
 
 SIZES = [(224, 224), (193, 161)]
 
@@ -74,7 +74,11 @@ def test_models_without_torchvision_twin_match_their_spec(name):
     assert sum(p.numel() for p in model.parameters()) == a.total_params
     x = torch.randn(2, *spec.input_size)
     shapes = {}
-    hooks = [m.register_forward_hook(lambda m, i, o, p=p: shapes.__setitem__(p, tuple(o.shape[1:]))) for p, m in model.named_modules() if p]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o, p=p: shapes.__setitem__(p, tuple(o.shape[1:])))
+        for p, m in model.named_modules()
+        if p
+    ]
     with torch.no_grad():
         assert model(x).shape == (2, spec.num_classes)
     for h in hooks:
@@ -160,7 +164,9 @@ def _naive_save(state, path):
     """The writer save_state_dict must not be: straight into the target."""
     import safetensors.torch
 
-    safetensors.torch.save_file(dict(state), str(path)) if str(path).endswith(".safetensors") else torch.save(dict(state), path)
+    safetensors.torch.save_file(dict(state), str(path)) if str(path).endswith(".safetensors") else torch.save(
+        dict(state), path
+    )
 
 
 def _damage_of_a_failed_save(save, folder, monkeypatch, suffix, previous):
@@ -197,8 +203,12 @@ def test_save_is_atomic(tmp_path, monkeypatch, suffix, previous):
     """A writer that fails after writing part of the file leaves the target as it was (absent, or
     the previous file byte for byte) and no temp file; the twin: the same failure in a writer that
     writes in place is reported as damage."""
-    assert _damage_of_a_failed_save(torch_impl.save_state_dict, tmp_path / "atomic", monkeypatch, suffix, previous) == []
-    assert _damage_of_a_failed_save(_naive_save, tmp_path / "naive", monkeypatch, suffix, previous) == [f"lenet{suffix} changed"]
+    assert (
+        _damage_of_a_failed_save(torch_impl.save_state_dict, tmp_path / "atomic", monkeypatch, suffix, previous) == []
+    )
+    assert _damage_of_a_failed_save(_naive_save, tmp_path / "naive", monkeypatch, suffix, previous) == [
+        f"lenet{suffix} changed"
+    ]
 
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg11_bn", "googlenet", "resnet18"])

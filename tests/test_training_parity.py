@@ -1,23 +1,33 @@
 """parity.check_training: both frameworks take the same optimizer steps, and each training convention,
 broken on purpose, makes the check fail at the first layer it touches."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import small_options
 
 import cnnspec
-from conftest import small_options
 from parity.training import OPTIMIZERS, check_training, compare_training, input_size, training_pair
 
 # A plain CNN, GoogLeNet with both auxiliary heads, and ResNet at a small size with every
 # optimizer; the rest of the 17 (VGG's 100 M-parameter classifier is slow in float64) under the slow mark.
 FAST = ["lenet5", "googlenet", "resnet18"]
-SIZES = {"vgg11_bn": (32, 32), "vgg11": (32, 32), "vgg13": (32, 32), "vgg13_bn": (32, 32), "vgg16": (32, 32), "vgg16_bn": (32, 32),
-         "vgg19": (32, 32), "vgg19_bn": (32, 32),
-         # below their default training size (96: parity.training.input_size) for CI's time; both agree to 1e-9 here
-         "resnet18": (64, 64), "googlenet": (64, 64)}
+SIZES = {
+    "vgg11_bn": (32, 32),
+    "vgg11": (32, 32),
+    "vgg13": (32, 32),
+    "vgg13_bn": (32, 32),
+    "vgg16": (32, 32),
+    "vgg16_bn": (32, 32),
+    "vgg19": (32, 32),
+    "vgg19_bn": (32, 32),
+    # below their default training size (96: parity.training.input_size) for CI's time; both agree to 1e-9 here
+    "resnet18": (64, 64),
+    "googlenet": (64, 64),
+}
 
 
 def batch_for(name, size, batch=4, seed=10):
@@ -29,8 +39,11 @@ def batch_for(name, size, batch=4, seed=10):
 
 # Every optimizer on lenet5 and resnet18; GoogLeNet (both aux heads) with SGD; the other
 # GoogLeNet pairs under the slow mark (the CI budget).
-MATRIX = [(name, opt) for name in ("lenet5", "resnet18") for opt in OPTIMIZERS] + [("googlenet", "sgd")] + [
-    pytest.param("googlenet", opt, marks=pytest.mark.slow) for opt in ("adam", "adamw")]
+MATRIX = (
+    [(name, opt) for name in ("lenet5", "resnet18") for opt in OPTIMIZERS]
+    + [("googlenet", "sgd")]
+    + [pytest.param("googlenet", opt, marks=pytest.mark.slow) for opt in ("adam", "adamw")]
+)
 
 
 @pytest.mark.parametrize("name,optimizer", MATRIX)
@@ -41,7 +54,9 @@ def test_three_steps_agree(name, optimizer):
     assert set(kinds) >= {"loss", "grad", "param"} and all(v <= 1e-5 for v in kinds.values()), kinds
     # float64 agrees to rounding: a float32 leak (a hyper-parameter rounded to float32, a Keras op
     # computing in float32) shows as 1e-8..1e-6 and passes 1e-5, so the bound here is tighter
-    assert all(v <= 2e-9 for k, v in kinds.items() if k != "param"), kinds  # measured worst 8.4e-10 (googlenet adamw grad)
+    assert all(v <= 2e-9 for k, v in kinds.items() if k != "param"), (
+        kinds
+    )  # measured worst 8.4e-10 (googlenet adamw grad)
     # Adam's step m / (sqrt(v) + eps) turns the rounding of a near-zero gradient into a visible
     # step difference: measured worst 1.75e-8 (googlenet adamw, aux2.fc1.weight, step 3); SGD's is linear
     assert kinds["param"] <= (2e-9 if optimizer == "sgd" else 5e-8), kinds
@@ -68,12 +83,22 @@ def memory_gb() -> float:
 def narrow_classifier(name: str, width: int = 256) -> cnnspec.ModelSpec:
     """``name``'s spec with every hidden Linear ``width`` wide (the output layer keeps its classes)."""
     spec = cnnspec.get(name)
-    return cnnspec.map_nodes(spec, lambda path, node: replace(node, out=width)
-                             if isinstance(node, cnnspec.Linear) and path != spec.classifier else node)
+    return cnnspec.map_nodes(
+        spec,
+        lambda path, node: (
+            replace(node, out=width) if isinstance(node, cnnspec.Linear) and path != spec.classifier else node
+        ),
+    )
 
 
-FAMILIES = {"alexnet": (64, 64), "alexnet_original": None, "vgg16_bn": (64, 64),  # narrow classifiers
-            "mobilenet_v2": (64, 64), "efficientnet_b0": (64, 64), "resnet50": (64, 64)}
+FAMILIES = {
+    "alexnet": (64, 64),
+    "alexnet_original": None,
+    "vgg16_bn": (64, 64),  # narrow classifiers
+    "mobilenet_v2": (64, 64),
+    "efficientnet_b0": (64, 64),
+    "resnet50": (64, 64),
+}
 NARROW = {"alexnet", "alexnet_original", "vgg16_bn"}
 
 
@@ -108,10 +133,14 @@ def test_twin_a_flatten_in_torch_order_is_caught_at_the_first_linear():
 def test_a_small_vit_agrees_with_sgd():
     from cnnspec.models.vit import vision_transformer
 
-    spec = vision_transformer("small_vit", image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=10)
+    spec = vision_transformer(
+        "small_vit", image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=10
+    )
     report = check_training("vit_b_16", "sgd", spec=spec)
     assert report.passed, (report.first_divergence, report.worst())
-    assert any(f.name.startswith("grad encoder.layers.encoder_layer_0.self_attention.in_proj_weight") for f in report.rows)
+    assert any(
+        f.name.startswith("grad encoder.layers.encoder_layer_0.self_attention.in_proj_weight") for f in report.rows
+    )
 
 
 # The full run (--full): every other model at its own size. A full-width VGG's 123 M-parameter
@@ -123,9 +152,19 @@ NEEDS_32GB = {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vg
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.skipif(n in NEEDS_32GB and memory_gb() < 32, reason="float64 VGG training parity needs >= 32 GB"))
-    for n in cnnspec.names() if n not in FAST])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=pytest.mark.skipif(
+                n in NEEDS_32GB and memory_gb() < 32, reason="float64 VGG training parity needs >= 32 GB"
+            ),
+        )
+        for n in cnnspec.names()
+        if n not in FAST
+    ],
+)
 def test_every_other_model_agrees_with_sgd(name, request):
     if name.startswith("vgg"):
         request.getfixturevalue("most_of_the_memory")
@@ -134,10 +173,19 @@ def test_every_other_model_agrees_with_sgd(name, request):
 
 
 def test_default_size_gives_every_batchnorm_a_3x3_map():
-    sizes = {name: input_size(cnnspec.get(name)) for name in ("resnet18", "resnet152", "googlenet", "vgg16_bn", "alexnet", "lenet5")}
+    sizes = {
+        name: input_size(cnnspec.get(name))
+        for name in ("resnet18", "resnet152", "googlenet", "vgg16_bn", "alexnet", "lenet5")
+    }
     # a ResNet's or GoogLeNet's last stage is 2x2 at 64 px; VGG's last BatchNorm sees 4x4 there
-    assert sizes == {"resnet18": (96, 96), "resnet152": (96, 96), "googlenet": (96, 96), "vgg16_bn": (64, 64),
-                     "alexnet": (64, 64), "lenet5": (32, 32)}
+    assert sizes == {
+        "resnet18": (96, 96),
+        "resnet152": (96, 96),
+        "googlenet": (96, 96),
+        "vgg16_bn": (64, 64),
+        "alexnet": (64, 64),
+        "lenet5": (32, 32),
+    }
     assert input_size(cnnspec.get("resnet18"), (48, 40)) == (48, 40)
 
 
@@ -175,8 +223,16 @@ def test_keras_adam_epsilon_placement_is_caught_at_the_first_layer():
 
     torch_model, keras_model, (x, y) = _resnet_pair()
     # Keras' Adam with torch's hyper-parameters: the only difference left is where epsilon goes
-    report = compare_training(torch_model, keras_model, x, y, "adam", steps=1, weight_decay=0.0,
-                              keras_opt=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-8))
+    report = compare_training(
+        torch_model,
+        keras_model,
+        x,
+        y,
+        "adam",
+        steps=1,
+        weight_decay=0.0,
+        keras_opt=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-8),
+    )
     assert not report.passed and report.first_divergence.name == "conv1.weight@1"
 
 
@@ -185,8 +241,16 @@ def test_keras_sgd_decoupled_weight_decay_is_caught():
 
     torch_model, keras_model, (x, y) = _resnet_pair()
     # equal at step 1; from step 2 torch's momentum buffer carries the decay term, Keras' does not
-    report = compare_training(torch_model, keras_model, x, y, "sgd", steps=2, weight_decay=0.05,
-                              keras_opt=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, weight_decay=0.05))
+    report = compare_training(
+        torch_model,
+        keras_model,
+        x,
+        y,
+        "sgd",
+        steps=2,
+        weight_decay=0.05,
+        keras_opt=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, weight_decay=0.05),
+    )
     assert not report.passed and report.first_divergence.name.endswith("@2")
 
 

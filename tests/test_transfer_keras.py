@@ -3,6 +3,7 @@ the lower backbone learning rate, training modes, feature cache, resume, CLI and
 errors. Tiny data (32px, a few images per class); runs on the TensorFlow backend, and on jax with
 TensorFlow hidden (test_keras_without_tensorflow.py). This file imports no torch (conftest may
 have, first, for the other files)."""
+
 from __future__ import annotations
 
 import json
@@ -10,31 +11,41 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
-
-import numpy as np
-import pytest
-from PIL import Image
 
 import keras
-
-import cnnspec
+import numpy as np
+import pytest
 from divergence import check_divergence_keeps_the_good_run
 from image_folders import interrupted_after_first_epoch, write_colours
-import toydata
-from toydata import DataLayoutError
-from finetuning import FinetuneOptions
+from PIL import Image
+
+import cnnspec
+import cnntoydata
 import keras_impl
 import keras_impl.finetune as ft
+from cnntune import FinetuneOptions
+from cnntune.folders import DataLayoutError
 from keras_impl.__main__ import main as cli_main
 from keras_impl.optimizers import TorchAdam
-from keras_impl.transfer import (InferenceOnly, freeze_backbone, frozen_batchnorms, layer_paths, make_optimizer, param_groups,
-                                 replace_head, select_device, trainable_names, unfreeze)
+from keras_impl.transfer import (
+    InferenceOnly,
+    freeze_backbone,
+    frozen_batchnorms,
+    layer_paths,
+    make_optimizer,
+    param_groups,
+    replace_head,
+    select_device,
+    trainable_names,
+    unfreeze,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(size=32, batch_size=8, progress=False)
-pytestmark = [pytest.mark.filterwarnings("ignore:feature extraction without weights"),
-              pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:feature extraction without weights"),
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+]
 
 
 def randomise(model: keras.Model, seed: int = 0) -> keras.Model:
@@ -55,11 +66,11 @@ def randomise(model: keras.Model, seed: int = 0) -> keras.Model:
     return model
 
 
-def _weights(model: keras.Model) -> Dict[str, np.ndarray]:
+def _weights(model: keras.Model) -> dict[str, np.ndarray]:
     return {v.path: np.array(v.numpy()) for v in model.weights}
 
 
-def _checkpoint(path: Path) -> Dict[str, np.ndarray]:
+def _checkpoint(path: Path) -> dict[str, np.ndarray]:
     return _weights(ft.load_checkpoint(path)[0])
 
 
@@ -78,13 +89,13 @@ def pretrained(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pretrained_weights(pretrained) -> Dict[str, np.ndarray]:
+def pretrained_weights(pretrained) -> dict[str, np.ndarray]:
     model = keras_impl.resnet18()
     model.load_weights(str(pretrained))
     return _weights(model)
 
 
-def _backbone(weights: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+def _backbone(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v for k, v in weights.items() if not k.startswith("fc/")}
 
 
@@ -102,7 +113,12 @@ def test_replace_head_keeps_name_and_shared_layers_and_outputs_logits():
     logits = model.predict(np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32"), verbose=0)
     assert not np.allclose(np.asarray(logits).sum(1), 1.0)  # no softmax
     lenet = replace_head(keras_impl.lenet5(), num_classes=4, hidden=16)
-    assert [l.name for l in lenet.layers[-4:]] == ["classifier_2_0", "classifier_2_1", "classifier_2_2", "classifier_2_3"]
+    assert [lyr.name for lyr in lenet.layers[-4:]] == [
+        "classifier_2_0",
+        "classifier_2_1",
+        "classifier_2_2",
+        "classifier_2_3",
+    ]
     assert lenet.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape == (2, 4)
     with pytest.raises(ValueError, match="num_classes must be a positive int"):
         replace_head(lenet, 0)
@@ -134,11 +150,21 @@ def test_unfreeze_last_block_makes_exactly_the_last_stage_and_head_trainable():
     unfreeze(model)
     assert trainable_names(model) == names and frozen_batchnorms(model) == []
     owners = layer_paths(cnnspec.get("vgg11"))  # spec path of each keras layer: features_1 is not under features.10
-    assert owners["features_1"] == "features.1" and owners["features_10"] == "features.10" and owners["features_16"] == "features.16"
+    assert (
+        owners["features_1"] == "features.1"
+        and owners["features_10"] == "features.10"
+        and owners["features_16"] == "features.16"
+    )
     assert layer_paths(cnnspec.get("resnet18"))["layer4_0_conv1_pad"] == "layer4.0.conv1"
     lenet = unfreeze(replace_head(keras_impl.lenet5(), 3), last_n_blocks=1)
-    assert trainable_names(lenet) == ["features_6/kernel", "features_6/bias", "classifier_0/kernel", "classifier_0/bias",
-                                      "classifier_2/kernel", "classifier_2/bias"]
+    assert trainable_names(lenet) == [
+        "features_6/kernel",
+        "features_6/bias",
+        "classifier_0/kernel",
+        "classifier_0/bias",
+        "classifier_2/kernel",
+        "classifier_2/bias",
+    ]
     with pytest.raises(ValueError, match="from 0 to 5 .*received last_n_blocks=6"):
         unfreeze(model, last_n_blocks=6)
 
@@ -195,7 +221,9 @@ def test_select_device():
 # ----------------------------------------------------------------------------- training
 
 
-def test_feature_extraction_leaves_backbone_bit_identical_and_trains_the_head(colours, pretrained, pretrained_weights, tmp_path, monkeypatch):
+def test_feature_extraction_leaves_backbone_bit_identical_and_trains_the_head(
+    colours, pretrained, pretrained_weights, tmp_path, monkeypatch
+):
     initial = {}
 
     def spy(model, num_classes, hidden=None):  # the new head as finetune creates it
@@ -205,7 +233,15 @@ def test_feature_extraction_leaves_backbone_bit_identical_and_trains_the_head(co
 
     monkeypatch.setattr(ft, "replace_head", spy)
     # augment: no cache, so the live backbone runs inside fit (training=True) every step
-    result = ft.finetune(data=str(colours), mode="feature-extract", weights=str(pretrained), augment=True, epochs=1, out=str(tmp_path), **TINY)
+    result = ft.finetune(
+        data=str(colours),
+        mode="feature-extract",
+        weights=str(pretrained),
+        augment=True,
+        epochs=1,
+        out=str(tmp_path),
+        **TINY,
+    )
     assert result.cache_seconds is None and [h["epoch"] for h in result.history] == [1]
     before, after = _backbone(pretrained_weights), _checkpoint(tmp_path / "last.json")
     assert set(before) == set(_backbone(after)) and any("moving_variance" in k for k in before)
@@ -214,7 +250,15 @@ def test_feature_extraction_leaves_backbone_bit_identical_and_trains_the_head(co
 
 
 def test_fine_tuning_the_last_block_changes_it_and_nothing_before(colours, pretrained, pretrained_weights, tmp_path):
-    ft.finetune(data=str(colours), mode="fine-tune", weights=str(pretrained), last_n_blocks=1, epochs=1, out=str(tmp_path), **TINY)
+    ft.finetune(
+        data=str(colours),
+        mode="fine-tune",
+        weights=str(pretrained),
+        last_n_blocks=1,
+        epochs=1,
+        out=str(tmp_path),
+        **TINY,
+    )
     before, after = _backbone(pretrained_weights), _checkpoint(tmp_path / "last.json")
     changed = {k for k in before if not np.array_equal(before[k], after[k])}
     assert {"layer4_1_conv2/kernel", "layer4_0_bn1/moving_mean", "layer4_0_bn1/gamma"} <= changed
@@ -237,9 +281,19 @@ def test_fine_tuning_changes_the_whole_backbone_at_the_lower_rate(colours, tmp_p
 
 def test_cached_feature_extraction_learns_and_matches_the_live_model(colours, tmp_path):
     with pytest.warns(UserWarning, match="GPU only"):
-        result = ft.finetune(data=str(colours), mode="feature-extract", epochs=5, amp=True, out=str(tmp_path), schedule="constant",
-                             label_smoothing=0.0, **TINY)  # the plain head training this test was sized for
-    assert result.cache_seconds is not None and len(result.epoch_times) == 5  # 5: every backend's seeded init gets there
+        result = ft.finetune(
+            data=str(colours),
+            mode="feature-extract",
+            epochs=5,
+            amp=True,
+            out=str(tmp_path),
+            schedule="constant",
+            label_smoothing=0.0,
+            **TINY,
+        )  # the plain head training this test was sized for
+    assert (
+        result.cache_seconds is not None and len(result.epoch_times) == 5
+    )  # 5: every backend's seeded init gets there
     assert result.best_val_acc >= 0.9  # three colours, chance is 1/3
     # the cache holds what the model computes: the best checkpoint scores the same on the images
     model, info = ft.load_checkpoint(result.best_checkpoint)
@@ -249,9 +303,13 @@ def test_cached_feature_extraction_learns_and_matches_the_live_model(colours, tm
 
 
 def test_resume_continues_like_an_uninterrupted_run(colours, tmp_path, monkeypatch):
-    options = FinetuneOptions(data=str(colours), model="lenet5", mode="fine-tune", augment=True, lr=3e-3, batch_size=8, progress=False)
+    options = FinetuneOptions(
+        data=str(colours), model="lenet5", mode="fine-tune", augment=True, lr=3e-3, batch_size=8, progress=False
+    )
     straight = ft.finetune(options, epochs=2, out=str(tmp_path / "straight"))
-    first = interrupted_after_first_epoch(ft, ft.KerasAdapter, options, monkeypatch, epochs=2, out=str(tmp_path / "resumed"))
+    first = interrupted_after_first_epoch(
+        ft, ft.KerasAdapter, options, monkeypatch, epochs=2, out=str(tmp_path / "resumed")
+    )
     resumed = ft.finetune(options, epochs=2, resume=str(tmp_path / "resumed"))
     assert [h["epoch"] for h in resumed.history] == [1, 2] and len(resumed.epoch_times) == 1
     assert resumed.history[0] == first["history"][0]
@@ -271,24 +329,56 @@ def test_resume_continues_like_an_uninterrupted_run(colours, tmp_path, monkeypat
 
 def test_cli_runs_end_to_end_on_the_embedded_data(tmp_path):
     out = tmp_path / "run"
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # the backend this suite runs on (see test_keras_without_tensorflow.py)
-    env = {**os.environ, "CLASSIC_CNNS_CACHE": str(tmp_path / "cache"), "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": backend,
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
-    args = ["finetune", "--model", "lenet5", "--mode", "fine-tune", "--epochs", "1", "--batch-size", "32", "--out", str(out), "--no-progress"]
+    backend = os.environ.get(
+        "KERAS_BACKEND", "tensorflow"
+    )  # the backend this suite runs on (see test_keras_without_tensorflow.py)
+    env = {
+        **os.environ,
+        "CLASSIC_CNNS_CACHE": str(tmp_path / "cache"),
+        "CUDA_VISIBLE_DEVICES": "",
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    args = [
+        "finetune",
+        "--model",
+        "lenet5",
+        "--mode",
+        "fine-tune",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     # keras_impl must run without torch: the child fails if anything imported it
-    code = ("import runpy, sys; sys.argv = ['keras_impl'] + sys.argv[1:]\n"
-            "try:\n    runpy.run_module('keras_impl', run_name='__main__')\n"
-            "finally:\n    assert 'torch' not in sys.modules, 'keras_impl imported torch'")
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    code = (
+        "import runpy, sys; sys.argv = ['keras_impl'] + sys.argv[1:]\n"
+        "try:\n    runpy.run_module('keras_impl', run_name='__main__')\n"
+        "finally:\n    assert 'torch' not in sys.modules, 'keras_impl imported torch'"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best val accuracy" in proc.stdout
-    for name in ("best.weights.h5", "best.json", "best.optim.npz", "last.weights.h5", "last.optim.npz", "history.json", "curves.png"):
+    for name in (
+        "best.weights.h5",
+        "best.json",
+        "best.optim.npz",
+        "last.weights.h5",
+        "last.optim.npz",
+        "history.json",
+        "curves.png",
+    ):
         assert (out / name).is_file(), name
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = json.loads((out / "history.json").read_text())
-    assert history["classes"] == sorted(toydata.PARTS["target"]) and [h["epoch"] for h in history["epochs"]] == [1]
+    assert history["classes"] == sorted(cnntoydata.PARTS["target"]) and [h["epoch"] for h in history["epochs"]] == [1]
     assert history["framework"] == "keras" and history["backend"] == backend
-    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith("toydata-")]
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith("cnntoydata-")]
     assert _checkpoint(out / "best.json")["classifier_2/kernel"].shape == (84, 5)
 
 
@@ -314,8 +404,13 @@ def test_bad_inputs_say_what_was_expected(tmp_path, capsys):
             (fixed / split / cls).mkdir(parents=True)
             Image.new("RGB", (8, 8)).save(fixed / split / cls / "0.png")
     assert cli_main(["finetune", "--data", str(fixed), "--weights", str(torch_file), "--no-progress"]) == 2
-    assert f"python -m parity convert --model resnet18 {torch_file} {tmp_path / 'resnet18.weights.h5'}" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="is a torch checkpoint; resume it with python -m torch_impl finetune --resume"):
+    assert (
+        f"python -m parity convert --model resnet18 {torch_file} {tmp_path / 'resnet18.weights.h5'}"
+        in capsys.readouterr().err
+    )
+    with pytest.raises(
+        ValueError, match="is a torch checkpoint; resume it with python -m torch_impl finetune --resume"
+    ):
         (tmp_path / "torch-run").mkdir()
         (tmp_path / "torch-run" / "last.json").write_text(json.dumps({"format": 1, "model": "resnet18"}))
         ft.finetune(data=str(fixed), resume=str(tmp_path / "torch-run"), **TINY)

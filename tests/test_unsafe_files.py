@@ -1,5 +1,6 @@
 """A torch checkpoint is data, never code: a pickle whose unpickling would create a file is refused
 by every entry point that reads one, with one clear line, and the file is never created."""
+
 from __future__ import annotations
 
 import pickle

@@ -2,6 +2,7 @@
 the right node: q/k/v packing and head order, LayerNorm eps, the class token's place, the position
 embedding's layout, exact GELU, the token the head reads. A small ViT (torchvision's
 VisionTransformer with the same layout) keeps them fast; vit_b_16 itself runs in test_parity."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from torch_helpers import max_abs_diff, randomise
 
 import cnnspec
 import keras_impl
@@ -20,8 +22,6 @@ from cnnspec.models.vit import vision_transformer
 from keras_impl import builder as keras_builder
 from keras_impl import layer_name
 from keras_impl import layers as keras_layers
-
-from torch_helpers import max_abs_diff, randomise
 
 SMALL = dict(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=10)
 LAYER0 = "encoder.layers.encoder_layer_0"
@@ -66,8 +66,12 @@ def test_vit_b_16_has_torchvisions_keys_shapes_and_counts():
     assert a.total_params == 86_567_656 and abs(a.total_macs / 1e9 - 17.564) / 17.564 < 0.01
     ours = torch_impl.vit_b_16()
     tv = torchvision.models.vit_b_16(weights=None)
-    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [(k, tuple(v.shape)) for k, v in tv.state_dict().items()]
-    assert cnnspec.analyse(cnnspec.get("vit_b_16", image_size=384)).total_params == 86_859_496  # the SWAG E2E weights' size
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in tv.state_dict().items()
+    ]
+    assert (
+        cnnspec.analyse(cnnspec.get("vit_b_16", image_size=384)).total_params == 86_859_496
+    )  # the SWAG E2E weights' size
 
 
 def test_small_vit_agrees_per_layer_both_ways_and_names_every_node():
@@ -75,8 +79,16 @@ def test_small_vit_agrees_per_layer_both_ways_and_names_every_node():
     r = report(torch_model, keras_model)
     assert r.passed and r.output.max_rel <= 1e-5, r.first_divergence
     names = [f.name for f in r.layers]
-    for path in ("patch_tokens", "class_token", "encoder.pos_embedding", f"{LAYER0}.self_attention", f"{LAYER0}.mlp.1", LAYER0,
-                 "encoder.ln", "class_token_output"):
+    for path in (
+        "patch_tokens",
+        "class_token",
+        "encoder.pos_embedding",
+        f"{LAYER0}.self_attention",
+        f"{LAYER0}.mlp.1",
+        LAYER0,
+        "encoder.ln",
+        "class_token_output",
+    ):
         assert path in names
     back = parity.randomise_keras(keras_impl.build_model(small_spec(), classifier_activation=None), seed=4)
     fresh = torch_impl.SpecModel(small_spec()).eval()
@@ -91,10 +103,13 @@ def test_init_follows_torchvision_in_both_frameworks():
     k = {w.path: np.asarray(w) for w in keras_model.weights}
     assert not t["class_token"].any() and not k["class_token/class_token"].any()
     assert not t["heads.head.weight"].any() and not k["heads_head/kernel"].any()
-    assert 0.017 < t["encoder.pos_embedding"].std() < 0.023 and 0.017 < k["encoder_pos_embedding/pos_embedding"].std() < 0.023
+    assert (
+        0.017 < t["encoder.pos_embedding"].std() < 0.023
+        and 0.017 < k["encoder_pos_embedding/pos_embedding"].std() < 0.023
+    )
     qkv = t[f"{LAYER0}.self_attention.in_proj_weight"].std()
     keras_q = k[f"{layer_name(LAYER0)}_self_attention/query/kernel"].std()
-    assert abs(qkv - (6 / (4 * 768)) ** 0.5 / 3 ** 0.5) < 1e-3 and abs(keras_q - qkv) < 1e-3  # uniform(+-sqrt(6 / 4D))
+    assert abs(qkv - (6 / (4 * 768)) ** 0.5 / 3**0.5) < 1e-3 and abs(keras_q - qkv) < 1e-3  # uniform(+-sqrt(6 / 4D))
 
 
 # ------------------------------------------------------------------------------------------ twins
@@ -108,7 +123,10 @@ def test_qkv_packing_and_head_order_are_caught_at_the_attention(wrong, monkeypat
         if wrong == "k, q, v":
             return out[2:4] + out[0:2] + out[4:]
         d = out[0].shape[0]
-        return [a.reshape(a.shape[:-2] + (d // heads, heads)).swapaxes(-1, -2) if i in (0, 2, 4) else a for i, a in enumerate(out)]
+        return [
+            a.reshape(a.shape[:-2] + (d // heads, heads)).swapaxes(-1, -2) if i in (0, 2, 4) else a
+            for i, a in enumerate(out)
+        ]
 
     monkeypatch.setattr(parity.mapping, "_attention_to_keras", broken)
     r = report(*pair())
@@ -117,7 +135,9 @@ def test_qkv_packing_and_head_order_are_caught_at_the_attention(wrong, monkeypat
 
 def test_keras_default_layernorm_eps_is_caught_at_the_first_layernorm():
     """The spec says 1e-6 (torchvision's ViT); Keras' default 1e-3 would leak in without it."""
-    broken = cnnspec.map_nodes(small_spec(), lambda p, node: replace(node, eps=1e-3) if isinstance(node, cnnspec.LayerNorm) else node)
+    broken = cnnspec.map_nodes(
+        small_spec(), lambda p, node: replace(node, eps=1e-3) if isinstance(node, cnnspec.LayerNorm) else node
+    )
     r = report(*pair(keras_spec=broken))
     assert not r.passed and r.first_divergence.name == f"{LAYER0}.ln_1"
 
@@ -128,7 +148,9 @@ def test_a_class_token_appended_instead_of_prepended_is_caught(monkeypatch):
             token = keras.ops.broadcast_to(self.token, (keras.ops.shape(x)[0], 1, x.shape[-1]))
             return keras.ops.concatenate([x, token], axis=1)
 
-    monkeypatch.setitem(keras_builder._BUILDERS, cnnspec.ClassToken, lambda node, x, path, ctx: Appended(name=layer_name(path))(x))
+    monkeypatch.setitem(
+        keras_builder._BUILDERS, cnnspec.ClassToken, lambda node, x, path, ctx: Appended(name=layer_name(path))(x)
+    )
     r = report(*pair())
     assert not r.passed and r.first_divergence.name == "class_token"
 
@@ -147,13 +169,17 @@ def test_a_position_table_with_patches_column_by_column_is_caught_at_the_embeddi
 
 
 def test_tanh_gelu_is_caught_at_the_mlp_activation():
-    broken = cnnspec.map_nodes(small_spec(), lambda p, node: replace(node, approximate=True) if isinstance(node, cnnspec.GELU) else node)
+    broken = cnnspec.map_nodes(
+        small_spec(), lambda p, node: replace(node, approximate=True) if isinstance(node, cnnspec.GELU) else node
+    )
     r = report(*pair(keras_spec=broken), x=3 * inputs())
     assert not r.passed and r.first_divergence.name == f"{LAYER0}.mlp.1"
 
 
 def test_reading_the_last_token_is_caught_at_the_head():
-    broken = cnnspec.map_nodes(small_spec(), lambda p, node: replace(node, index=-1) if isinstance(node, cnnspec.SelectToken) else node)
+    broken = cnnspec.map_nodes(
+        small_spec(), lambda p, node: replace(node, index=-1) if isinstance(node, cnnspec.SelectToken) else node
+    )
     r = report(*pair(keras_spec=broken))
     assert not r.passed and r.first_divergence.name == "class_token_output"
 
@@ -177,17 +203,23 @@ def test_both_onnx_exports_of_a_small_vit_agree_and_store_every_matrix():
     torch_model, keras_model = pair()
     result = onnx_check(torch_model, keras_model, inputs(batch=3))
     assert result.passed, (result.problems, [r.output for r in result.reports])
-    assert result.exports["keras"].exporter == "torchscript"  # Keras' LayerNormalization made traceable, no slow fallback
+    assert (
+        result.exports["keras"].exporter == "torchscript"
+    )  # Keras' LayerNormalization made traceable, no slow fallback
     assert [r.output.max_rel <= 1e-5 for r in result.reports] == [True] * 3
     d, layers = SMALL["hidden_dim"], SMALL["num_layers"]
     torch_count = expected_weight_elements(small_spec())
     assert result.graphs["torch"].weight_elements == torch_count
-    assert result.graphs["keras"].weight_elements == torch_count + layers * 3 * d == expected_weight_elements(small_spec(), framework="keras")
+    assert (
+        result.graphs["keras"].weight_elements
+        == torch_count + layers * 3 * d
+        == expected_weight_elements(small_spec(), framework="keras")
+    )
 
 
 def test_fine_tuning_builds_a_vit_for_the_asked_size_and_published_weights_fix_theirs():
     """--size 32 from scratch sets image_size (the position embedding); SWAG E2E's file fixes 384."""
-    from finetuning.run import choose_size
+    from cnntune.run import choose_size
     from keras_impl import finetune as keras_finetune
     from torch_impl import finetune as torch_finetune
 

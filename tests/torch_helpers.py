@@ -1,4 +1,5 @@
 """Helpers for tests that need torch: randomising weights and BatchNorm statistics."""
+
 from __future__ import annotations
 
 import torch

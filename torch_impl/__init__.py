@@ -3,15 +3,26 @@
 >>> from torch_impl import resnet18
 >>> model = resnet18(num_classes=10).eval()
 """
-from .builder import GoogLeNetOutputs, SpecModel, build_node
+
 from . import models as _models
-from .models import FACTORIES, get_model, list_models
+from .builder import GoogLeNetOutputs, SpecModel, build_node
 from .fastpath import bf16_supported, fast_inference
+from .models import FACTORIES, get_model, list_models
 from .pretrained import Weights, get_weights
 from .weights import read_state_dict, save_state_dict
 
 __all__ = [
-    "GoogLeNetOutputs", "SpecModel", "Weights", "bf16_supported", "build_node", "fast_inference", "get_weights",
-    "read_state_dict", "save_state_dict", *_models.__all__,
+    "GoogLeNetOutputs",
+    "SpecModel",
+    "Weights",
+    "bf16_supported",
+    "build_node",
+    "fast_inference",
+    "get_weights",
+    "read_state_dict",
+    "save_state_dict",
+    "get_model",
+    "list_models",
+    *_models.__all__,
 ]
 globals().update(FACTORIES)  # one factory per registered model: ``from torch_impl import vgg16``

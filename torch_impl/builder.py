@@ -1,8 +1,9 @@
 """The interpreter: one function per spec node kind, returning the torch module for it."""
+
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Callable, Dict, Tuple, Type, Union
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -12,11 +13,11 @@ from cnnspec import nodes as n
 
 from . import layers
 
-_BUILDERS: Dict[Type[n.Node], Callable[..., nn.Module]] = {}
+_BUILDERS: dict[type[n.Node], Callable[..., nn.Module]] = {}
 IN_PLACE = (nn.ReLU, nn.ReLU6, nn.SiLU)  # activations built with inplace=True (see _not_in_place_first)
 
 
-def _builds(kind: Type[n.Node]) -> Callable:
+def _builds(kind: type[n.Node]) -> Callable:
     def add(fn: Callable) -> Callable:
         _BUILDERS[kind] = fn
         return fn
@@ -24,7 +25,7 @@ def _builds(kind: Type[n.Node]) -> Callable:
     return add
 
 
-def build_node(node: n.Node, path: str, shapes: Dict[str, cnnspec.LayerInfo]) -> nn.Module:
+def build_node(node: n.Node, path: str, shapes: dict[str, cnnspec.LayerInfo]) -> nn.Module:
     """The module for ``node``; ``shapes`` (from cnnspec.analyse) gives input channels/features."""
     try:
         fn = _BUILDERS[type(node)]
@@ -49,7 +50,9 @@ def _not_in_place_first(built) -> None:
 
 @_builds(n.Conv)
 def _conv(node: n.Conv, path, shapes):
-    return nn.Conv2d(shapes[path].in_features, node.out, node.kernel, node.stride, node.padding, groups=node.groups, bias=node.bias)
+    return nn.Conv2d(
+        shapes[path].in_features, node.out, node.kernel, node.stride, node.padding, groups=node.groups, bias=node.bias
+    )
 
 
 @_builds(n.BatchNorm)
@@ -134,7 +137,9 @@ def _maxpool(node: n.MaxPool, path, shapes):
 
 @_builds(n.AvgPool)
 def _avgpool(node: n.AvgPool, path, shapes):
-    return nn.AvgPool2d(node.kernel, node.stride, node.padding, ceil_mode=node.ceil_mode, count_include_pad=node.count_include_pad)
+    return nn.AvgPool2d(
+        node.kernel, node.stride, node.padding, ceil_mode=node.ceil_mode, count_include_pad=node.count_include_pad
+    )
 
 
 @_builds(n.AdaptiveAvgPool)
@@ -221,8 +226,12 @@ class SpecModel(nn.Module):
         for node in spec.head:
             self.add_module(node.name, build_node(node, node.name, shapes))
         if spec.aux_heads:
-            fields = ["logits"] + [f"aux_logits{a.name[3:]}" if a.name.startswith("aux") else a.name for a in reversed(spec.aux_heads)]
-            self._outputs = GoogLeNetOutputs if fields == list(GoogLeNetOutputs._fields) else namedtuple("ModelOutputs", fields)
+            fields = ["logits"] + [
+                f"aux_logits{a.name[3:]}" if a.name.startswith("aux") else a.name for a in reversed(spec.aux_heads)
+            ]
+            self._outputs = (
+                GoogLeNetOutputs if fields == list(GoogLeNetOutputs._fields) else namedtuple("ModelOutputs", fields)
+            )
 
     @property
     def num_classes(self) -> int:
@@ -244,12 +253,12 @@ class SpecModel(nn.Module):
             x = getattr(self, name)(x)
         return x
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         want_aux = self.training and bool(self.aux_sources)
         if not want_aux:
             return self.forward_head(self.forward_features(x))
         self._check_input(x)
-        aux_out: Dict[str, torch.Tensor] = {}
+        aux_out: dict[str, torch.Tensor] = {}
         for name in self.feature_names:
             x = layers.run_child(self, name, x)
             for aux, source in self.aux_sources.items():
@@ -264,15 +273,21 @@ class SpecModel(nn.Module):
             return
         channels = self.spec.input_size[0]
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{self.spec.name} expects a torch.Tensor of shape (N, {channels}, H, W), received {type(x).__name__}")
+            raise TypeError(
+                f"{self.spec.name} expects a torch.Tensor of shape (N, {channels}, H, W), received {type(x).__name__}"
+            )
         if not x.is_floating_point():
             raise TypeError(f"{self.spec.name} expects a floating-point input, received dtype {x.dtype}")
         weights = next(self.parameters(), None)
         if weights is not None and x.dtype != weights.dtype and not torch.is_autocast_enabled(x.device.type):
-            raise TypeError(f"{self.spec.name} has {weights.dtype} weights and received a {x.dtype} input: convert one "
-                            f"(x.to({weights.dtype}) or model.to({x.dtype})), or run under torch.autocast")
+            raise TypeError(
+                f"{self.spec.name} has {weights.dtype} weights and received a {x.dtype} input: convert one "
+                f"(x.to({weights.dtype}) or model.to({x.dtype})), or run under torch.autocast"
+            )
         if x.ndim != 4 or x.shape[1] != channels:
-            raise ValueError(f"{self.spec.name} expects input of shape (N, {channels}, H, W), received {tuple(x.shape)}")
+            raise ValueError(
+                f"{self.spec.name} expects input of shape (N, {channels}, H, W), received {tuple(x.shape)}"
+            )
         size = (int(x.shape[2]), int(x.shape[3]))
         if size not in self._valid_sizes:
             try:

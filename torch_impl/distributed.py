@@ -7,11 +7,12 @@ size per process, as torchvision's reference scripts do; DistributedDataParallel
 gradients, so N processes with batch B step like one process with batch N*B. Rank 0 alone writes
 checkpoints and logs (the fine-tuning core asks ``is_main``).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -10,11 +10,12 @@ with the same rounding). ``benchmarks`` measures each against float32 eager and 
 agreement and relative error beside the speed; :data:`TOLERANCE` says how far each precision may
 stray, so every test and report holds a path to its own precision's bound, on every CPU.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
 
 import torch
 from torch import nn
@@ -33,7 +34,7 @@ class Tolerance:
         return not (math.isnan(rel_err) or math.isnan(top1)) and rel_err <= self.rel_err and top1 >= self.top1
 
 
-TOLERANCE: Dict[str, Tolerance] = {
+TOLERANCE: dict[str, Tolerance] = {
     # same math, other kernels (channels_last, compile, onnxruntime): float32 rounding only
     "float32": Tolerance(1e-5, 1.0),
     # TF32 keeps 10 mantissa bits (2^-11 rounding per product) on Ampere+ GPUs
@@ -49,7 +50,7 @@ def tolerance(variant: str) -> Tolerance:
     return TOLERANCE.get(variant, TOLERANCE["float32"])
 
 
-def cpu_bf16_feature() -> Optional[str]:
+def cpu_bf16_feature() -> str | None:
     """The CPU flag that gives native bfloat16 matrix products ('amx_bf16', 'avx512_bf16'), or None
     (Linux /proc/cpuinfo; None elsewhere)."""
     try:
@@ -68,8 +69,9 @@ def bf16_supported(device: str = "cpu") -> bool:
     return cpu_bf16_feature() is not None
 
 
-def fast_inference(model: nn.Module, *, channels_last: bool = True, compile: bool = False, bf16: bool = False,
-                   device: str = "cpu") -> Callable[[torch.Tensor], torch.Tensor]:
+def fast_inference(
+    model: nn.Module, *, channels_last: bool = True, compile: bool = False, bf16: bool = False, device: str = "cpu"
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """``model`` in eval mode on ``device`` with the chosen options; returns ``run(x) -> logits``
     (float32 logits whatever the compute dtype). The model itself is moved, not copied."""
     model = model.eval().to(device)

@@ -1,8 +1,8 @@
 """Fine-tuning a classic CNN on an image folder: feature extraction or (partial) fine-tuning.
 
 Data: torchvision's ``ImageFolder`` on ``DIR/train`` and ``DIR/val`` (checked first by
-``toydata.check_layout``), resized to ``size`` and normalised with the spec's mean/std; light
-augmentation on request. With no data folder the embedded toydata shapes are generated.
+``cnntune.folders.check_layout``), resized to ``size`` and normalised with the spec's mean/std; light
+augmentation on request. With no data folder the embedded cnntoydata shapes are generated.
 
 In feature-extraction mode the backbone is frozen, so its output for an un-augmented image never
 changes: by default it is computed once (the classifier's input: pooled and flattened features)
@@ -17,14 +17,16 @@ Example (or ``python -m torch_impl finetune --data shapes --mode fine-tune --wei
     result = finetune(data="shapes", model="resnet18", mode="fine-tune", epochs=3, weights="pretrained.safetensors")
     result.best_val_acc, result.best_checkpoint
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import time
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,24 +35,23 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on a DataLoader twice (workers started twice)
 
 import cnnspec
-from finetuning import loop, run
-from finetuning.atomic import atomic_write
-from finetuning.loop import RunSetup
-from finetuning.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES, FinetuneOptions
-from finetuning.run import FinetuneResult, should_drop_last
-from toydata import check_layout
-from toydata.layout import is_usable_image
+from cnnbase.atomic import atomic_write
+from cnntune import loop, run
+from cnntune.folders import check_layout, is_usable_image
+from cnntune.loop import RunSetup
+from cnntune.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES, FinetuneOptions
+from cnntune.run import FinetuneResult, should_drop_last
 
+from . import distributed, pretrained
 from .builder import SpecModel
 from .models import get_model
-from . import distributed, pretrained
 from .transfer import _inside, freeze_backbone, param_groups, replace_head, select_device, unfreeze
 from .vision import torchvision
 from .weights import WeightsLike, load_into, read_state_dict, save_state_dict
 
 datasets, T = torchvision().datasets, torchvision().transforms  # an ImportError, not a crash, after tensorflow
 
-Batches = Iterable[Tuple[torch.Tensor, torch.Tensor]]
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 # ----------------------------------------------------------------------------- model
@@ -64,13 +65,21 @@ def load_backbone(model: SpecModel, weights: WeightsLike) -> SpecModel:
     classifier = [model.spec.classifier]
     merged = {k: v for k, v in state.items() if not _inside(k, classifier)}
     merged.update({k: v for k, v in own.items() if _inside(k, classifier)})  # the model's own head always fits
-    absent_aux = tuple(a.name for a in cnnspec.get(model.spec.name).aux_heads if a.name not in {x.name for x in model.spec.aux_heads})
+    absent_aux = tuple(
+        a.name for a in cnnspec.get(model.spec.name).aux_heads if a.name not in {x.name for x in model.spec.aux_heads}
+    )
     load_into(model, merged, ignore_prefixes=absent_aux)
     return model
 
 
-def build_model(name: str, num_classes: int, *, weights: Optional[WeightsLike] = None, hidden: Optional[int] = None,
-                model_options: Optional[dict] = None) -> SpecModel:
+def build_model(
+    name: str,
+    num_classes: int,
+    *,
+    weights: WeightsLike | None = None,
+    hidden: int | None = None,
+    model_options: dict | None = None,
+) -> SpecModel:
     """``name`` with its backbone from ``weights`` (a file, a state dict, or published weights such
     as ``"IMAGENET1K_V1"``; or random init) and a fresh classifier.
 
@@ -93,16 +102,24 @@ def build_model(name: str, num_classes: int, *, weights: Optional[WeightsLike] =
 # ----------------------------------------------------------------------------- data
 
 
-def image_transforms(spec: cnnspec.ModelSpec, size: int, augment: bool, mean=None, std=None,
-                     eval_resize: Optional[int] = None) -> Tuple[Callable, Callable]:
+def image_transforms(
+    spec: cnnspec.ModelSpec, size: int, augment: bool, mean=None, std=None, eval_resize: int | None = None
+) -> tuple[Callable, Callable]:
     """(train, val) transforms: resize (or RandomResizedCrop and a flip), then normalise with
     ``mean``/``std`` (default the spec's; published weights bring their own). ``eval_resize``
     resizes the short side and centre-crops, the published weights' evaluation preprocessing."""
     channels = spec.input_size[0]
-    tail = ([T.Grayscale(channels)] if channels == 1 else []) + [T.ToTensor(), T.Normalize(mean or spec.mean, std or spec.std)]
+    tail = ([T.Grayscale(channels)] if channels == 1 else []) + [
+        T.ToTensor(),
+        T.Normalize(mean or spec.mean, std or spec.std),
+    ]
     resize = [T.Resize((size, size))]
     val = [T.Resize(eval_resize), T.CenterCrop(size)] if eval_resize else resize
-    train = [T.RandomResizedCrop(size, scale=AUGMENT_SCALE, ratio=AUGMENT_RATIO), T.RandomHorizontalFlip()] if augment else resize
+    train = (
+        [T.RandomResizedCrop(size, scale=AUGMENT_SCALE, ratio=AUGMENT_RATIO), T.RandomHorizontalFlip()]
+        if augment
+        else resize
+    )
     return T.Compose(train + tail), T.Compose(val + tail)
 
 
@@ -113,7 +130,7 @@ class DecodedImages:
 
     def __init__(self, budget: int = DECODED_CACHE_BYTES) -> None:
         self.budget = budget
-        self.store: Dict[str, Any] = {}
+        self.store: dict[str, Any] = {}
 
     def __call__(self, path: str):
         image = self.store.get(path)
@@ -129,13 +146,24 @@ class DecodedImages:
         return image
 
 
-def image_folders(root: Union[str, os.PathLike], spec: cnnspec.ModelSpec, size: int, augment: bool, mean=None, std=None,
-                  eval_resize: Optional[int] = None) -> Tuple[datasets.ImageFolder, datasets.ImageFolder]:
+def image_folders(
+    root: str | os.PathLike,
+    spec: cnnspec.ModelSpec,
+    size: int,
+    augment: bool,
+    mean=None,
+    std=None,
+    eval_resize: int | None = None,
+) -> tuple[datasets.ImageFolder, datasets.ImageFolder]:
     check_layout(root)
     train_tf, val_tf = image_transforms(spec, size, augment, mean, std, eval_resize)
     # unreadable files are skipped (check_layout named them), the same files as keras_impl's list_images
-    return (datasets.ImageFolder(os.path.join(root, "train"), train_tf, loader=DecodedImages(), is_valid_file=is_usable_image),
-            datasets.ImageFolder(os.path.join(root, "val"), val_tf, loader=DecodedImages(), is_valid_file=is_usable_image))
+    return (
+        datasets.ImageFolder(
+            os.path.join(root, "train"), train_tf, loader=DecodedImages(), is_valid_file=is_usable_image
+        ),
+        datasets.ImageFolder(os.path.join(root, "val"), val_tf, loader=DecodedImages(), is_valid_file=is_usable_image),
+    )
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -143,12 +171,16 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 @torch.no_grad()
-def extract_features(model: SpecModel, loader: DataLoader, device: torch.device, amp: bool = False, progress: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+def extract_features(
+    model: SpecModel, loader: DataLoader, device: torch.device, amp: bool = False, progress: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The classifier's inputs (pooled, flattened backbone features) and labels for a whole loader,
     in float32: what a frozen backbone would compute every epoch, computed once."""
-    captured: List[torch.Tensor] = []
-    labels: List[torch.Tensor] = []
-    hook = model.get_classifier().register_forward_pre_hook(lambda module, args: captured.append(args[0].detach().float()))
+    captured: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    hook = model.get_classifier().register_forward_pre_hook(
+        lambda module, args: captured.append(args[0].detach().float())
+    )
     model.eval()
     try:
         for x, y in tqdm(loader, desc="caching features", leave=False, disable=None if progress else True):
@@ -160,7 +192,9 @@ def extract_features(model: SpecModel, loader: DataLoader, device: torch.device,
     return torch.cat(captured), torch.cat(labels)
 
 
-def _tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, epoch_seed: Optional[int] = None) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+def _tensor_batches(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, epoch_seed: int | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Batches of cached features, shuffled (given the epoch's seed) by the sampler the images
     use, so a cached run sees the same batches as a live one."""
     data = TensorDataset(torch.arange(len(x)))
@@ -168,16 +202,31 @@ def _tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, epoch_see
     if epoch_seed is not None:
         sampler = DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=0)
         sampler.set_epoch(epoch_seed)
-    index = DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=sampler is not None and should_drop_last(len(x), batch_size))
+    index = DataLoader(
+        data,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=sampler is not None and should_drop_last(len(x), batch_size),
+    )
     return [(x[i.to(x.device)], y[i.to(y.device)]) for (i,) in index]
 
 
 # ----------------------------------------------------------------------------- loop
 
 
-def _run_epoch(net: nn.Module, batches: Batches, total: int, device: torch.device, optimizer: Optional[torch.optim.Optimizer],
-               scaler: Optional["torch.amp.GradScaler"], amp: bool, desc: str, progress: bool,
-               before_step: Optional[Callable[[], None]] = None, label_smoothing: float = 0.0) -> Tuple[float, int, int]:
+def _run_epoch(
+    net: nn.Module,
+    batches: Batches,
+    total: int,
+    device: torch.device,
+    optimizer: torch.optim.Optimizer | None,
+    scaler: torch.amp.GradScaler | None,
+    amp: bool,
+    desc: str,
+    progress: bool,
+    before_step: Callable[[], None] | None = None,
+    label_smoothing: float = 0.0,
+) -> tuple[float, int, int]:
     """(loss sum, correct, samples) over ``batches``; trains when an optimizer is given
     (``before_step`` sets the learning rate of each step; the training loss is label-smoothed)."""
     training = optimizer is not None
@@ -209,7 +258,7 @@ def _run_epoch(net: nn.Module, batches: Batches, total: int, device: torch.devic
     return loss_sum, correct, seen
 
 
-def make_optimizer(groups: List[Dict], device: torch.device, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+def make_optimizer(groups: list[dict], device: torch.device, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """AdamW (decoupled weight decay), fused where torch has the kernel: on CPU its step over
     ResNet-18's 11M parameters measured 0.03 s against 0.2 s for the default per-tensor loop
     (2 cores), a third of a step."""
@@ -224,15 +273,17 @@ def make_optimizer(groups: List[Dict], device: torch.device, weight_decay: float
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def read_checkpoint_info(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     """A torch fine-tune checkpoint's .json (a run folder, a .json, or its .safetensors)."""
     return run.read_checkpoint_info(path, "torch")
 
 
-def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> Tuple[SpecModel, Dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[SpecModel, dict[str, Any]]:
     """A fine-tuned model (eval mode) and its checkpoint info (classes, size, history...)."""
     info = read_checkpoint_info(path)
-    model = build_model(info["model"], info["num_classes"], hidden=info["hidden"], model_options=info.get("model_options"))
+    model = build_model(
+        info["model"], info["num_classes"], hidden=info["hidden"], model_options=info.get("model_options")
+    )
     load_into(model, Path(info["_dir"]) / info["weights"])
     return model.to(device).eval(), info
 
@@ -241,7 +292,7 @@ def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.devi
 
 
 class TorchAdapter:
-    """torch's part of a fine-tuning run (:class:`finetuning.loop.Adapter`)."""
+    """torch's part of a fine-tuning run (:class:`cnntune.loop.Adapter`)."""
 
     framework = "torch"
     weights_suffix = ".safetensors"
@@ -252,58 +303,89 @@ class TorchAdapter:
         self.opts, self.setup_ = opts, setup
         self.cluster, self.device = distributed.join(select_device(opts.device))  # several processes under torchrun
         self.is_main = self.cluster.is_main
-        self.wrapped: Dict[int, nn.Module] = {}
+        self.wrapped: dict[int, nn.Module] = {}
         self.amp = opts.amp and self.device.type == "cuda"
         if opts.amp and not self.amp:
-            warnings.warn(f"amp (float16 autocast) is used on CUDA only; running in float32 on {self.device}", stacklevel=4)
+            warnings.warn(
+                f"amp (float16 autocast) is used on CUDA only; running in float32 on {self.device}", stacklevel=4
+            )
         torch.manual_seed(opts.seed)
-        self.model = build_model(opts.model, len(setup.classes), weights=None if info else opts.weights, hidden=opts.hidden,
-                                 model_options=setup.model_options)
+        self.model = build_model(
+            opts.model,
+            len(setup.classes),
+            weights=None if info else opts.weights,
+            hidden=opts.hidden,
+            model_options=setup.model_options,
+        )
         if info is not None:
             load_into(self.model, Path(info["_dir"]) / info["weights"])
         freeze_backbone(self.model) if opts.mode == "feature-extract" else unfreeze(self.model, opts.last_n_blocks)
         if opts.sync_bn and self.cluster.distributed and opts.mode == "fine-tune":
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # batch statistics over all processes
         self.model.to(self.device)
-        self.optimizer = make_optimizer(param_groups(self.model, opts.learning_rate, opts.backbone_lr_factor), self.device, opts.weight_decay)
+        self.optimizer = make_optimizer(
+            param_groups(self.model, opts.learning_rate, opts.backbone_lr_factor), self.device, opts.weight_decay
+        )
         self.peak_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         if info is not None:
             self._restore_optimizer(info)
         return str(self.device)
 
-    def _restore_optimizer(self, info: Dict[str, Any]) -> None:
+    def _restore_optimizer(self, info: dict[str, Any]) -> None:
         source = Path(info["_dir"])
         state = torch.load(source / info["optimizer"], map_location=self.device, weights_only=True)
         if state["epoch"] != info["epoch"]:
-            raise ValueError(f"{source}: weights and optimizer state are from different epochs ({info['epoch']} vs {state['epoch']}); "
-                             "the save was interrupted, resume from best.json")
-        self.optimizer.load_state_dict(state["optimizer"])  # the rates are set before every step from peak_lrs and the schedule
+            raise ValueError(
+                f"{source}: weights and optimizer state are from different epochs ({info['epoch']} vs {state['epoch']}); "
+                "the save was interrupted, resume from best.json"
+            )
+        self.optimizer.load_state_dict(
+            state["optimizer"]
+        )  # the rates are set before every step from peak_lrs and the schedule
         if self.scaler is not None and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
 
-    def prepare(self, cache: bool) -> Optional[float]:
+    def prepare(self, cache: bool) -> float | None:
         opts, setup = self.opts, self.setup_
-        train_ds, val_ds = image_folders(setup.root, setup.spec, setup.size, opts.augment, setup.mean, setup.std, setup.eval_resize)
-        loader_kw = {"batch_size": opts.batch_size, "num_workers": opts.workers, "pin_memory": self.device.type == "cuda",
-                     "persistent_workers": opts.workers > 0}  # workers keep their decoded images between epochs
+        train_ds, val_ds = image_folders(
+            setup.root, setup.spec, setup.size, opts.augment, setup.mean, setup.std, setup.eval_resize
+        )
+        loader_kw = {
+            "batch_size": opts.batch_size,
+            "num_workers": opts.workers,
+            "pin_memory": self.device.type == "cuda",
+            "persistent_workers": opts.workers > 0,
+        }  # workers keep their decoded images between epochs
         world, rank = self.cluster.world, self.cluster.rank
         # this process's shard, reshuffled every epoch by set_epoch(the epoch's seed): the order
         # depends on (seed, epoch) alone, and N processes with batch B see what one with N*B sees
         self.sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=0)
-        self.data: Dict[str, Any] = {
-            "train_loader": DataLoader(train_ds, sampler=self.sampler, drop_last=should_drop_last(len(self.sampler), opts.batch_size), **loader_kw),
+        self.data: dict[str, Any] = {
+            "train_loader": DataLoader(
+                train_ds,
+                sampler=self.sampler,
+                drop_last=should_drop_last(len(self.sampler), opts.batch_size),
+                **loader_kw,
+            ),
             "val_loader": DataLoader(val_ds, sampler=self._shard(val_ds), **loader_kw),
         }
         if not cache:
             return None
         t0 = time.perf_counter()  # each process caches the features of its own shard
-        self.data["train_cache"] = extract_features(self.model, DataLoader(train_ds, sampler=self._shard(train_ds), **loader_kw), self.device,
-                                                    self.amp, opts.progress)
-        self.data["val_cache"] = extract_features(self.model, self.data["val_loader"], self.device, self.amp, opts.progress)
+        self.data["train_cache"] = extract_features(
+            self.model,
+            DataLoader(train_ds, sampler=self._shard(train_ds), **loader_kw),
+            self.device,
+            self.amp,
+            opts.progress,
+        )
+        self.data["val_cache"] = extract_features(
+            self.model, self.data["val_loader"], self.device, self.amp, opts.progress
+        )
         return time.perf_counter() - t0
 
-    def _shard(self, dataset) -> Optional[DistributedSampler]:
+    def _shard(self, dataset) -> DistributedSampler | None:
         """In order; this process's share when there are several (padded to equal shares)."""
         if not self.cluster.distributed:
             return None
@@ -315,11 +397,11 @@ class TorchAdapter:
             self.wrapped[id(net)] = distributed.wrap(net, self.cluster, self.device)
         return self.wrapped[id(net)]
 
-    def _means(self, sums: Tuple[float, int, int]) -> Tuple[float, float]:
+    def _means(self, sums: tuple[float, int, int]) -> tuple[float, float]:
         loss_sum, correct, seen = distributed.sum_over_processes(sums, self.cluster, self.device)
         return loss_sum / max(seen, 1), correct / max(seen, 1)
 
-    def epoch(self, epoch: int, seed: int, tag: str) -> Dict[str, float]:
+    def epoch(self, epoch: int, seed: int, tag: str) -> dict[str, float]:
         """One training pass and one validation pass, on the cached features or on the images."""
         torch.manual_seed(seed)  # augmentation, dropout: the same on resume
         self.sampler.set_epoch(seed)
@@ -342,19 +424,44 @@ class TorchAdapter:
             self.step += 1
 
         progress = opts.progress and self.is_main
-        train_loss, train_acc = self._means(_run_epoch(self._net(net), train, len(train), self.device, self.optimizer, self.scaler, amp,
-                                                       f"{tag} train", progress, before_step, opts.label_smoothing))
+        train_loss, train_acc = self._means(
+            _run_epoch(
+                self._net(net),
+                train,
+                len(train),
+                self.device,
+                self.optimizer,
+                self.scaler,
+                amp,
+                f"{tag} train",
+                progress,
+                before_step,
+                opts.label_smoothing,
+            )
+        )
         train_seconds = time.perf_counter() - t0
-        val_loss, val_acc = self._means(_run_epoch(net, val, len(val), self.device, None, None, amp, f"{tag} val", progress))
-        return {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
-                "seconds": time.perf_counter() - t0, "train_seconds": train_seconds}
+        val_loss, val_acc = self._means(
+            _run_epoch(net, val, len(val), self.device, None, None, amp, f"{tag} val", progress)
+        )
+        return {
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": time.perf_counter() - t0,
+            "train_seconds": train_seconds,
+        }
 
     def save(self, out: Path, stem: str, epoch: int) -> None:
         save_state_dict(self.model.state_dict(), out / f"{stem}{self.weights_suffix}")
-        state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+        state = {
+            "epoch": epoch,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+        }
         atomic_write(out / f"{stem}{self.optimizer_suffix}", lambda tmp: torch.save(state, tmp))
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         return {}
 
     def close(self) -> None:
@@ -362,10 +469,10 @@ class TorchAdapter:
             distributed.leave(self.cluster)
 
 
-def finetune(options: Optional[FinetuneOptions] = None, **overrides: Any) -> FinetuneResult:
+def finetune(options: FinetuneOptions | None = None, **overrides: Any) -> FinetuneResult:
     """Trains ``options.model`` on ``options.data`` and returns the history and best accuracy.
 
-    Keyword ``overrides`` are :class:`finetuning.FinetuneOptions` fields (``mode="fine-tune"``,
+    Keyword ``overrides`` are :class:`cnntune.FinetuneOptions` fields (``mode="fine-tune"``,
     ``epochs=3``...). Writes to the run folder: ``best``/``last`` checkpoints (``.safetensors``
     weights, ``.optim.pth`` optimizer state, ``.json`` info), ``history.json`` and ``curves.png``.
     """

@@ -1,8 +1,9 @@
 """torchvision's weight initialisation, one function per scheme named in the spec (``spec.init``)."""
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -37,7 +38,9 @@ def _resnet(model: nn.Module) -> None:
         # Each block then starts as the identity (Goyal et al. 2017): zero the body's last BN gamma.
         for m in model.modules():
             if isinstance(m, Residual):
-                last_bn = [getattr(m, name) for name in m.body_names if isinstance(getattr(m, name), nn.BatchNorm2d)][-1]
+                last_bn = [getattr(m, name) for name in m.body_names if isinstance(getattr(m, name), nn.BatchNorm2d)][
+                    -1
+                ]
                 nn.init.constant_(last_bn.weight, 0)
 
 
@@ -94,7 +97,15 @@ def _default(model: nn.Module) -> None:
 
 # torchvision's MobileNetV2 initialises as VGG does (kaiming_normal's default leaky_relu with a=0 has
 # ReLU's gain; normal(0, 0.01) Linear weights; zero biases), so the two names share one function.
-SCHEMES: Dict[str, Callable[[nn.Module], None]] = {"default": _default, "vgg": _vgg, "resnet": _resnet, "googlenet": _googlenet, "mobilenet": _vgg, "efficientnet": _efficientnet, "vit": _vit}
+SCHEMES: dict[str, Callable[[nn.Module], None]] = {
+    "default": _default,
+    "vgg": _vgg,
+    "resnet": _resnet,
+    "googlenet": _googlenet,
+    "mobilenet": _vgg,
+    "efficientnet": _efficientnet,
+    "vit": _vit,
+}
 
 
 def initialise(model: nn.Module, scheme: str) -> None:

@@ -3,10 +3,11 @@ affine, squeeze-and-excitation, the transformer's pieces.
 
 Children are registered under their spec names, so ``state_dict`` keys are torchvision's.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -22,10 +23,10 @@ class BareParameter:
     apply: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-Child = Union[nn.Module, BareParameter]
+Child = nn.Module | BareParameter
 
 
-def add_children(parent: nn.Module, children: Sequence[tuple[str, Child]]) -> List[str]:
+def add_children(parent: nn.Module, children: Sequence[tuple[str, Child]]) -> list[str]:
     """Registers ``children`` under their spec names (so state_dict keys are torchvision's); returns
     the names. A :class:`BareParameter` becomes a parameter of ``parent``; :func:`run_child` applies it."""
     for name, child in children:
@@ -40,7 +41,7 @@ def add_children(parent: nn.Module, children: Sequence[tuple[str, Child]]) -> Li
 
 def run_child(parent: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
     """Calls the child module ``name`` of ``parent`` on ``x``, or applies its bare parameter."""
-    bare: Dict[str, Callable] = parent.__dict__.get("_bare_steps", {})
+    bare: dict[str, Callable] = parent.__dict__.get("_bare_steps", {})
     if name in bare:
         return bare[name](x, getattr(parent, name))
     return getattr(parent, name)(x)
@@ -49,7 +50,7 @@ def run_child(parent: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
 class _BareHook:
     """What :func:`register_bare_hook` returns: ``.remove()``, like a module hook's handle."""
 
-    def __init__(self, bare: Dict[str, Callable], name: str, original: Callable) -> None:
+    def __init__(self, bare: dict[str, Callable], name: str, original: Callable) -> None:
         self.bare, self.name, self.original = bare, name, original
 
     def remove(self) -> None:
@@ -59,7 +60,7 @@ class _BareHook:
 def register_bare_hook(parent: nn.Module, name: str, hook: Callable[[torch.Tensor], None]) -> _BareHook:
     """Calls ``hook(output)`` each time the bare parameter ``name`` of ``parent`` is applied: a
     forward hook for a node that has no module (the per-layer compare watches these too)."""
-    bare: Dict[str, Callable] = parent.__dict__["_bare_steps"]
+    bare: dict[str, Callable] = parent.__dict__["_bare_steps"]
     original = bare[name]
 
     def watched(x: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
@@ -156,8 +157,12 @@ class Residual(nn.Module):
     """``post(body(x) + shortcut(x))`` with the body's layers directly under the block; without a
     ``post`` the sum is the output (MobileNetV2's linear bottleneck)."""
 
-    def __init__(self, body: Sequence[tuple[str, nn.Module]], shortcut: Optional[tuple[str, nn.Module]],
-                 post: Optional[tuple[str, nn.Module]]) -> None:
+    def __init__(
+        self,
+        body: Sequence[tuple[str, nn.Module]],
+        shortcut: tuple[str, nn.Module] | None,
+        post: tuple[str, nn.Module] | None,
+    ) -> None:
         super().__init__()
         self.body_names = add_children(self, body)
         self.shortcut_name = shortcut[0] if shortcut else None
@@ -172,7 +177,9 @@ class Residual(nn.Module):
         for name in self.body_names:
             out = getattr(self, name)(out)
         identity = getattr(self, self.shortcut_name)(x) if self.shortcut_name else x
-        if out.requires_grad or out is x or torch.compiler.is_compiling():  # autograd may need `out`; an empty body's out is x
+        if (
+            out.requires_grad or out is x or torch.compiler.is_compiling()
+        ):  # autograd may need `out`; an empty body's out is x
             out = out + identity
         else:
             out += identity  # in eager inference, in place as torchvision's blocks: no new tensor per block

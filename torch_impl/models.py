@@ -6,12 +6,12 @@ Every factory is one line around :func:`get_model`; the architecture lives in th
 local checkpoint (.pth/.pt loaded with weights_only=True, or .safetensors; a torchvision
 checkpoint works as is); or a state dict.
 """
-from __future__ import annotations
 
-from typing import Any, List, Optional
+from __future__ import annotations
 
 import inspect
 import warnings
+from typing import Any
 
 import cnnspec
 from cnnspec import registry
@@ -22,11 +22,13 @@ from .init import initialise
 from .weights import WeightsLike, load_into
 
 
-def list_models() -> List[str]:
+def list_models() -> list[str]:
     return cnnspec.names()
 
 
-def get_model(name: str, *, weights: Optional[WeightsLike] = None, init_weights: Optional[bool] = None, **options: Any) -> SpecModel:
+def get_model(
+    name: str, *, weights: WeightsLike | None = None, init_weights: bool | None = None, **options: Any
+) -> SpecModel:
     """Builds ``name`` with spec options (``num_classes``, ``dropout``, ``aux_logits``...).
 
     ``init_weights`` (default True) applies torchvision's initialisation for the family; it is
@@ -39,9 +41,14 @@ def get_model(name: str, *, weights: Optional[WeightsLike] = None, init_weights:
     if entry is not None:
         options = pretrained.checkpoint_options(entry, options)
         if not entry.classifies:
-            warnings.warn(f"{entry.key} are feature-only weights: the classifier holds no valid values; replace the head", stacklevel=3)
+            warnings.warn(
+                f"{entry.key} are feature-only weights: the classifier holds no valid values; replace the head",
+                stacklevel=3,
+            )
         if options.get("aux_logits") and entry.dropped:
-            warnings.warn(f"the auxiliary heads in {entry.key} are NOT pretrained, so make sure to train them", stacklevel=3)
+            warnings.warn(
+                f"the auxiliary heads in {entry.key} are NOT pretrained, so make sure to train them", stacklevel=3
+            )
         cnnspec.get(name, **options)  # bad options fail before any download
         weights = pretrained.download(entry)
     spec = cnnspec.get(name, **options)
@@ -58,14 +65,16 @@ def get_model(name: str, *, weights: Optional[WeightsLike] = None, init_weights:
 def _factory(name: str):
     """``name(weights=None, **options)``: :func:`get_model` for one registered spec, documented by it."""
 
-    def factory(*, weights: Optional[WeightsLike] = None, **kwargs: Any) -> SpecModel:
+    def factory(*, weights: WeightsLike | None = None, **kwargs: Any) -> SpecModel:
         return get_model(name, weights=weights, **kwargs)
 
     factory.__name__ = factory.__qualname__ = name
     factory.__module__ = __name__
     doc = inspect.cleandoc(registry.builder(name).__doc__ or name)
-    factory.__doc__ = (f"{doc}\n\nA torch model with torchvision's state_dict keys, e.g. ``{name}(weights=\"DEFAULT\")`` "
-                       f"or ``{name}(num_classes=10)``; options: {', '.join(cnnspec.options(name))}.")
+    factory.__doc__ = (
+        f'{doc}\n\nA torch model with torchvision\'s state_dict keys, e.g. ``{name}(weights="DEFAULT")`` '
+        f"or ``{name}(num_classes=10)``; options: {', '.join(cnnspec.options(name))}."
+    )
     return factory
 
 

@@ -7,13 +7,14 @@ weights downloads nothing. A download is hash-checked against the sha256 prefix 
 leaves nothing in the cache. ``$CLASSIC_CNNS_WEIGHTS_MIRROR`` points the downloads at a mirror.
 Files already in the cache are trusted, as torch.hub trusts them.
 """
+
 from __future__ import annotations
 
 import enum
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -38,11 +39,18 @@ class Weights:
         return self.entry.name
 
     @property
-    def meta(self) -> Dict[str, Any]:
+    def meta(self) -> dict[str, Any]:
         e = self.entry
-        return {"categories": e.category_names() if e.classifies else None, "num_params": e.num_params, "min_size": e.min_size,
-                "recipe": e.recipe, "_metrics": {"ImageNet-1K": {"acc@1": e.acc1, "acc@5": e.acc5}}, "_ops": e.gflops,
-                "_file_size": e.file_size_mb, "_docs": e.docs}
+        return {
+            "categories": e.category_names() if e.classifies else None,
+            "num_params": e.num_params,
+            "min_size": e.min_size,
+            "recipe": e.recipe,
+            "_metrics": {"ImageNet-1K": {"acc@1": e.acc1, "acc@5": e.acc5}},
+            "_ops": e.gflops,
+            "_file_size": e.file_size_mb,
+            "_docs": e.docs,
+        }
 
     def transforms(self):
         """The evaluation preprocessing: torchvision's ``ImageClassification`` preset with the catalog's sizes."""
@@ -50,13 +58,20 @@ class Weights:
 
         torchvision()  # one clear error where importing it would crash the process
         from torchvision.transforms import InterpolationMode
-        from torchvision.transforms._presets import ImageClassification  # what torchvision's weights.transforms() returns
+        from torchvision.transforms._presets import (
+            ImageClassification,  # what torchvision's weights.transforms() returns
+        )
 
         t = self.entry.transforms
-        return ImageClassification(crop_size=t.crop_size, resize_size=t.resize_size, mean=t.mean, std=t.std,
-                                   interpolation=InterpolationMode(t.interpolation))
+        return ImageClassification(
+            crop_size=t.crop_size,
+            resize_size=t.resize_size,
+            mean=t.mean,
+            std=t.std,
+            interpolation=InterpolationMode(t.interpolation),
+        )
 
-    def get_state_dict(self, progress: bool = True) -> Dict[str, torch.Tensor]:
+    def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
         from .weights import read_state_dict
 
         return read_state_dict(download(self.entry, progress=progress))
@@ -67,14 +82,16 @@ def get_weights(model: str, name: str = catalog.DEFAULT) -> Weights:
     return Weights(cnnspec.published_weights(model, name))
 
 
-def resolve(model: str, weights: Any) -> Optional[PublishedWeights]:
+def resolve(model: str, weights: Any) -> PublishedWeights | None:
     """The catalog entry ``weights`` names (a name, a torchvision enum member, a :class:`Weights`),
     or None when ``weights`` is a file or a state dict."""
     if isinstance(weights, Weights):
         weights = weights.entry
     if isinstance(weights, PublishedWeights):
         entry = weights
-    elif isinstance(weights, enum.Enum) and hasattr(weights, "url"):  # torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+    elif isinstance(weights, enum.Enum) and hasattr(
+        weights, "url"
+    ):  # torchvision.models.ResNet50_Weights.IMAGENET1K_V2
         entry = catalog.find_by_url(weights.url)
         if entry is None:
             raise ValueError(f"weights={weights}: {weights.url} is not in the catalog of published weights")
@@ -83,11 +100,13 @@ def resolve(model: str, weights: Any) -> Optional[PublishedWeights]:
     else:
         return None
     if entry.model != model:
-        raise ValueError(f"weights={weights} are {entry.model}'s; {model} takes {', '.join(catalog.weights_names(model)) or 'none'}")
+        raise ValueError(
+            f"weights={weights} are {entry.model}'s; {model} takes {', '.join(catalog.weights_names(model)) or 'none'}"
+        )
     return entry
 
 
-def checkpoint_options(entry: PublishedWeights, options: Dict[str, Any]) -> Dict[str, Any]:
+def checkpoint_options(entry: PublishedWeights, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with what the checkpoint fixes, the way torchvision's factories set them:
     ``num_classes`` must be the file's (else an error says how to get another head), options such
     as GoogLeNet's ``transform_input`` are set unless the user chose them."""
@@ -97,7 +116,8 @@ def checkpoint_options(entry: PublishedWeights, options: Dict[str, Any]) -> Dict
         if given != entry.num_classes:
             raise ValueError(
                 f"weights {entry.key} have {entry.num_classes} classes, received num_classes={given}: build with the "
-                f"default and replace the head (torch_impl.transfer.replace_head(model, {given})), or fine-tune with --weights")
+                f"default and replace the head (torch_impl.transfer.replace_head(model, {given})), or fine-tune with --weights"
+            )
         options["num_classes"] = entry.num_classes
     return entry.fixed_options(options)
 
@@ -120,12 +140,15 @@ def download(entry: PublishedWeights, progress: bool = True) -> Path:
         torch.hub.download_url_to_file(url, str(path), hash_prefix=entry.sha256_prefix, progress=progress)
     except RuntimeError as err:
         if "invalid hash value" in str(err):
-            raise ValueError(f"{url} does not match its sha256 prefix {entry.sha256_prefix} (tampered or truncated); "
-                             f"nothing was written to {path.parent}: {err}") from None
+            raise ValueError(
+                f"{url} does not match its sha256 prefix {entry.sha256_prefix} (tampered or truncated); "
+                f"nothing was written to {path.parent}: {err}"
+            ) from None
         raise
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise OSError(f"could not download {entry.key} from {url}: {reason}. Without internet, set "
-                      f"{catalog.MIRROR_ENV} to a mirror's base URL, or copy {entry.file_name} to {path}") from None
+        raise OSError(
+            f"could not download {entry.key} from {url}: {reason}. Without internet, set "
+            f"{catalog.MIRROR_ENV} to a mirror's base URL, or copy {entry.file_name} to {path}"
+        ) from None
     return path
-

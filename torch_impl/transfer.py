@@ -25,10 +25,11 @@ the module (so deepcopy, pickling and ``state_dict`` are unaffected) and is swit
 :func:`unfreeze`. Note that ``bn.training`` reads True after ``model.train()`` until the next
 forward; ``frozen_in_eval(model)`` lists the modules that are held in eval mode.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Iterable, List, Optional
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -51,7 +52,12 @@ class MLPHead(nn.Sequential):
     """
 
     def __init__(self, in_features: int, hidden: int, num_classes: int) -> None:
-        super().__init__(nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
+        super().__init__(
+            nn.Linear(in_features, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, num_classes),
+        )
 
     @property
     def in_features(self) -> int:
@@ -74,7 +80,7 @@ def _positive(name: str, value: object) -> int:
     return value
 
 
-def replace_head(model: SpecModel, num_classes: int, hidden: Optional[int] = None) -> SpecModel:
+def replace_head(model: SpecModel, num_classes: int, hidden: int | None = None) -> SpecModel:
     """Replaces the final Linear (``model.spec.classifier``) by a fresh one with ``num_classes``
     outputs, or by an :class:`MLPHead` when ``hidden`` is given; same dotted path, same device and
     dtype. ``model.spec`` is updated to the new ``num_classes`` (its classifier node describes the
@@ -106,7 +112,7 @@ def _hold_in_eval(module: nn.Module, args: tuple) -> None:
         module.train(False)
 
 
-def _set_trainable(model: SpecModel, prefixes: List[str]) -> SpecModel:
+def _set_trainable(model: SpecModel, prefixes: list[str]) -> SpecModel:
     """Parameters under ``prefixes`` train, all others are frozen; frozen BatchNorm/Dropout run in eval."""
     for name, param in model.named_parameters():
         param.requires_grad_(_inside(name, prefixes))
@@ -130,7 +136,7 @@ def freeze_backbone(model: SpecModel) -> SpecModel:
     return _set_trainable(model, [model.spec.classifier])
 
 
-def unfreeze(model: SpecModel, last_n_blocks: Optional[int] = None) -> SpecModel:
+def unfreeze(model: SpecModel, last_n_blocks: int | None = None) -> SpecModel:
     """Fine-tuning: ``None`` makes everything trainable; ``N`` the last N entries of
     ``model.spec.stages`` plus the spec's head (for ResNet: ``layer4`` and ``fc`` when N=1), with
     the rest frozen as in :func:`freeze_backbone`; ``0`` is the head alone."""
@@ -143,40 +149,45 @@ def unfreeze(model: SpecModel, last_n_blocks: Optional[int] = None) -> SpecModel
             f"last_n_blocks must be an int from 0 to {len(stages)} ({model.spec.name} has {len(stages)} stages: "
             f"{[s[0] if len(s) == 1 else f'{s[0]}..{s[-1]}' for s in stages]}), received last_n_blocks={last_n_blocks!r}"
         )
-    chosen = [path for stage in stages[len(stages) - last_n_blocks:] for path in stage]
+    chosen = [path for stage in stages[len(stages) - last_n_blocks :] for path in stage]
     return _set_trainable(model, chosen + [node.name for node in model.spec.head])
 
 
-def frozen_in_eval(model: nn.Module) -> List[str]:
+def frozen_in_eval(model: nn.Module) -> list[str]:
     """Dotted paths of the BatchNorm/Dropout modules held in eval mode by :func:`freeze_backbone`."""
     return [path for path, m in model.named_modules() if getattr(m, _HELD, False)]
 
 
-def trainable_names(model: nn.Module) -> List[str]:
+def trainable_names(model: nn.Module) -> list[str]:
     """Names of the parameters that require gradients, in order."""
     return [name for name, p in model.named_parameters() if p.requires_grad]
 
 
-def param_groups(model: SpecModel, lr: float, backbone_lr_factor: float = 0.1) -> List[Dict]:
+def param_groups(model: SpecModel, lr: float, backbone_lr_factor: float = 0.1) -> list[dict]:
     """Optimizer parameter groups: the new classifier at ``lr``, every other trainable (pretrained)
     parameter at ``lr * backbone_lr_factor``, so fine-tuning adapts the backbone without wrecking it.
     Frozen parameters are left out; each group carries a ``name`` ("classifier"/"backbone")."""
     model = _check_model(model)
     if not lr > 0 or not backbone_lr_factor >= 0:
-        raise ValueError(f"need lr > 0 and backbone_lr_factor >= 0, received lr={lr!r}, backbone_lr_factor={backbone_lr_factor!r}")
-    head: List[nn.Parameter] = []
-    body: List[nn.Parameter] = []
+        raise ValueError(
+            f"need lr > 0 and backbone_lr_factor >= 0, received lr={lr!r}, backbone_lr_factor={backbone_lr_factor!r}"
+        )
+    head: list[nn.Parameter] = []
+    body: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (head if _inside(name, [model.spec.classifier]) else body).append(param)
-    groups = [{"name": "classifier", "params": head, "lr": lr}, {"name": "backbone", "params": body, "lr": lr * backbone_lr_factor}]
+    groups = [
+        {"name": "classifier", "params": head, "lr": lr},
+        {"name": "backbone", "params": body, "lr": lr * backbone_lr_factor},
+    ]
     groups = [g for g in groups if g["params"]]
     if not groups:
         raise ValueError(f"{model.spec.name} has no trainable parameters: call freeze_backbone() or unfreeze() first")
     return groups
 
 
-def select_device(preferred: Optional[str] = None) -> torch.device:
+def select_device(preferred: str | None = None) -> torch.device:
     """``preferred`` ("cpu", "cuda", "cuda:1", "mps"), or with None/"auto" the best available:
     cuda, then mps, then cpu. Asking for an accelerator that is not there is an error, not a fallback."""
     if preferred in (None, "auto"):
@@ -191,9 +202,13 @@ def select_device(preferred: Optional[str] = None) -> torch.device:
         raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, received {preferred!r}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {preferred!r} requested but torch.cuda.is_available() is False (no GPU visible, or a CPU-only torch build)")
+            raise ValueError(
+                f"device {preferred!r} requested but torch.cuda.is_available() is False (no GPU visible, or a CPU-only torch build)"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {preferred!r} requested but only {torch.cuda.device_count()} CUDA device(s) are visible")
+            raise ValueError(
+                f"device {preferred!r} requested but only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {preferred!r} requested but torch.backends.mps.is_available() is False")
     return device

@@ -6,6 +6,7 @@ torchvision`` exits with signal 11 on the tensorflow backend; jax's libraries ar
 Every torchvision import of this project goes through :func:`torchvision` so that order gives one
 clear ImportError instead.
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,8 +22,10 @@ def order_problem() -> str:
     loaded = [name for name in CRASHES_AFTER if name in sys.modules]
     if not loaded:
         return ""
-    return (f"torchvision cannot be imported after {loaded[0]} in one process (its native extension crashes the process); "
-            f"import torch_impl or parity before keras/tensorflow, or run the Keras side in another process")
+    return (
+        f"torchvision cannot be imported after {loaded[0]} in one process (its native extension crashes the process); "
+        f"import torch_impl or parity before keras/tensorflow, or run the Keras side in another process"
+    )
 
 
 def torchvision() -> ModuleType:

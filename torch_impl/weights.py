@@ -2,24 +2,25 @@
 
 No code is unpickled and nothing is downloaded: ``weights`` is a local file or a state dict.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, Mapping, Union
 
 import torch
 from torch import nn
 
-from finetuning.atomic import atomic_write
-from finetuning.run import PICKLE_SUFFIXES, TORCH_SUFFIXES
+from cnnbase.atomic import atomic_write
+from cnntune.run import PICKLE_SUFFIXES, TORCH_SUFFIXES
 
-WeightsLike = Union[str, os.PathLike, Mapping[str, torch.Tensor]]
+WeightsLike = str | os.PathLike | Mapping[str, torch.Tensor]
 
 
-def read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state dict from a .pth/.pt (weights_only) or .safetensors file.
 
     Training checkpoints that wrap the weights (``{"state_dict": ...}`` or ``{"model": ...}``) and
@@ -41,11 +42,15 @@ def read_state_dict(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
             raise ValueError(f"{path} is not a readable safetensors file: {err}") from None
     elif suffix in PICKLE_SUFFIXES:
         try:
-            with warnings.catch_warnings():  # torch's "please file an issue" about pickle protocols is not the user's business
+            with (
+                warnings.catch_warnings()
+            ):  # torch's "please file an issue" about pickle protocols is not the user's business
                 warnings.simplefilter("ignore")
                 state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # pickle/zip errors come in many types
-            raise ValueError(f"{path} is not a torch checkpoint that loads with weights_only=True: {_load_failure(path, err)}") from None
+            raise ValueError(
+                f"{path} is not a torch checkpoint that loads with weights_only=True: {_load_failure(path, err)}"
+            ) from None
     else:
         raise ValueError(f"unsupported weights file {path.name!r}: expected one of {TORCH_SUFFIXES}")
     return _unwrap(state, str(path))
@@ -60,15 +65,18 @@ def _load_failure(path: Path, err: BaseException) -> str:
         return "the file is empty"
     if head[:1] == b"\x80":  # a pickle stream (torch.save's legacy format, or plain pickle.dump)
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-        return ("a pickle with more than tensors in it" + (f" ({found.group(1)})" if found else "")
-                + "; pickled code is never run: save a state_dict with torch.save(model.state_dict(), f), or use safetensors")
+        return (
+            "a pickle with more than tensors in it"
+            + (f" ({found.group(1)})" if found else "")
+            + "; pickled code is never run: save a state_dict with torch.save(model.state_dict(), f), or use safetensors"
+        )
     if head != b"PK":
         return "its bytes are neither a zip archive (torch.save) nor a pickle: not a checkpoint"
     first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
     return first.split(". This is an internal miniz error")[0] + " (a truncated or damaged file?)"
 
 
-def _unwrap(state: object, source: str) -> Dict[str, torch.Tensor]:
+def _unwrap(state: object, source: str) -> dict[str, torch.Tensor]:
     if isinstance(state, Mapping):
         for key in ("state_dict", "model_state_dict", "model"):
             if key in state and isinstance(state[key], Mapping):
@@ -77,14 +85,18 @@ def _unwrap(state: object, source: str) -> Dict[str, torch.Tensor]:
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{source} does not hold a state dict (a mapping of names to tensors)")
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return dict(state)
 
 
 def load_into(model: nn.Module, weights: WeightsLike, ignore_prefixes: tuple = ()) -> None:
     """Loads strictly, after checking keys and shapes so a mismatch names the layers involved."""
-    state = read_state_dict(weights) if isinstance(weights, (str, os.PathLike)) else _unwrap(weights, "the given state dict")
-    state = {k: v for k, v in state.items() if not k.split(".")[0] in ignore_prefixes}
+    state = (
+        read_state_dict(weights)
+        if isinstance(weights, (str, os.PathLike))
+        else _unwrap(weights, "the given state dict")
+    )
+    state = {k: v for k, v in state.items() if k.split(".")[0] not in ignore_prefixes}
     own = model.state_dict()
     name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
     missing = [k for k in own if k not in state]
@@ -100,11 +112,13 @@ def load_into(model: nn.Module, weights: WeightsLike, ignore_prefixes: tuple = (
             classifier = getattr(getattr(model, "spec", None), "classifier", None)
             if classifier and key.startswith(classifier + "."):
                 hint = f" (the checkpoint has {tensor.shape[0]} classes: build with num_classes={tensor.shape[0]}, then replace the head)"
-            raise ValueError(f"weights do not fit {name}: {key} has shape {tuple(tensor.shape)} in the file, {tuple(own[key].shape)} in the model{hint}")
+            raise ValueError(
+                f"weights do not fit {name}: {key} has shape {tuple(tensor.shape)} in the file, {tuple(own[key].shape)} in the model{hint}"
+            )
     model.load_state_dict(state, strict=True)
 
 
-def save_state_dict(state: Mapping[str, torch.Tensor], path: Union[str, os.PathLike]) -> Path:
+def save_state_dict(state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> Path:
     """Writes .safetensors or .pth atomically (the project's one writer: temp file, then rename)."""
     path = Path(path)
     suffix = path.suffix.lower()

@@ -1,5 +1,6 @@
 """One spec file per family; importing this package registers every model: each module here is
 imported (in name order), so a new spec file needs no line anywhere else."""
+
 import importlib
 import pkgutil
 

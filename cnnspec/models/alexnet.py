@@ -6,6 +6,7 @@ Krizhevsky's "One weird trick", 2014). ``alexnet_original`` is the 2012 paper: 9
 filters on a 227x227 input, LRN after conv1 and conv2, and the two-GPU split kept as groups=2 on
 conv2, conv4 and conv5 (60,965,224 parameters, the count of the reference Caffe model).
 """
+
 from ..model import ModelSpec
 from ..nodes import AdaptiveAvgPool, Conv, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool, ReLU, Sequential
 from ..registry import register
@@ -14,7 +15,15 @@ from ..registry import register
 def _classifier(num_classes: int, dropout: float) -> Sequential:
     return Sequential(
         name="classifier",
-        children=(Dropout(p=dropout), Linear(out=4096), ReLU(), Dropout(p=dropout), Linear(out=4096), ReLU(), Linear(out=num_classes)),
+        children=(
+            Dropout(p=dropout),
+            Linear(out=4096),
+            ReLU(),
+            Dropout(p=dropout),
+            Linear(out=4096),
+            ReLU(),
+            Linear(out=num_classes),
+        ),
     )
 
 

@@ -5,8 +5,22 @@ BatchNorm(eps=1e-3) + ReLU, max pools use ceil mode, and the "5x5" branch uses a
 (a known torchvision quirk kept for weight compatibility). ``transform_input`` re-normalises an
 ImageNet-normalised input to the [-1, 1] scaling the original weights were trained on.
 """
+
 from ..model import IMAGENET_MEAN, IMAGENET_STD, AuxHead, ModelSpec
-from ..nodes import AdaptiveAvgPool, BatchNorm, ChannelAffine, Concat, Conv, Dropout, Flatten, Linear, MaxPool, Node, ReLU, Sequential
+from ..nodes import (
+    AdaptiveAvgPool,
+    BatchNorm,
+    ChannelAffine,
+    Concat,
+    Conv,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool,
+    Node,
+    ReLU,
+    Sequential,
+)
 from ..registry import register
 
 # name: (1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection)
@@ -42,7 +56,9 @@ def inception(name: str, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool: in
             basic_conv(c1, 1, name="branch1"),
             Sequential(name="branch2", children=(basic_conv(c3r, 1), basic_conv(c3, 3, padding=1))),
             Sequential(name="branch3", children=(basic_conv(c5r, 1), basic_conv(c5, 3, padding=1))),
-            Sequential(name="branch4", children=(MaxPool(kernel=3, stride=1, padding=1, ceil_mode=True), basic_conv(pool, 1))),
+            Sequential(
+                name="branch4", children=(MaxPool(kernel=3, stride=1, padding=1, ceil_mode=True), basic_conv(pool, 1))
+            ),
         ),
     )
 
@@ -73,7 +89,13 @@ def transform_input_node() -> ChannelAffine:
 
 
 @register("googlenet")
-def googlenet(num_classes: int = 1000, aux_logits: bool = True, transform_input: bool = False, dropout: float = 0.2, dropout_aux: float = 0.7) -> ModelSpec:
+def googlenet(
+    num_classes: int = 1000,
+    aux_logits: bool = True,
+    transform_input: bool = False,
+    dropout: float = 0.2,
+    dropout_aux: float = 0.7,
+) -> ModelSpec:
     """GoogLeNet / Inception v1 (Szegedy et al. 2015), torchvision's layout; ``aux_logits`` adds the two
     side classifiers (active in training), ``transform_input`` re-normalises ImageNet inputs the way
     torchvision's ImageNet checkpoint needs (its published weights set it)."""
@@ -89,16 +111,30 @@ def googlenet(num_classes: int = 1000, aux_logits: bool = True, transform_input:
         stem = (transform_input_node(),) + stem
     blocks = {name: inception(name, *widths) for name, widths in INCEPTIONS.items()}
     stage3 = (blocks["inception3a"], blocks["inception3b"], pool("maxpool3"))
-    stage4 = tuple(blocks[f"inception4{c}"] for c in "abcde") + (MaxPool(kernel=2, stride=2, ceil_mode=True, name="maxpool4"),)
+    stage4 = tuple(blocks[f"inception4{c}"] for c in "abcde") + (
+        MaxPool(kernel=2, stride=2, ceil_mode=True, name="maxpool4"),
+    )
     stage5 = (blocks["inception5a"], blocks["inception5b"])
-    aux = (aux_head("aux1", "inception4a", num_classes, dropout_aux), aux_head("aux2", "inception4d", num_classes, dropout_aux)) if aux_logits else ()
+    aux = (
+        (
+            aux_head("aux1", "inception4a", num_classes, dropout_aux),
+            aux_head("aux2", "inception4d", num_classes, dropout_aux),
+        )
+        if aux_logits
+        else ()
+    )
     return ModelSpec(
         name="googlenet",
         family="googlenet",
         paper="Szegedy et al. 2015, Going Deeper with Convolutions",
         input_size=(3, 224, 224),
         features=stem + stage3 + stage4 + stage5,
-        head=(AdaptiveAvgPool(name="avgpool", output=1), Flatten(name="flatten"), Dropout(name="dropout", p=dropout), Linear(name="fc", out=num_classes)),
+        head=(
+            AdaptiveAvgPool(name="avgpool", output=1),
+            Flatten(name="flatten"),
+            Dropout(name="dropout", p=dropout),
+            Linear(name="fc", out=num_classes),
+        ),
         classifier="fc",
         num_classes=num_classes,
         aux_heads=aux,

@@ -8,6 +8,7 @@ average pools (the paper's have a trainable gain and bias) and C3 connects to al
 (the paper's sparse connection table has 1,516 weights; full connection has 2,416). The output
 layer is a Linear layer, not the paper's Euclidean RBF units.
 """
+
 from ..model import ModelSpec
 from ..nodes import AvgPool, Conv, Flatten, Linear, Sequential, Tanh
 from ..registry import register
@@ -41,6 +42,10 @@ def lenet5(num_classes: int = 10) -> ModelSpec:
         num_classes=num_classes,
         mean=(0.5,),
         std=(0.5,),
-        stages=(("features.0", "features.1", "features.2"), ("features.3", "features.4", "features.5"), ("features.6", "features.7")),
+        stages=(
+            ("features.0", "features.1", "features.2"),
+            ("features.3", "features.4", "features.5"),
+            ("features.6", "features.7"),
+        ),
         fixed_input=True,
     )

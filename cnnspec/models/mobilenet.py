@@ -8,15 +8,20 @@ stride is 1 and its width does not change, and has no activation after the sum (
 bottleneck: ``Residual(post=None)``). Every BatchNorm is eps 1e-5, momentum 0.1 (torch defaults,
 written out); every conv pads (k - 1) // 2 on each side, as torch's Conv2dNormActivation.
 """
-from typing import List, Optional, Tuple
 
 from ..model import ModelSpec
 from ..nodes import AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, Node, ReLU6, Residual, Sequential
 from ..registry import register
 
 # (expansion ratio t, output channels c, blocks n, first block's stride s): the paper's Table 2
-INVERTED_RESIDUAL_SETTING: Tuple[Tuple[int, int, int, int], ...] = (
-    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+INVERTED_RESIDUAL_SETTING: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
 )
 
 
@@ -26,26 +31,39 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return out + divisor if out < 0.9 * value else out
 
 
-def conv_bn_act(out: int, kernel: int, stride: int = 1, groups: int = 1, name: str = "", act: Optional[Node] = ReLU6()) -> Sequential:
+def conv_bn_act(
+    out: int, kernel: int, stride: int = 1, groups: int = 1, name: str = "", act: Node | None = ReLU6()
+) -> Sequential:
     """torchvision's Conv2dNormActivation: conv (no bias, symmetric (k - 1) // 2 padding), BatchNorm
     (eps 1e-5, momentum 0.1), then ``act`` unless it is None."""
-    return Sequential(name=name, children=(
-        Conv(out=out, kernel=kernel, stride=stride, padding=(kernel - 1) // 2, groups=groups, bias=False),
-        BatchNorm(eps=1e-5, momentum=0.1),
-    ) + ((act,) if act is not None else ()))
+    return Sequential(
+        name=name,
+        children=(
+            Conv(out=out, kernel=kernel, stride=stride, padding=(kernel - 1) // 2, groups=groups, bias=False),
+            BatchNorm(eps=1e-5, momentum=0.1),
+        )
+        + ((act,) if act is not None else ()),
+    )
 
 
-def pooled_head(num_classes: int, dropout: float) -> Tuple[Node, ...]:
+def pooled_head(num_classes: int, dropout: float) -> tuple[Node, ...]:
     """Global average pool, flatten, ``classifier`` = (Dropout, Linear): torchvision's MobileNet and
     EfficientNet heads (the pool is a functional call in MobileNetV2, a module in EfficientNet; no weights either way)."""
-    return (AdaptiveAvgPool(name="avgpool", output=1), Flatten(name="flatten"),
-            Sequential(name="classifier", children=(Dropout(p=dropout), Linear(out=num_classes))))
+    return (
+        AdaptiveAvgPool(name="avgpool", output=1),
+        Flatten(name="flatten"),
+        Sequential(name="classifier", children=(Dropout(p=dropout), Linear(out=num_classes))),
+    )
 
 
 def inverted_residual(name: str, in_channels: int, out: int, stride: int, expand_ratio: int) -> Node:
     hidden = int(round(in_channels * expand_ratio))
-    layers: List[Node] = [conv_bn_act(hidden, 1)] if expand_ratio != 1 else []
-    layers += [conv_bn_act(hidden, 3, stride, groups=hidden), Conv(out=out, kernel=1, bias=False), BatchNorm(eps=1e-5, momentum=0.1)]
+    layers: list[Node] = [conv_bn_act(hidden, 1)] if expand_ratio != 1 else []
+    layers += [
+        conv_bn_act(hidden, 3, stride, groups=hidden),
+        Conv(out=out, kernel=1, bias=False),
+        BatchNorm(eps=1e-5, momentum=0.1),
+    ]
     conv = Sequential(name="conv", children=tuple(layers))
     if stride == 1 and in_channels == out:
         return Residual(name=name, body=(conv,), post=None)
@@ -57,7 +75,7 @@ def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0, dropout: floa
     """MobileNetV2 (Sandler et al. 2018), torchvision's layout; ``width_mult`` scales every width."""
     channels = make_divisible(32 * width_mult)
     last = make_divisible(1280 * max(1.0, width_mult))
-    blocks: List[Node] = [conv_bn_act(channels, 3, stride=2, name="0")]
+    blocks: list[Node] = [conv_bn_act(channels, 3, stride=2, name="0")]
     for t, c, n, s in INVERTED_RESIDUAL_SETTING:
         out = make_divisible(c * width_mult)
         for i in range(n):

@@ -3,14 +3,15 @@
 torchvision's layout (ResNet v1.5: in a bottleneck the stride sits on the 3x3 conv), built from a
 table of blocks per stage. Every BatchNorm is eps 1e-5, momentum 0.1 (torch defaults, written out).
 """
-from typing import Callable, Dict, Optional, Tuple
+
+from collections.abc import Callable
 
 from ..model import ModelSpec
 from ..nodes import AdaptiveAvgPool, BatchNorm, Conv, Flatten, Linear, MaxPool, Node, ReLU, Residual, Sequential
 from ..registry import register
 
 # name: (block kind, blocks per stage)
-LAYOUTS: Dict[str, Tuple[str, Tuple[int, int, int, int]]] = {
+LAYOUTS: dict[str, tuple[str, tuple[int, int, int, int]]] = {
     "resnet18": ("basic", (2, 2, 2, 2)),
     "resnet34": ("basic", (3, 4, 6, 3)),
     "resnet50": ("bottleneck", (3, 4, 6, 3)),
@@ -28,7 +29,7 @@ def _bn(name: str) -> BatchNorm:
 def _block(kind: str, in_channels: int, width: int, stride: int) -> Residual:
     out_channels = width * EXPANSION[kind]
     if kind == "basic":
-        body: Tuple[Node, ...] = (
+        body: tuple[Node, ...] = (
             Conv(out=width, kernel=3, stride=stride, padding=1, bias=False, name="conv1"),
             _bn("bn1"),
             ReLU(name="relu1"),
@@ -46,14 +47,16 @@ def _block(kind: str, in_channels: int, width: int, stride: int) -> Residual:
             Conv(out=out_channels, kernel=1, bias=False, name="conv3"),
             _bn("bn3"),
         )
-    shortcut: Optional[Node] = None
+    shortcut: Node | None = None
     if stride != 1 or in_channels != out_channels:
-        shortcut = Sequential(name="downsample", children=(Conv(out=out_channels, kernel=1, stride=stride, bias=False), _bn("")))
+        shortcut = Sequential(
+            name="downsample", children=(Conv(out=out_channels, kernel=1, stride=stride, bias=False), _bn(""))
+        )
     return Residual(body=body, shortcut=shortcut, post=ReLU(name="relu"))
 
 
-def _resnet(name: str, kind: str, blocks: Tuple[int, ...], num_classes: int, zero_init_residual: bool) -> ModelSpec:
-    stem: Tuple[Node, ...] = (
+def _resnet(name: str, kind: str, blocks: tuple[int, ...], num_classes: int, zero_init_residual: bool) -> ModelSpec:
+    stem: tuple[Node, ...] = (
         Conv(out=64, kernel=7, stride=2, padding=3, bias=False, name="conv1"),
         _bn("bn1"),
         ReLU(name="relu"),
@@ -83,13 +86,15 @@ def _resnet(name: str, kind: str, blocks: Tuple[int, ...], num_classes: int, zer
     )
 
 
-def _factory(name: str, kind: str, blocks: Tuple[int, ...]) -> Callable[..., ModelSpec]:
+def _factory(name: str, kind: str, blocks: tuple[int, ...]) -> Callable[..., ModelSpec]:
     def build(num_classes: int = 1000, zero_init_residual: bool = False) -> ModelSpec:
         return _resnet(name, kind, blocks, num_classes, zero_init_residual)
 
     build.__name__ = build.__qualname__ = name
-    build.__doc__ = (f"ResNet-{name[6:]} (He et al. 2016), torchvision's layout (v1.5: a bottleneck's stride on its 3x3 conv); "
-                     f"{kind} blocks {blocks} per stage.")
+    build.__doc__ = (
+        f"ResNet-{name[6:]} (He et al. 2016), torchvision's layout (v1.5: a bottleneck's stride on its 3x3 conv); "
+        f"{kind} blocks {blocks} per stage."
+    )
     return build
 
 

@@ -4,13 +4,14 @@ with BatchNorm after every conv (torchvision's ``_bn`` variants, eps 1e-5, momen
 
 The layout is a table of stages; each stage is its conv widths, and ends with a 2x2 max pool.
 """
-from typing import Callable, Dict, Tuple
+
+from collections.abc import Callable
 
 from ..model import ModelSpec
 from ..nodes import AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, MaxPool, Node, ReLU, Sequential
 from ..registry import register
 
-STAGES: Dict[str, Tuple[Tuple[int, ...], ...]] = {
+STAGES: dict[str, tuple[tuple[int, ...], ...]] = {
     "vgg11": ((64,), (128,), (256, 256), (512, 512), (512, 512)),
     "vgg13": ((64, 64), (128, 128), (256, 256), (512, 512), (512, 512)),
     "vgg16": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
@@ -18,7 +19,9 @@ STAGES: Dict[str, Tuple[Tuple[int, ...], ...]] = {
 }
 
 
-def _vgg(name: str, stages: Tuple[Tuple[int, ...], ...], batch_norm: bool, num_classes: int, dropout: float) -> ModelSpec:
+def _vgg(
+    name: str, stages: tuple[tuple[int, ...], ...], batch_norm: bool, num_classes: int, dropout: float
+) -> ModelSpec:
     layers: list[Node] = []
     stage_paths: list[tuple] = []
     for widths in stages:
@@ -32,7 +35,15 @@ def _vgg(name: str, stages: Tuple[Tuple[int, ...], ...], batch_norm: bool, num_c
         stage_paths.append(tuple(f"features.{i}" for i in range(start, len(layers))))
     classifier = Sequential(
         name="classifier",
-        children=(Linear(out=4096), ReLU(), Dropout(p=dropout), Linear(out=4096), ReLU(), Dropout(p=dropout), Linear(out=num_classes)),
+        children=(
+            Linear(out=4096),
+            ReLU(),
+            Dropout(p=dropout),
+            Linear(out=4096),
+            ReLU(),
+            Dropout(p=dropout),
+            Linear(out=num_classes),
+        ),
     )
     return ModelSpec(
         name=name,
@@ -48,14 +59,17 @@ def _vgg(name: str, stages: Tuple[Tuple[int, ...], ...], batch_norm: bool, num_c
     )
 
 
-def _factory(name: str, stages: Tuple[Tuple[int, ...], ...], batch_norm: bool) -> Callable[..., ModelSpec]:
+def _factory(name: str, stages: tuple[tuple[int, ...], ...], batch_norm: bool) -> Callable[..., ModelSpec]:
     def build(num_classes: int = 1000, dropout: float = 0.5) -> ModelSpec:
         return _vgg(name, stages, batch_norm, num_classes, dropout)
 
     build.__name__ = build.__qualname__ = name
     config = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}[name.replace("_bn", "")]
-    build.__doc__ = (f"VGG-{name[3:5]}, configuration {config} (Simonyan & Zisserman 2015)" + (", with BatchNorm" if batch_norm else "")
-                     + f"; conv widths per stage {stages}.")
+    build.__doc__ = (
+        f"VGG-{name[3:5]}, configuration {config} (Simonyan & Zisserman 2015)"
+        + (", with BatchNorm" if batch_norm else "")
+        + f"; conv widths per stage {stages}."
+    )
     return build
 
 

@@ -11,39 +11,80 @@ Linear, GELU, Dropout, Linear, Dropout as ``mlp.0`` to ``mlp.4``) and a final La
 1e-6 (torchvision's, not torch's 1e-5 nor Keras' 1e-3). The position embedding fixes the input
 size: ``image_size`` builds the model for another one (the SWAG weights use 384 and 518).
 """
-from typing import Tuple
 
 from ..model import ModelSpec
 from ..nodes import (
-    GELU, ClassToken, Conv, Dropout, LayerNorm, Linear, MultiHeadAttention, Node, PatchTokens, PositionEmbedding,
-    ResidualChain, SelectToken, Sequential,
+    GELU,
+    ClassToken,
+    Conv,
+    Dropout,
+    LayerNorm,
+    Linear,
+    MultiHeadAttention,
+    Node,
+    PatchTokens,
+    PositionEmbedding,
+    ResidualChain,
+    SelectToken,
+    Sequential,
 )
 from ..registry import register
 
 LAYER_NORM_EPS = 1e-6
 
 
-def encoder_layer(name: str, heads: int, mlp_dim: int, hidden_dim: int, dropout: float, attention_dropout: float) -> ResidualChain:
+def encoder_layer(
+    name: str, heads: int, mlp_dim: int, hidden_dim: int, dropout: float, attention_dropout: float
+) -> ResidualChain:
     """torchvision's EncoderBlock: pre-norm self-attention and MLP, each added to its input."""
-    mlp = Sequential(name="mlp", children=(Linear(out=mlp_dim), GELU(), Dropout(p=dropout), Linear(out=hidden_dim), Dropout(p=dropout)))
-    return ResidualChain(name=name, groups=(
-        (LayerNorm(eps=LAYER_NORM_EPS, name="ln_1"), MultiHeadAttention(heads=heads, dropout=attention_dropout, name="self_attention"),
-         Dropout(p=dropout, name="dropout")),
-        (LayerNorm(eps=LAYER_NORM_EPS, name="ln_2"), mlp),
-    ))
+    mlp = Sequential(
+        name="mlp",
+        children=(Linear(out=mlp_dim), GELU(), Dropout(p=dropout), Linear(out=hidden_dim), Dropout(p=dropout)),
+    )
+    return ResidualChain(
+        name=name,
+        groups=(
+            (
+                LayerNorm(eps=LAYER_NORM_EPS, name="ln_1"),
+                MultiHeadAttention(heads=heads, dropout=attention_dropout, name="self_attention"),
+                Dropout(p=dropout, name="dropout"),
+            ),
+            (LayerNorm(eps=LAYER_NORM_EPS, name="ln_2"), mlp),
+        ),
+    )
 
 
-def vision_transformer(name: str, image_size: int, patch_size: int, num_layers: int, num_heads: int, hidden_dim: int, mlp_dim: int,
-                       num_classes: int = 1000, dropout: float = 0.0, attention_dropout: float = 0.0) -> ModelSpec:
+def vision_transformer(
+    name: str,
+    image_size: int,
+    patch_size: int,
+    num_layers: int,
+    num_heads: int,
+    hidden_dim: int,
+    mlp_dim: int,
+    num_classes: int = 1000,
+    dropout: float = 0.0,
+    attention_dropout: float = 0.0,
+) -> ModelSpec:
     """Any torchvision VisionTransformer without a representation layer (tests build small ones)."""
     if image_size % patch_size:
-        raise ValueError(f"{name}: image_size must be a multiple of the patch size {patch_size}, received image_size={image_size}")
-    layers = tuple(encoder_layer(f"encoder_layer_{i}", num_heads, mlp_dim, hidden_dim, dropout, attention_dropout) for i in range(num_layers))
-    encoder = Sequential(name="encoder", children=(
-        PositionEmbedding(name="pos_embedding"), Dropout(p=dropout, name="dropout"),
-        Sequential(name="layers", children=layers), LayerNorm(eps=LAYER_NORM_EPS, name="ln"),
-    ))
-    features: Tuple[Node, ...] = (
+        raise ValueError(
+            f"{name}: image_size must be a multiple of the patch size {patch_size}, received image_size={image_size}"
+        )
+    layers = tuple(
+        encoder_layer(f"encoder_layer_{i}", num_heads, mlp_dim, hidden_dim, dropout, attention_dropout)
+        for i in range(num_layers)
+    )
+    encoder = Sequential(
+        name="encoder",
+        children=(
+            PositionEmbedding(name="pos_embedding"),
+            Dropout(p=dropout, name="dropout"),
+            Sequential(name="layers", children=layers),
+            LayerNorm(eps=LAYER_NORM_EPS, name="ln"),
+        ),
+    )
+    features: tuple[Node, ...] = (
         Conv(out=hidden_dim, kernel=patch_size, stride=patch_size, name="conv_proj"),
         PatchTokens(name="patch_tokens"),
         ClassToken(name="class_token"),
@@ -55,7 +96,10 @@ def vision_transformer(name: str, image_size: int, patch_size: int, num_layers: 
         paper="Dosovitskiy et al. 2021, An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
         input_size=(3, image_size, image_size),
         features=features,
-        head=(SelectToken(index=0, name="class_token_output"), Sequential(name="heads", children=(Linear(out=num_classes, name="head"),))),
+        head=(
+            SelectToken(index=0, name="class_token_output"),
+            Sequential(name="heads", children=(Linear(out=num_classes, name="head"),)),
+        ),
         classifier="heads.head",
         num_classes=num_classes,
         init="vit",
@@ -67,6 +111,8 @@ def vision_transformer(name: str, image_size: int, patch_size: int, num_layers: 
 
 
 @register("vit_b_16")
-def vit_b_16(num_classes: int = 1000, image_size: int = 224, dropout: float = 0.0, attention_dropout: float = 0.0) -> ModelSpec:
+def vit_b_16(
+    num_classes: int = 1000, image_size: int = 224, dropout: float = 0.0, attention_dropout: float = 0.0
+) -> ModelSpec:
     """ViT-B/16 (Dosovitskiy et al. 2021), torchvision's layout: 16x16 patches, 12 layers of 12 heads, D = 768."""
     return vision_transformer("vit_b_16", image_size, 16, 12, 12, 768, 3072, num_classes, dropout, attention_dropout)

@@ -10,6 +10,7 @@ every write first removes the temp files of the same target whose processes no l
 write of a target cleans up after a killed one, and two writers running at once never touch each
 other's file (each one's process is alive).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,10 +20,11 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Union
+from typing import Any
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO, errno.EFBIG)
 # after ".<target>.": the owners' process ids, mkstemp's 8 random characters, ".tmp" and any suffix
 # (a writer's own side files, e.g. ONNX external data, included)
@@ -69,7 +71,7 @@ def temp_owners(target: PathLike, name: str):
     prefix = f".{Path(target).name}."
     if not name.startswith(prefix):
         return None
-    match = _TEMP_TAIL.fullmatch(name[len(prefix):])
+    match = _TEMP_TAIL.fullmatch(name[len(prefix) :])
     return tuple(int(p) for p in match.group("pids").split("-")) if match else None
 
 

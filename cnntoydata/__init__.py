@@ -1,4 +1,4 @@
-"""toydata: a small embedded image dataset of coloured shapes, in ImageFolder layout.
+"""cnntoydata: a small embedded image dataset of coloured shapes, in ImageFolder layout.
 
 Transfer-learning demos and tests need images, and nothing may be downloaded: this draws them.
 Every image is a function of (seed, split, shape, index) only, so the same call gives the same
@@ -9,15 +9,15 @@ both read it.
 
 Example (``root/train/diamond/diamond_0000.png`` ...)::
 
-    import toydata
-    root = toydata.generate("shapes", part="target", train_per_class=10, val_per_class=10)
+    import cnntoydata
+    root = cnntoydata.generate("shapes", part="target", train_per_class=10, val_per_class=10)
 
-``python -m toydata DIR`` writes the same from the shell.
+``python -m cnntoydata DIR`` writes the same from the shell.
 """
+
 from __future__ import annotations
 
-from .layout import DataLayoutError, check_layout
 from .shapes import PARTS, SHAPES, draw
 from .writer import default_root, ensure, generate
 
-__all__ = ["DataLayoutError", "PARTS", "SHAPES", "check_layout", "default_root", "draw", "ensure", "generate"]
+__all__ = ["PARTS", "SHAPES", "default_root", "draw", "ensure", "generate"]

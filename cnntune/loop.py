@@ -3,6 +3,7 @@ curves.png), resumable. Each framework supplies an :class:`Adapter` (plain metho
 build the model and what trains, the data, one epoch, save); everything else, the order of the
 epochs, their seeds, what a checkpoint holds and when it is written, is decided here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,16 +11,25 @@ import math
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Protocol
 
 import cnnspec
+from cnnbase.atomic import atomic_write, write_json
 from cnnspec import catalog
-from toydata import check_layout
+from cnntune.folders import check_layout
 
-from .atomic import atomic_write, write_json
 from .options import FinetuneOptions
-from .run import (CHECKPOINT_FORMAT, FinetuneResult, check_resume, choose_size, epoch_seed, plot_history, read_checkpoint_info,
-                  resolve_size, warmup_steps)
+from .run import (
+    CHECKPOINT_FORMAT,
+    FinetuneResult,
+    check_resume,
+    choose_size,
+    epoch_seed,
+    plot_history,
+    read_checkpoint_info,
+    resolve_size,
+    warmup_steps,
+)
 
 
 @dataclasses.dataclass
@@ -30,10 +40,12 @@ class RunSetup:
     spec: cnnspec.ModelSpec
     size: int
     root: Path
-    classes: List[str]
-    model_options: Dict[str, Any]  # what published weights need (GoogLeNet's transform_input)
-    info: Optional[Dict[str, Any]]  # the checkpoint being resumed (its files are in info["_dir"])
-    eval_transform: Optional[cnnspec.EvalTransform] = None  # the published weights' preprocessing (mean/std, resize/crop ratio)
+    classes: list[str]
+    model_options: dict[str, Any]  # what published weights need (GoogLeNet's transform_input)
+    info: dict[str, Any] | None  # the checkpoint being resumed (its files are in info["_dir"])
+    eval_transform: cnnspec.EvalTransform | None = (
+        None  # the published weights' preprocessing (mean/std, resize/crop ratio)
+    )
 
     @property
     def mean(self):
@@ -44,15 +56,15 @@ class RunSetup:
         return self.eval_transform.std if self.eval_transform else self.spec.std
 
     @property
-    def eval_resize(self) -> Optional[int]:
+    def eval_resize(self) -> int | None:
         """Validation images: short side resized to this, then centre-cropped to ``size`` (the
         published weights' evaluation ratio, 256/224 or 232/224); None: resized to size x size."""
         if self.eval_transform is None:
             return None
         return int(round(self.size * self.eval_transform.resize_size / self.eval_transform.crop_size))
 
-    def schedule(self, steps_per_epoch: int) -> Tuple[int, int]:
-        """(total optimizer steps, warm-up steps) of the whole run, for ``finetuning.run.lr_factor``."""
+    def schedule(self, steps_per_epoch: int) -> tuple[int, int]:
+        """(total optimizer steps, warm-up steps) of the whole run, for ``cnntune.run.lr_factor``."""
         total = steps_per_epoch * self.opts.epochs
         return total, warmup_steps(self.opts.warmup_epochs, steps_per_epoch, total)
 
@@ -69,25 +81,25 @@ class Adapter(Protocol):
         """Builds the model (from published weights, a file, or the resumed checkpoint), sets what
         trains, makes the optimizer (restoring its state when resuming); returns the device name."""
 
-    def prepare(self, cache: bool) -> Optional[float]:
+    def prepare(self, cache: bool) -> float | None:
         """Builds the data pipelines; with ``cache``, computes the frozen backbone's features once
         and returns the seconds it took."""
 
-    def epoch(self, epoch: int, seed: int, tag: str) -> Dict[str, float]:
+    def epoch(self, epoch: int, seed: int, tag: str) -> dict[str, float]:
         """One training and one validation pass: train_loss, train_acc, val_loss, val_acc,
         seconds, train_seconds."""
 
     def save(self, out: Path, stem: str, epoch: int) -> None:
         """Writes ``out/<stem><weights_suffix>`` and ``out/<stem><optimizer_suffix>`` atomically."""
 
-    def describe(self) -> Dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """Extra facts for the checkpoint and history (the Keras backend, ...)."""
 
     def close(self) -> None:
         """Leaves whatever scope ``setup`` entered."""
 
 
-def finetune(adapter: Adapter, options: Optional[FinetuneOptions] = None, **overrides: Any) -> FinetuneResult:
+def finetune(adapter: Adapter, options: FinetuneOptions | None = None, **overrides: Any) -> FinetuneResult:
     """Trains ``options.model`` on ``options.data`` through ``adapter``; see :class:`FinetuneOptions`."""
     opts = dataclasses.replace(options or FinetuneOptions(), **overrides)
     spec = cnnspec.get(opts.model, **cnnspec.options_for_size(opts.model, opts.size, {}))
@@ -102,48 +114,96 @@ def finetune(adapter: Adapter, options: Optional[FinetuneOptions] = None, **over
     entry = cnnspec.published_weights(opts.model, weights) if catalog.is_weights_name(weights) else None
     # options the published weights need (GoogLeNet's transform_input, ViT SWAG's image_size) or the
     # asked size builds (ViT from scratch: --size 32 sets image_size); a resumed run keeps its own
-    model_options = info.get("model_options", {}) if info else cnnspec.options_for_size(
-        opts.model, opts.size, catalog.finetune_model_options(opts.model, opts.weights))
+    model_options = (
+        info.get("model_options", {})
+        if info
+        else cnnspec.options_for_size(opts.model, opts.size, catalog.finetune_model_options(opts.model, opts.weights))
+    )
     spec = cnnspec.get(opts.model, **model_options)
-    size = choose_size(spec, opts.size if opts.size is not None else (info or {}).get("size"), root,
-                       entry.transforms.crop_size if entry else None)
+    size = choose_size(
+        spec,
+        opts.size if opts.size is not None else (info or {}).get("size"),
+        root,
+        entry.transforms.crop_size if entry else None,
+    )
     opts = dataclasses.replace(opts, size=size)
-    arch = {"model": opts.model, "mode": opts.mode, "hidden": opts.hidden, "last_n_blocks": opts.last_n_blocks, "size": size}
+    arch = {
+        "model": opts.model,
+        "mode": opts.mode,
+        "hidden": opts.hidden,
+        "last_n_blocks": opts.last_n_blocks,
+        "size": size,
+    }
     if info is not None:
         check_resume(info, arch, classes)
     if opts.weights is None and info is None and opts.mode == "feature-extract":
-        warnings.warn("feature extraction without weights: the classifier trains on a randomly initialised backbone", stacklevel=3)
+        warnings.warn(
+            "feature extraction without weights: the classifier trains on a randomly initialised backbone", stacklevel=3
+        )
     out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))
     try:
-        device = adapter.setup(RunSetup(opts, spec, size, Path(root), classes, model_options, info,
-                                        entry.transforms if entry else None))
+        device = adapter.setup(
+            RunSetup(opts, spec, size, Path(root), classes, model_options, info, entry.transforms if entry else None)
+        )
         return _epochs(adapter, opts, arch, model_options, classes, Path(root), device, info, out)
     finally:
         adapter.close()
 
 
-def _epochs(adapter: Adapter, opts: FinetuneOptions, arch: Dict[str, Any], model_options: Dict[str, Any], classes: List[str],
-            root: Path, device: str, info: Optional[Dict[str, Any]], out: Path) -> FinetuneResult:
-    history: List[Dict[str, float]] = []
+def _epochs(
+    adapter: Adapter,
+    opts: FinetuneOptions,
+    arch: dict[str, Any],
+    model_options: dict[str, Any],
+    classes: list[str],
+    root: Path,
+    device: str,
+    info: dict[str, Any] | None,
+    out: Path,
+) -> FinetuneResult:
+    history: list[dict[str, float]] = []
     start, best_acc, best_epoch = 0, -1.0, 0
     if info is not None:
-        history, start, best_acc, best_epoch = list(info["history"]), info["epoch"], info["best_val_acc"], info["best_epoch"]
+        history, start, best_acc, best_epoch = (
+            list(info["history"]),
+            info["epoch"],
+            info["best_val_acc"],
+            info["best_epoch"],
+        )
         if adapter.is_main:
             _carry_best(adapter, Path(info["_dir"]), out)
     cache_seconds = adapter.prepare(opts.use_cache and start < opts.epochs)
-    base = {"format": CHECKPOINT_FORMAT, "framework": adapter.framework, **adapter.describe(), **arch, "model_options": model_options,
-            "num_classes": len(classes), "classes": classes, "options": opts.to_dict()}
-    summary = {"model": opts.model, "mode": opts.mode, "classes": classes, "device": device, "framework": adapter.framework,
-               **adapter.describe(), "data": str(root), "cache_seconds": cache_seconds}
+    base = {
+        "format": CHECKPOINT_FORMAT,
+        "framework": adapter.framework,
+        **adapter.describe(),
+        **arch,
+        "model_options": model_options,
+        "num_classes": len(classes),
+        "classes": classes,
+        "options": opts.to_dict(),
+    }
+    summary = {
+        "model": opts.model,
+        "mode": opts.mode,
+        "classes": classes,
+        "device": device,
+        "framework": adapter.framework,
+        **adapter.describe(),
+        "data": str(root),
+        "cache_seconds": cache_seconds,
+    }
     history_path, plot_path = out / "history.json", out / "curves.png"
-    epoch_times: List[float] = []
+    epoch_times: list[float] = []
     last = opts.epochs if opts.stop_after is None else min(opts.epochs, start + opts.stop_after)
     for epoch in range(start + 1, last + 1):
         stats = adapter.epoch(epoch, epoch_seed(opts.seed, epoch), f"epoch {epoch}/{opts.epochs}")
         epoch_times.append(stats["seconds"])
         if not math.isfinite(stats["train_loss"]):  # the checkpoints of the epochs before stay as they were
-            raise ValueError(f"training diverged in epoch {epoch}: the train loss is {stats['train_loss']}; "
-                             f"a lower --lr (this run's peak: {opts.lr if opts.lr is not None else 'the default'}) usually helps")
+            raise ValueError(
+                f"training diverged in epoch {epoch}: the train loss is {stats['train_loss']}; "
+                f"a lower --lr (this run's peak: {opts.lr if opts.lr is not None else 'the default'}) usually helps"
+            )
         history.append({"epoch": epoch, **stats})
         improved = stats["val_acc"] > best_acc
         if improved:
@@ -156,25 +216,45 @@ def _epochs(adapter: Adapter, opts: FinetuneOptions, arch: Dict[str, Any], model
             _save(adapter, out, "best", checkpoint)
         write_json(history_path, {**summary, "best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": history})
         if opts.progress:
-            print(f"epoch {epoch}/{opts.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}, "
-                  f"val loss {stats['val_loss']:.4f} acc {stats['val_acc']:.4f}, {stats['seconds']:.1f}s" + ("  (best so far)" if improved else ""),
-                  flush=True)
+            print(
+                f"epoch {epoch}/{opts.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}, "
+                f"val loss {stats['val_loss']:.4f} acc {stats['val_acc']:.4f}, {stats['seconds']:.1f}s"
+                + ("  (best so far)" if improved else ""),
+                flush=True,
+            )
     if adapter.is_main:
         write_json(history_path, {**summary, "best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": history})
     if history and adapter.is_main:
         backend = adapter.describe().get("backend")
-        plot_history(history, plot_path, title=f"{opts.model} {opts.mode} on {root.name} ({adapter.framework}{', ' + backend if backend else ''})")
-    return FinetuneResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch, epoch_times=epoch_times, cache_seconds=cache_seconds,
-                          classes=classes, device=device, out_dir=out, best_checkpoint=out / f"best{adapter.weights_suffix}",
-                          last_checkpoint=out / f"last{adapter.weights_suffix}", history_path=history_path, plot_path=plot_path,
-                          is_main=adapter.is_main)
+        plot_history(
+            history,
+            plot_path,
+            title=f"{opts.model} {opts.mode} on {root.name} ({adapter.framework}{', ' + backend if backend else ''})",
+        )
+    return FinetuneResult(
+        history=history,
+        best_val_acc=best_acc,
+        best_epoch=best_epoch,
+        epoch_times=epoch_times,
+        cache_seconds=cache_seconds,
+        classes=classes,
+        device=device,
+        out_dir=out,
+        best_checkpoint=out / f"best{adapter.weights_suffix}",
+        last_checkpoint=out / f"last{adapter.weights_suffix}",
+        history_path=history_path,
+        plot_path=plot_path,
+        is_main=adapter.is_main,
+    )
 
 
-def _save(adapter: Adapter, out: Path, stem: str, checkpoint: Dict[str, Any]) -> Path:
+def _save(adapter: Adapter, out: Path, stem: str, checkpoint: dict[str, Any]) -> Path:
     """Weights and optimizer state, then the .json that names them: written last, it is the commit."""
     adapter.save(out, stem, checkpoint["epoch"])
-    return write_json(out / f"{stem}.json", {**checkpoint, "weights": f"{stem}{adapter.weights_suffix}",
-                                             "optimizer": f"{stem}{adapter.optimizer_suffix}"})
+    return write_json(
+        out / f"{stem}.json",
+        {**checkpoint, "weights": f"{stem}{adapter.weights_suffix}", "optimizer": f"{stem}{adapter.optimizer_suffix}"},
+    )
 
 
 def _carry_best(adapter: Adapter, source: Path, out: Path) -> None:
@@ -183,4 +263,8 @@ def _carry_best(adapter: Adapter, source: Path, out: Path) -> None:
         return
     for suffix in (adapter.weights_suffix, adapter.optimizer_suffix, ".json"):
         if (source / f"best{suffix}").is_file():
-            atomic_write(out / f"best{suffix}", lambda tmp, src=source / f"best{suffix}": shutil.copyfile(src, tmp), suffix=suffix)
+            atomic_write(
+                out / f"best{suffix}",
+                lambda tmp, src=source / f"best{suffix}": shutil.copyfile(src, tmp),
+                suffix=suffix,
+            )

@@ -1,42 +1,70 @@
 """Drawing one shape image: a pure function of a numpy Generator, so images are reproducible."""
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Tuple
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-Point = Tuple[float, float]
+Point = tuple[float, float]
 
-SHAPES: Tuple[str, ...] = ("circle", "square", "triangle", "cross", "star", "ring", "diamond", "hexagon", "frame", "halfmoon")
+SHAPES: tuple[str, ...] = (
+    "circle",
+    "square",
+    "triangle",
+    "cross",
+    "star",
+    "ring",
+    "diamond",
+    "hexagon",
+    "frame",
+    "halfmoon",
+)
 # Two disjoint halves for transfer learning: pretrain on one, transfer to the other. Each half has
 # filled and outlined shapes, so what is learnt on one half (edges, corners, curvature) is useful on
 # the other without the classes being the same.
-PARTS: Dict[str, Tuple[str, ...]] = {"pretrain": SHAPES[:5], "target": SHAPES[5:]}
+PARTS: dict[str, tuple[str, ...]] = {"pretrain": SHAPES[:5], "target": SHAPES[5:]}
 
 SUPERSAMPLE = 2  # draw at twice the size, then downsample: anti-aliased edges without per-shape work
 MAX_TILT = 15.0  # degrees; small enough that a square never becomes a diamond, nor a cross an x
 
 
-def _polygon(cx: float, cy: float, radii: List[float], angles: List[float], tilt: float) -> List[Point]:
-    return [(cx + r * math.cos(math.radians(a + tilt)), cy + r * math.sin(math.radians(a + tilt))) for r, a in zip(radii, angles)]
+def _polygon(cx: float, cy: float, radii: list[float], angles: list[float], tilt: float) -> list[Point]:
+    return [
+        (cx + r * math.cos(math.radians(a + tilt)), cy + r * math.sin(math.radians(a + tilt)))
+        for r, a in zip(radii, angles)
+    ]
 
 
-def _regular(n: int, start: float) -> Callable[[float, float, float, float], List[Point]]:
-    def points(cx: float, cy: float, r: float, tilt: float) -> List[Point]:
+def _regular(n: int, start: float) -> Callable[[float, float, float, float], list[Point]]:
+    def points(cx: float, cy: float, r: float, tilt: float) -> list[Point]:
         return _polygon(cx, cy, [r] * n, [start + 360.0 * k / n for k in range(n)], tilt)
 
     return points
 
 
-def _star(cx: float, cy: float, r: float, tilt: float) -> List[Point]:
+def _star(cx: float, cy: float, r: float, tilt: float) -> list[Point]:
     return _polygon(cx, cy, [r, 0.45 * r] * 5, [-90.0 + 36.0 * k for k in range(10)], tilt)
 
 
-def _cross(cx: float, cy: float, r: float, tilt: float) -> List[Point]:
+def _cross(cx: float, cy: float, r: float, tilt: float) -> list[Point]:
     w = 0.32 * r  # half the arm width
-    corners = [(w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w), (-r, w), (-r, -w), (-w, -w), (-w, -r)]
+    corners = [
+        (w, -r),
+        (w, -w),
+        (r, -w),
+        (r, w),
+        (w, w),
+        (w, r),
+        (-w, r),
+        (-w, w),
+        (-r, w),
+        (-r, -w),
+        (-w, -w),
+        (-w, -r),
+    ]
     c, s = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
     return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in corners]
 
@@ -47,7 +75,16 @@ _triangle = _regular(3, -90.0)
 _hexagon = _regular(6, 0.0)
 
 
-def _paint(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, tilt: float, colour: Tuple[int, ...], width: int) -> None:
+def _paint(
+    draw: ImageDraw.ImageDraw,
+    shape: str,
+    cx: float,
+    cy: float,
+    r: float,
+    tilt: float,
+    colour: tuple[int, ...],
+    width: int,
+) -> None:
     box = (cx - r, cy - r, cx + r, cy + r)
     if shape == "circle":
         draw.ellipse(box, fill=colour)
@@ -58,7 +95,14 @@ def _paint(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float
     elif shape == "frame":
         draw.polygon(_square(cx, cy, r, tilt), outline=colour, width=width)
     else:
-        points = {"square": _square, "diamond": _diamond, "triangle": _triangle, "hexagon": _hexagon, "star": _star, "cross": _cross}[shape]
+        points = {
+            "square": _square,
+            "diamond": _diamond,
+            "triangle": _triangle,
+            "hexagon": _hexagon,
+            "star": _star,
+            "cross": _cross,
+        }[shape]
         draw.polygon(points(cx, cy, r, tilt), fill=colour)
 
 

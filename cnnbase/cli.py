@@ -1,5 +1,5 @@
 """What every command line of the project shares (``parity``, ``cnnspec``, ``torch_impl``,
-``keras_impl``, ``toydata``, the benchmarks): one error discipline and quiet framework logs.
+``keras_impl``, ``cnntoydata``, the benchmarks): one error discipline and quiet framework logs.
 
 - A bad input ends with one line on stderr, ``<prog>: error: <what was expected, what was
   given>``, and exit status 2 (argparse's own errors look the same). ``--debug`` anywhere on the
@@ -8,20 +8,20 @@
   ``--debug``: a user should never have to read a framework's traceback to learn what went wrong.
 - Framework start-up lines that are not about the user's input (TensorFlow's CUDA probing on a
   machine without a GPU, oneDNN's notice on AVX-512 CPUs, absl's "log messages before
-  InitializeLog") stay off stderr, on every CPU class (:mod:`cnnspec.startup_lines`).
+  InitializeLog") stay off stderr, on every CPU class (:mod:`cnnbase.startup_lines`).
   ``TF_CPP_MIN_LOG_LEVEL=0`` set by the user brings them back.
 
 Framework-free, like the rest of ``cnnspec``: the CLIs call :func:`run` before they import one.
 """
+
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
 import re
 import sys
 import traceback
-from typing import Callable, Iterable, List, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from . import startup_lines
 
@@ -50,7 +50,7 @@ def quiet_framework_logs() -> None:
         os.environ.setdefault(key, value)
 
 
-def closest(name: str, known: Iterable[str]) -> Optional[str]:
+def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name a misspelt ``name`` most likely meant (case and separators ignored), or None."""
     known = list(known)
 
@@ -71,28 +71,20 @@ def unknown_name_message(kind: str, name: str, known: Sequence[str]) -> str:
     return f"unknown {kind} {name!r}: {hint}(expected one of: {', '.join(known)})"
 
 
-def model_name(text: str) -> str:
-    """argparse ``type=`` for a model name: the error suggests the closest registered name."""
-    from .registry import names
-
-    known = names()
-    if text in known:
-        return text
-    raise argparse.ArgumentTypeError(unknown_name_message("model", text, known))
-
-
 def message(err: BaseException) -> str:
     """An exception as one line (a KeyError's text without the quotes repr adds)."""
     text = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else err
     lines = [line for line in str(text).strip().splitlines() if line.strip()]
     if not lines:
         return type(err).__name__
-    if lines[0].startswith("Caught ") and len(lines) > 1:  # torch's DataLoader worker wrapper: the original error is last
+    if (
+        lines[0].startswith("Caught ") and len(lines) > 1
+    ):  # torch's DataLoader worker wrapper: the original error is last
         return lines[-1].split(": ", 1)[-1]
     return re.sub(r"^\[Errno \d+\] ", "", lines[0])  # an OSError's number says nothing its text does not
 
 
-def run(prog: str, main: Callable[[List[str]], int], argv: Optional[Sequence[str]] = None) -> int:
+def run(prog: str, main: Callable[[list[str]], int], argv: Sequence[str] | None = None) -> int:
     """Runs ``main(argv)`` under the error discipline above and returns its exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in args
@@ -110,11 +102,13 @@ def run(prog: str, main: Callable[[List[str]], int], argv: Optional[Sequence[str
             raise
         print(f"{prog}: error: {message(err)}", file=sys.stderr)
         return 2
-    except Exception as err:  # noqa: BLE001 (a bug: one line, the traceback behind --debug)
+    except Exception as err:
         if debug:
             raise
         where = traceback.extract_tb(err.__traceback__)[-1]
-        print(f"{prog}: internal error: {type(err).__name__}: {message(err)} "
-              f"(at {os.path.basename(where.filename)}:{where.lineno}; run again with {DEBUG_FLAG} for the traceback)",
-              file=sys.stderr)
+        print(
+            f"{prog}: internal error: {type(err).__name__}: {message(err)} "
+            f"(at {os.path.basename(where.filename)}:{where.lineno}; run again with {DEBUG_FLAG} for the traceback)",
+            file=sys.stderr,
+        )
         return 1

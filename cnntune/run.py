@@ -2,18 +2,20 @@
 seed, the checkpoint format (versioned, the framework recorded), resume checks, history.json and
 the curves plot. Framework-free: torch_impl and keras_impl only supply an adapter (:mod:`.loop`).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any
 
 import cnnspec
+from cnnbase.atomic import atomic_write
 
-from .atomic import atomic_write
 from .options import DEFAULT_SIZE, WARMUP_START
 
 CHECKPOINT_FORMAT = 2  # 2: "framework" recorded on both sides, "model_options" saved
@@ -28,12 +30,12 @@ SEED_MODULUS = 2**31 - 1  # fits every RNG both frameworks seed (keras.utils.set
 class FinetuneResult:
     """What a run produced: per-epoch history, the best validation accuracy, timings and files."""
 
-    history: List[Dict[str, float]]
+    history: list[dict[str, float]]
     best_val_acc: float
     best_epoch: int
-    epoch_times: List[float]  # seconds per epoch (train + val) run by this call
-    cache_seconds: Optional[float]  # one-off time to compute the feature cache, None without it
-    classes: List[str]
+    epoch_times: list[float]  # seconds per epoch (train + val) run by this call
+    cache_seconds: float | None  # one-off time to compute the feature cache, None without it
+    classes: list[str]
     device: str
     out_dir: Path
     best_checkpoint: Path
@@ -42,7 +44,7 @@ class FinetuneResult:
     plot_path: Path
     is_main: bool = True  # False in the other processes of a distributed run (they write and print nothing)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
 
 
@@ -76,12 +78,12 @@ def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total_steps: int) -
     return int(min(round(warmup_epochs * steps_per_epoch), total_steps // 2))
 
 
-def median_short_side(root: Union[str, os.PathLike], sample: int = 64) -> Optional[int]:
+def median_short_side(root: str | os.PathLike, sample: int = 64) -> int | None:
     """The median short side of up to ``sample`` training images (headers only), spread over the
     classes; None when no image can be read."""
     from PIL import Image
 
-    from toydata.layout import IMAGE_SUFFIXES
+    from cnntune.folders import IMAGE_SUFFIXES
 
     files = sorted(p for p in Path(root, "train").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     step = max(1, len(files) // sample)
@@ -95,7 +97,9 @@ def median_short_side(root: Union[str, os.PathLike], sample: int = 64) -> Option
     return int(sorted(sides)[len(sides) // 2]) if sides else None
 
 
-def choose_size(spec: cnnspec.ModelSpec, size: Optional[int], root: Union[str, os.PathLike], crop_size: Optional[int] = None) -> int:
+def choose_size(
+    spec: cnnspec.ModelSpec, size: int | None, root: str | os.PathLike, crop_size: int | None = None
+) -> int:
     """The input side of a run: ``size`` if given (checked), the model's only size when its head
     is not adaptive, else from the images: their median short side rounded to 16, within 32-128
     px from scratch (bigger costs more than it gives on a CPU), within 64 px and the published
@@ -115,13 +119,15 @@ def choose_size(spec: cnnspec.ModelSpec, size: Optional[int], root: Union[str, o
     return resolve_size(spec, size)
 
 
-def resolve_size(spec: cnnspec.ModelSpec, size: Optional[int]) -> int:
+def resolve_size(spec: cnnspec.ModelSpec, size: int | None) -> int:
     """The input side: ``size``, else 64, else the model's only size when its head is not adaptive."""
     fixed = spec.input_size[1:]
     if size is None:
         size = fixed[0] if spec.fixed_input else DEFAULT_SIZE
     if spec.fixed_input and (size, size) != tuple(fixed):
-        raise ValueError(f"{spec.name} takes only {fixed[0]}x{fixed[1]} inputs (its head has no adaptive pool), received size={size}")
+        raise ValueError(
+            f"{spec.name} takes only {fixed[0]}x{fixed[1]} inputs (its head has no adaptive pool), received size={size}"
+        )
     try:
         cnnspec.analyse(spec, (size, size), include_aux=False)
     except cnnspec.ShapeError as err:
@@ -130,7 +136,7 @@ def resolve_size(spec: cnnspec.ModelSpec, size: Optional[int]) -> int:
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def resolve_checkpoint(path: Union[str, os.PathLike]) -> Path:
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """The checkpoint .json of a run folder (its last.json), a .json, or a weights file beside one."""
     p = Path(path)
     if p.is_dir():
@@ -143,12 +149,14 @@ def resolve_checkpoint(path: Union[str, os.PathLike]) -> Path:
             stem = stem.removesuffix(suffix)
         json_path = p.with_name(stem + ".json")
     if not json_path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: expected a run folder holding last.json, a checkpoint .json, "
-                                "or a weights file (.safetensors, .weights.h5) with its .json beside it")
+        raise FileNotFoundError(
+            f"no checkpoint at {path}: expected a run folder holding last.json, a checkpoint .json, "
+            "or a weights file (.safetensors, .weights.h5) with its .json beside it"
+        )
     return json_path
 
 
-def read_checkpoint_info(path: Union[str, os.PathLike], framework: str) -> Dict[str, Any]:
+def read_checkpoint_info(path: str | os.PathLike, framework: str) -> dict[str, Any]:
     """A checkpoint's .json, checked to be a fine-tune checkpoint of ``framework``; ``_dir`` is added."""
     json_path = resolve_checkpoint(path)
     try:
@@ -159,23 +167,29 @@ def read_checkpoint_info(path: Union[str, os.PathLike], framework: str) -> Dict[
         raise ValueError(f"{json_path} is not a fine-tune checkpoint (format {CHECKPOINT_FORMAT})")
     recorded = info.get("framework", "torch")  # format 1 recorded only keras'
     if recorded != framework:
-        raise ValueError(f"{json_path} is a {recorded} checkpoint; resume it with python -m {recorded}_impl finetune --resume")
+        raise ValueError(
+            f"{json_path} is a {recorded} checkpoint; resume it with python -m {recorded}_impl finetune --resume"
+        )
     info["_dir"] = str(json_path.parent)
     return info
 
 
-def check_resume(info: Dict[str, Any], ours: Dict[str, Any], classes: List[str]) -> None:
+def check_resume(info: dict[str, Any], ours: dict[str, Any], classes: list[str]) -> None:
     """A checkpoint only continues the run that wrote it: same architecture, head, mode and classes."""
     diff = {k: (info.get(k), v) for k, v in ours.items() if info.get(k) != v}
     if diff:
         flags = lambda i: " ".join(f"--{k.replace('_', '-')} {pair[i]}" for k, pair in diff.items())  # noqa: E731
-        raise ValueError(f"cannot resume {info['_dir']}: it was trained with {flags(0)}; received {flags(1)}. Pass the same options to resume.")
+        raise ValueError(
+            f"cannot resume {info['_dir']}: it was trained with {flags(0)}; received {flags(1)}. Pass the same options to resume."
+        )
     if info.get("classes") != classes:
-        raise ValueError(f"cannot resume {info['_dir']}: it was trained on classes {info.get('classes')}, the data folder has {classes}")
+        raise ValueError(
+            f"cannot resume {info['_dir']}: it was trained on classes {info.get('classes')}, the data folder has {classes}"
+        )
 
 
 # ----------------------------------------------------------------------------- history
-def plot_history(history: List[Mapping[str, float]], path: Union[str, os.PathLike], title: str = "") -> Path:
+def plot_history(history: list[Mapping[str, float]], path: str | os.PathLike, title: str = "") -> Path:
     """Loss and accuracy curves (train and val) as a PNG, drawn with the Agg canvas: no GUI
     backend is touched, whatever matplotlib backend the caller has selected."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

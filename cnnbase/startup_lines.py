@@ -13,6 +13,7 @@ temporary file, then writes back every line that is not one of :data:`STARTUP_LI
 error while importing still reaches the user). Nothing about numerics changes (oneDNN stays on).
 Framework-free, like the rest of ``cnnspec``: it never imports TensorFlow itself.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,8 @@ import os
 import re
 import sys
 import tempfile
-from typing import Iterator, List, Optional, Pattern
+from collections.abc import Iterator
+from re import Pattern
 
 # glog/absl prefixes: "I0000 00:00:1796542920.704829    1918 port.cc:153] " (absl) and
 # "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] " (tsl)
@@ -30,21 +32,24 @@ _PREFIX = r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ |\d{4}-\d\d-\d\d [\d:.]+: [IWEF] )\S*?
 
 # Each: the source file TensorFlow 2.16-2.21 logs from and the start of its message (seen in
 # tensorflow/tensorflow issues #100442, #85604, #66750, #62994 and on this project's machines).
-STARTUP_LINES: List[Pattern[str]] = [re.compile(p) for p in (
-    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
-    _PREFIX + r"port\.cc:\d+\] oneDNN custom operations are on",
-    _PREFIX + r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
-    r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.$",
-    _PREFIX + r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine",
-    _PREFIX + r"cuda_(?:fft|dnn|blas)\.cc:\d+\] Unable to register cu(?:FFT|DNN|BLAS) factory",
-    _PREFIX + r"computation_placer\.cc:\d+\] computation placer already registered",
-    _PREFIX + r"py_utils\.cc:\d+\] TF-TRT Warning: Could not find TensorRT",
-    _PREFIX + r"cuda_(?:executor|platform|driver)\.cc:\d+\] failed call to cuInit",
-    _PREFIX + r"cuda_executor\.cc:\d+\] successful NUMA node read from SysFS had negative value",
-    _PREFIX + r"cuda_diagnostics\.cc:\d+\] ",
-    _PREFIX + r"gpu_device\.cc:\d+\] Cannot dlopen some GPU libraries",
-    r"^Skipping registering GPU devices\.\.\.$",
-)]
+STARTUP_LINES: list[Pattern[str]] = [
+    re.compile(p)
+    for p in (
+        r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
+        _PREFIX + r"port\.cc:\d+\] oneDNN custom operations are on",
+        _PREFIX + r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
+        r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.$",
+        _PREFIX + r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine",
+        _PREFIX + r"cuda_(?:fft|dnn|blas)\.cc:\d+\] Unable to register cu(?:FFT|DNN|BLAS) factory",
+        _PREFIX + r"computation_placer\.cc:\d+\] computation placer already registered",
+        _PREFIX + r"py_utils\.cc:\d+\] TF-TRT Warning: Could not find TensorRT",
+        _PREFIX + r"cuda_(?:executor|platform|driver)\.cc:\d+\] failed call to cuInit",
+        _PREFIX + r"cuda_executor\.cc:\d+\] successful NUMA node read from SysFS had negative value",
+        _PREFIX + r"cuda_diagnostics\.cc:\d+\] ",
+        _PREFIX + r"gpu_device\.cc:\d+\] Cannot dlopen some GPU libraries",
+        r"^Skipping registering GPU devices\.\.\.$",
+    )
+]
 
 # The modules whose first import is captured: TensorFlow prints while its libraries load.
 NOISY_MODULES = ("tensorflow",)
@@ -101,7 +106,7 @@ class _QuietLoader(importlib.abc.Loader):
 class QuietImports(importlib.abc.MetaPathFinder):
     """A finder placed first on ``sys.meta_path`` that wraps the loader of :data:`NOISY_MODULES`."""
 
-    def find_spec(self, fullname: str, path=None, target=None) -> Optional[importlib.machinery.ModuleSpec]:
+    def find_spec(self, fullname: str, path=None, target=None) -> importlib.machinery.ModuleSpec | None:
         if fullname not in NOISY_MODULES:
             return None
         for finder in sys.meta_path:

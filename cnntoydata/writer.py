@@ -1,8 +1,9 @@
 """Writing the dataset atomically: into a temp folder beside the target, then one rename.
 
 A crash or a second process never leaves a half-written dataset under the final name, and a folder
-that already holds the same dataset (same ``toydata.json``) is reused, which makes a cache of it.
+that already holds the same dataset (same ``cnntoydata.json``) is reused, which makes a cache of it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -10,18 +11,19 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
 from .shapes import PARTS, SHAPES, draw
 
-MANIFEST = "toydata.json"
+MANIFEST = "cnntoydata.json"
 SPLITS = ("train", "val")
 
 
-def _resolve_classes(classes: Optional[Sequence[str]], part: Optional[str]) -> list:
+def _resolve_classes(classes: Sequence[str] | None, part: str | None) -> list:
     if classes is not None and part is not None:
         raise ValueError(f"give classes or part, not both (received classes={list(classes)}, part={part!r})")
     if part is not None:
@@ -37,7 +39,9 @@ def _resolve_classes(classes: Optional[Sequence[str]], part: Optional[str]) -> l
     return classes
 
 
-def _manifest(classes: list, train_per_class: int, val_per_class: int, size: int, seed: int, noise: float) -> Dict[str, Any]:
+def _manifest(
+    classes: list, train_per_class: int, val_per_class: int, size: int, seed: int, noise: float
+) -> dict[str, Any]:
     for name, value in (("train_per_class", train_per_class), ("val_per_class", val_per_class), ("size", size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
@@ -45,18 +49,25 @@ def _manifest(classes: list, train_per_class: int, val_per_class: int, size: int
         raise ValueError(f"noise must be a finite number >= 0, received noise={noise!r}")
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, received size={size}")
-    return {"format": 1, "classes": classes, "train_per_class": train_per_class, "val_per_class": val_per_class,
-            "size": size, "seed": int(seed), "noise": float(noise)}
+    return {
+        "format": 1,
+        "classes": classes,
+        "train_per_class": train_per_class,
+        "val_per_class": val_per_class,
+        "size": size,
+        "seed": int(seed),
+        "noise": float(noise),
+    }
 
 
-def _read_manifest(root: Path) -> Optional[Dict[str, Any]]:
+def _read_manifest(root: Path) -> dict[str, Any] | None:
     try:
         return json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
 
 
-def _write(tmp: Path, manifest: Dict[str, Any]) -> None:
+def _write(tmp: Path, manifest: dict[str, Any]) -> None:
     for split_index, split in enumerate(SPLITS):
         count = manifest[f"{split}_per_class"]
         for shape in manifest["classes"]:
@@ -65,15 +76,17 @@ def _write(tmp: Path, manifest: Dict[str, Any]) -> None:
             for i in range(count):
                 # the image depends on (seed, split, shape, i) only: subsets reproduce the same files
                 rng = np.random.default_rng([manifest["seed"], split_index, SHAPES.index(shape), i])
-                draw(shape, rng, manifest["size"], manifest["noise"]).save(folder / f"{shape}_{i:04d}.png", compress_level=1)
+                draw(shape, rng, manifest["size"], manifest["noise"]).save(
+                    folder / f"{shape}_{i:04d}.png", compress_level=1
+                )
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
 
 def generate(
-    root: Union[str, os.PathLike],
+    root: str | os.PathLike,
     *,
-    classes: Optional[Sequence[str]] = None,
-    part: Optional[str] = None,
+    classes: Sequence[str] | None = None,
+    part: str | None = None,
     train_per_class: int = 20,
     val_per_class: int = 10,
     size: int = 64,
@@ -94,7 +107,9 @@ def generate(
         if _read_manifest(root) == manifest:
             return root
         if not overwrite:
-            raise FileExistsError(f"{root} exists and does not hold this toydata dataset; pass overwrite=True (--overwrite) or choose another folder")
+            raise FileExistsError(
+                f"{root} exists and does not hold this cnntoydata dataset; pass overwrite=True (--overwrite) or choose another folder"
+            )
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
@@ -123,8 +138,11 @@ def default_root(**options: Any) -> Path:
     ~/.cache/classic-cnns, else the temp dir; the name hashes the options, so each variant is kept."""
     manifest = _manifest(
         _resolve_classes(options.get("classes"), options.get("part")),
-        options.get("train_per_class", 20), options.get("val_per_class", 10), options.get("size", 64),
-        options.get("seed", 0), options.get("noise", 12.0),
+        options.get("train_per_class", 20),
+        options.get("val_per_class", 10),
+        options.get("size", 64),
+        options.get("seed", 0),
+        options.get("noise", 12.0),
     )
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
     base = os.environ.get("CLASSIC_CNNS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "classic-cnns")
@@ -134,7 +152,7 @@ def default_root(**options: Any) -> Path:
             raise PermissionError(base)
     except OSError:
         base = os.path.join(tempfile.gettempdir(), "classic-cnns")
-    return Path(base) / f"toydata-{digest}"
+    return Path(base) / f"cnntoydata-{digest}"
 
 
 def ensure(**options: Any) -> Path:
