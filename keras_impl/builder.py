@@ -21,6 +21,7 @@ import keras
 from keras import layers
 
 import cnnspec
+from cnnspec import init as spec_init
 from cnnspec import nodes as n
 
 from . import layers as torchlike
@@ -48,22 +49,6 @@ class _Context:
         self.spec = spec
         self.shapes = cnnspec.analyse(spec).by_path()
         self.classifier_activation = classifier_activation
-        self.zero_gamma = _last_bns_of_blocks(spec) if spec.zero_init_residual else set()
-
-    def fan_in(self, path: str, node: n.Node) -> int:
-        info = self.shapes[path]
-        if isinstance(node, n.Conv):
-            return info.in_features // node.groups * node.kernel[0] * node.kernel[1]
-        return info.in_features
-
-
-def _last_bns_of_blocks(spec: cnnspec.ModelSpec) -> set:
-    out = set()
-    for path, node in spec.walk():
-        if isinstance(node, n.Residual):
-            bns = [c.name for c in node.body if isinstance(c, n.BatchNorm)]
-            out.add(f"{path}.{bns[-1]}")
-    return out
 
 
 def build_node(node: n.Node, x, path: str, ctx: _Context):
@@ -75,53 +60,21 @@ def build_node(node: n.Node, x, path: str, ctx: _Context):
 
 
 # ------------------------------------------------------------------ initialisers (torchvision's)
-def _kernel_init(ctx: _Context, path: str, node: n.Node):
-    scheme = ctx.spec.init
-    if scheme == "vit":
-        return _vit_kernel_init(ctx, path, node)
-    if isinstance(node, n.Linear) and scheme == "efficientnet":
-        bound = 1.0 / math.sqrt(node.out)
-        return keras.initializers.RandomUniform(-bound, bound)
-    if isinstance(node, n.Conv) and scheme in ("vgg", "resnet", "mobilenet", "efficientnet"):
-        if n.is_depthwise(node, ctx.shapes[path].in_features):
-            # torch's fan_out of a (C, 1, kh, kw) kernel is C*kh*kw; Keras would count kh*kw*1
-            return keras.initializers.RandomNormal(0.0, math.sqrt(2.0 / (node.out * node.kernel[0] * node.kernel[1])))
-        return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
-    if isinstance(node, n.Linear) and scheme in ("vgg", "mobilenet"):
-        return keras.initializers.RandomNormal(0.0, 0.01)
-    if scheme == "googlenet":
-        return keras.initializers.TruncatedNormal(0.0, 0.01)
-    # torch's default: kaiming_uniform(a=sqrt(5)) = uniform(+-1/sqrt(fan_in))
-    return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
+def keras_initializer(draw: spec_init.Draw):
+    """A Keras initializer for one of :mod:`cnnspec.init`'s draws (the schemes live there)."""
+    if draw.kind == "constant":
+        return {0.0: "zeros", 1.0: "ones"}.get(draw.scale) or keras.initializers.Constant(draw.scale)
+    if draw.kind == "uniform":
+        return keras.initializers.RandomUniform(-draw.scale, draw.scale)
+    if draw.truncate is not None and draw.truncate < 6.0 * draw.scale:
+        if not math.isclose(draw.truncate, 2.0 * draw.scale):
+            raise NotImplementedError(f"Keras truncates a normal at 2 deviations, not at +-{draw.truncate}")
+        return keras.initializers.TruncatedNormal(0.0, draw.scale)
+    return keras.initializers.RandomNormal(0.0, draw.scale)  # truncated 6+ deviations out: a plain normal
 
 
-def _vit_kernel_init(ctx: _Context, path: str, node: n.Node):
-    """torchvision's VisionTransformer: patch conv trunc_normal(sqrt(1 / fan_in)) (torch truncates
-    at +-2 absolute, many deviations out: a plain normal), MLP xavier_uniform, a zero classifier;
-    attention q/k/v xavier_uniform over torch's packed (3D, D) matrix: uniform(+-sqrt(6 / 4D))."""
-    if isinstance(node, n.Conv):
-        return keras.initializers.VarianceScaling(1.0, mode="fan_in", distribution="untruncated_normal")
-    if path == ctx.spec.classifier:
-        return "zeros"
-    if isinstance(node, n.MultiHeadAttention):
-        bound = math.sqrt(6.0 / (4 * ctx.shapes[path].in_features))
-        return keras.initializers.RandomUniform(-bound, bound)
-    return keras.initializers.GlorotUniform()
-
-
-def _bias_init(ctx: _Context, path: str, node: n.Node):
-    if ctx.spec.init == "vit":
-        return (
-            keras.initializers.RandomNormal(0.0, 1e-6)
-            if isinstance(node, n.Linear) and path != ctx.spec.classifier
-            else "zeros"
-        )
-    if ctx.spec.init in ("vgg", "googlenet", "mobilenet", "efficientnet") or (
-        ctx.spec.init == "resnet" and isinstance(node, n.Conv)
-    ):
-        return "zeros"
-    bound = 1.0 / math.sqrt(ctx.fan_in(path, node))
-    return keras.initializers.RandomUniform(-bound, bound)
+def _init(ctx: _Context, path: str, node: n.Node, name: str):
+    return keras_initializer(spec_init.draw(ctx.spec, path, node, name, ctx.shapes[path].in_features))
 
 
 # ------------------------------------------------------------------ parameterised nodes
@@ -142,8 +95,8 @@ def _conv(node: n.Conv, x, path, ctx):
             padding=padding,
             depth_multiplier=1,
             use_bias=node.bias,
-            depthwise_initializer=_kernel_init(ctx, path, node),
-            bias_initializer=_bias_init(ctx, path, node),
+            depthwise_initializer=_init(ctx, path, node, "weight"),
+            bias_initializer=_init(ctx, path, node, "bias"),
             name=layer_name(path),
         )(x)
     return layers.Conv2D(
@@ -153,8 +106,8 @@ def _conv(node: n.Conv, x, path, ctx):
         padding=padding,
         groups=node.groups,
         use_bias=node.bias,
-        kernel_initializer=_kernel_init(ctx, path, node),
-        bias_initializer=_bias_init(ctx, path, node),
+        kernel_initializer=_init(ctx, path, node, "weight"),
+        bias_initializer=_init(ctx, path, node, "bias"),
         name=layer_name(path),
     )(x)
 
@@ -168,7 +121,8 @@ def _batchnorm(node: n.BatchNorm, x, path, ctx):
         epsilon=node.eps,
         momentum=1.0 - node.momentum,
         name=layer_name(path),
-        gamma_initializer="zeros" if path in ctx.zero_gamma else "ones",
+        gamma_initializer=_init(ctx, path, node, "weight"),
+        beta_initializer=_init(ctx, path, node, "bias"),
     )(x)
 
 
@@ -179,8 +133,8 @@ def _linear(node: n.Linear, x, path, ctx):
         node.out,
         use_bias=node.bias,
         activation=ctx.classifier_activation if is_classifier else None,
-        kernel_initializer=_kernel_init(ctx, path, node),
-        bias_initializer=_bias_init(ctx, path, node),
+        kernel_initializer=_init(ctx, path, node, "weight"),
+        bias_initializer=_init(ctx, path, node, "bias"),
         name=layer_name(path),
     )(x)
 
@@ -197,27 +151,29 @@ def _attention(node: n.MultiHeadAttention, x, path, ctx):
         node.heads,
         dim // node.heads,
         dropout=node.dropout,
-        kernel_initializer=_kernel_init(ctx, path, node),
-        bias_initializer="zeros",
+        kernel_initializer=_init(ctx, path, node, "in_proj_weight"),
+        bias_initializer=_init(ctx, path, node, "in_proj_bias"),
         name=layer_name(path),
     )
     out = attention(x, x)
-    if ctx.spec.init == "vit":  # torch's output projection keeps nn.Linear's default: uniform(+-1/sqrt(D))
-        kernel = attention.output_dense.kernel
-        kernel.assign(
-            keras.initializers.RandomUniform(-1.0 / math.sqrt(dim), 1.0 / math.sqrt(dim))(kernel.shape, kernel.dtype)
-        )
+    # Keras gives the output projection the q/k/v initializers; torch draws it as its own Linear
+    for variable, name in (
+        (attention.output_dense.kernel, "out_proj.weight"),
+        (attention.output_dense.bias, "out_proj.bias"),
+    ):
+        initializer = keras.initializers.get(_init(ctx, path, node, name))
+        variable.assign(initializer(variable.shape, variable.dtype))
     return out
 
 
 @_builds(n.ClassToken)
 def _class_token(node, x, path, ctx):
-    return torchlike.ClassToken("zeros", name=layer_name(path))(x)
+    return torchlike.ClassToken(_init(ctx, path, node, ""), name=layer_name(path))(x)
 
 
 @_builds(n.PositionEmbedding)
 def _position_embedding(node, x, path, ctx):
-    return torchlike.PositionEmbedding(keras.initializers.RandomNormal(0.0, 0.02), name=layer_name(path))(x)
+    return torchlike.PositionEmbedding(_init(ctx, path, node, ""), name=layer_name(path))(x)
 
 
 # ------------------------------------------------------------------ parameter-free nodes

@@ -1,0 +1,119 @@
+"""torchvision's initialisation schemes are written once (:mod:`cnnspec.init`) and both frameworks
+draw what they say: every parameter of a model of each scheme, in torch and in Keras, is the
+constant the scheme names or has the standard deviation of its normal or uniform."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import cnnspec
+import keras_impl
+import torch_impl
+from cnnspec import init as spec_init
+from keras_impl.builder import layer_name
+
+# one model per scheme, built small
+MODELS = {
+    "lenet5": {},
+    "vgg11": {"num_classes": 10},
+    "resnet18": {"num_classes": 10, "zero_init_residual": True},
+    "googlenet": {"num_classes": 10, "aux_logits": False},
+    "mobilenet_v2": {"num_classes": 10},
+    "efficientnet_b0": {"num_classes": 10},
+    "vit_b_16": {"num_classes": 10, "image_size": 32},
+}
+KERAS_NAMES = {"weight": ("kernel", "gamma", "depthwise_kernel"), "bias": ("bias", "beta")}
+
+
+def torch_values(model, key: str) -> np.ndarray:
+    return model.get_parameter(key).detach().numpy()
+
+
+def keras_values(model, path: str, node, name: str) -> np.ndarray | None:
+    """The Keras variable of a conv, linear or batch norm parameter (others are left to test_vit)."""
+    if not isinstance(node, cnnspec.Conv | cnnspec.Linear | cnnspec.BatchNorm):
+        return None
+    layer = model.get_layer(layer_name(path))
+    for variable in layer.weights:
+        if variable.path.split("/")[-1] in KERAS_NAMES[name]:
+            return np.asarray(variable)
+    return None
+
+
+def mismatch(draw: spec_init.Draw, values: np.ndarray) -> str | None:
+    """Why ``values`` were not drawn as ``draw`` says, or None. Random draws are judged by their
+    standard deviation on tensors large enough for it to settle (2,000 values: within 12%)."""
+    if not np.isfinite(values).all():
+        return "non-finite values"
+    if draw.kind == "constant":
+        return None if np.all(values == draw.scale) else f"expected all {draw.scale}, got std {values.std():.3g}"
+    if values.size < 2000:
+        return None
+    expected = draw.scale if draw.kind == "normal" else draw.scale / math.sqrt(3.0)
+    got = float(values.std())
+    return None if abs(got - expected) <= 0.12 * expected else f"std {got:.4g}, expected {expected:.4g}"
+
+
+def problems(name: str, options: dict) -> list[str]:
+    torch_model = torch_impl.get_model(name, **options)
+    size = torch_model.spec.input_size
+    keras_model = keras_impl.get_model(name, input_shape=(*size[1:], size[0]), **options)
+    spec = torch_model.spec
+    widths = {p: info.in_features for p, info in cnnspec.analyse(spec).by_path().items()}
+    found = []
+    for path, node in spec.walk():
+        for pname in spec_init.parameter_names(node):
+            key = f"{path}.{pname}" if pname else path
+            draw = spec_init.draw(spec, path, node, pname, widths[path])
+            for side, values in (
+                ("torch", torch_values(torch_model, key)),
+                ("keras", keras_values(keras_model, path, node, pname) if pname in KERAS_NAMES else None),
+            ):
+                why = None if values is None else mismatch(draw, values)
+                if why:
+                    found.append(f"{side} {key}: {why}")
+    return found
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_both_frameworks_draw_what_the_scheme_says(name: str) -> None:
+    assert problems(name, MODELS[name]) == []
+
+
+def test_a_scheme_changed_in_one_place_changes_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The twin: a new VGG linear rule, written only in cnnspec.init, reaches both frameworks."""
+    original = spec_init.SCHEMES["vgg"]
+
+    def wider(p: spec_init.Param):
+        return spec_init.normal(0.05) if isinstance(p.node, cnnspec.Linear) and p.is_weight else original(p)
+
+    monkeypatch.setitem(spec_init.SCHEMES, "vgg", wider)
+    assert problems("vgg11", MODELS["vgg11"]) == []
+    torch_model = torch_impl.get_model("vgg11", num_classes=10)
+    assert 0.04 < float(torch_model.classifier[0].weight.detach().std()) < 0.06
+
+
+def test_a_framework_that_draws_otherwise_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras_impl.builder as builder
+
+    original = builder.keras_initializer
+    monkeypatch.setattr(builder, "keras_initializer", lambda d: "ones" if d.kind == "constant" else original(d))
+    found = problems("resnet18", MODELS["resnet18"])
+    assert any(f.startswith("keras layer1.0.bn2.weight") for f in found), found  # zero_init_residual's zeros
+
+
+def test_the_judge_refuses_nan_and_a_wrong_spread() -> None:
+    rng = np.random.default_rng(0)
+    assert mismatch(spec_init.normal(0.01), rng.normal(0, 0.01, 5000)) is None
+    assert mismatch(spec_init.normal(0.01), rng.normal(0, 0.02, 5000))
+    assert mismatch(spec_init.uniform(0.1), np.full(5000, np.nan))
+    assert mismatch(spec_init.constant(0.0), np.zeros(3)) is None
+    assert mismatch(spec_init.constant(0.0), np.array([0.0, 1e-9]))
+
+
+def test_an_unknown_scheme_is_one_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"unknown init scheme 'xavier'; expected one of \['default'"):
+        spec_init.check_scheme("xavier")
