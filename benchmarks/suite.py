@@ -55,7 +55,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.batches = args.batches or ([64, 256] if args.device.startswith("cuda") else [1, 8])
     if min(args.batches) < 1 or args.rounds < 1 or args.size < 1:
         raise ValueError(f"batches, rounds and size must be >= 1, received {args.batches}, {args.rounds}, {args.size}")
-    from parity.backends import resolve
+    from parity.comparison.backends import resolve
 
     args.keras_backends = resolve(args.keras_backends)
     from cnnbase.atomic import check_writable

@@ -37,8 +37,8 @@ def _torchvision_twin(name: str, state_dict: dict):
 
 def _exports(torch_model, keras_model, workdir: Path, frameworks: Sequence[str]) -> dict[str, Path]:
     """ONNX files of the pair (the Keras one gets the torch model's weights first)."""
-    from parity.onnx_export import export_keras, export_torch
-    from parity.transfer import transfer_weights
+    from parity.onnx.export import export_keras, export_torch
+    from parity.weights.copying import transfer_weights
 
     paths = {}
     for framework in frameworks:
@@ -89,9 +89,9 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
     import torch
 
     import cnnspec
-    from parity.check import build_pair
-    from parity.onnx_compare import onnx_session
-    from parity.randomise import randomise_torch
+    from parity.comparison.check import build_pair
+    from parity.onnx.fourway import onnx_session
+    from parity.weights.randomise import randomise_torch
     from torch_impl.fastpath import bf16_supported, fast_inference, tolerance
 
     ours, keras_twin = build_pair(name, (size, size))

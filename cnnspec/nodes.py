@@ -101,7 +101,7 @@ class MultiHeadAttention(Node):
     """Self-attention over tokens (T, D): ``heads`` heads of width D / heads, softmax(q k^T / sqrt(D /
     heads)) v, then an output projection. torch's nn.MultiheadAttention packs the q, k and v
     projections into one ``in_proj_weight`` (3D, D), in that order; Keras' MultiHeadAttention keeps
-    separate kernels shaped (D, heads, D / heads): :mod:`parity.mapping` converts one to the other."""
+    separate kernels shaped (D, heads, D / heads): :mod:`parity.weights.mapping` converts one to the other."""
 
     heads: int
     dropout: float = 0.0  # on the attention weights, in training

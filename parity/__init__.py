@@ -1,6 +1,6 @@
 """parity: weights torch <-> keras, output and per-layer comparison, ONNX export and comparison.
 
->>> from parity.check import check
+>>> from parity.comparison.check import check
 >>> result = check("alexnet", size=(96, 96))
 >>> result.passed
 True
@@ -18,10 +18,10 @@ if not order_problem():  # after tensorflow it would crash: torch_impl.vision th
         import torchvision  # noqa: F401
     except ImportError:  # pragma: no cover
         pass
-from .compare import Figures, Report, compare, figures
-from .mapping import LayerMapping, layer_mappings
-from .randomise import randomise_keras, randomise_torch
-from .transfer import TransferError, transfer_weights
+from .comparison.compare import Figures, Report, compare, figures
+from .weights.copying import TransferError, transfer_weights
+from .weights.mapping import LayerMapping, layer_mappings
+from .weights.randomise import randomise_keras, randomise_torch
 
 __all__ = [
     "Figures",

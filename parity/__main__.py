@@ -25,8 +25,8 @@ from cnnbase import cli
 from cnnbase.atomic import check_writable, write_text
 from cnnspec import registry
 
-from .backends import BACKENDS
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report
+from .comparison.backends import BACKENDS
+from .comparison.compare import DEFAULT_ATOL, DEFAULT_RTOL, Report
 
 
 def _peak_rss_mb() -> float:
@@ -72,11 +72,12 @@ def _release_models() -> None:
 
 def run_training(args, names: list[str], size) -> dict:
     """``check --train`` in this process: the training-step parity of every named model (see
-    parity.training), one line each; returns the JSON summary."""
-    from .training import check_training, row_kind
+    parity.training.steps), one line each; returns the JSON summary."""
+    from .training.steps import check_training, row_kind
 
     print(
-        f"{'model':17s} {'training':22s} {'loss':>9s} {'grad':>9s} {'param':>9s} {'stats':>9s}  result  (max relative error)"
+        f"{'model':17s} {'training':22s} {'loss':>9s} {'grad':>9s} {'param':>9s} {'stats':>9s}  "
+        "result  (max relative error)"
     )
     failed, start = [], time.perf_counter()
     results = []
@@ -101,7 +102,8 @@ def run_training(args, names: list[str], size) -> dict:
         )
         verdict = "PASS" if report.passed else f"FAIL at {report.first_divergence.name}"
         print(
-            f"{name:17s} {f'{args.optimizer} x{args.steps} {args.dtype} {report.backend}':22s} {cols}  {verdict}  ({time.perf_counter() - t0:.1f}s)",
+            f"{name:17s} {f'{args.optimizer} x{args.steps} {args.dtype} {report.backend}':22s} {cols}  {verdict}  "
+            f"({time.perf_counter() - t0:.1f}s)",
             flush=True,
         )
         if args.layers:
@@ -125,7 +127,7 @@ def run_training(args, names: list[str], size) -> dict:
 def run_inference(args, names: list[str], size) -> dict:
     """``check`` in this process: transfer, compare (and ONNX) for every named model, one line
     per direction; returns the JSON summary."""
-    from .check import check
+    from .comparison.check import check
 
     print(f"{'model':17s} {'direction':15s} {'max abs':>10s} {'max rel':>10s} {'top-1':>6s} {'top-5':>6s}  result")
     results, start = [], time.perf_counter()
@@ -166,7 +168,8 @@ def run_inference(args, names: list[str], size) -> dict:
     elapsed = time.perf_counter() - start
     failed = [r.model for r in results if not r.passed]
     print(
-        f"{len(results) - len(failed)}/{len(results)} models agree  ({elapsed:.1f}s, peak memory {_peak_rss_mb():.0f} MB)"
+        f"{len(results) - len(failed)}/{len(results)} models agree  "
+        f"({elapsed:.1f}s, peak memory {_peak_rss_mb():.0f} MB)"
     )
     return {
         "mode": "inference",
@@ -182,7 +185,7 @@ def run_inference(args, names: list[str], size) -> dict:
 
 
 def _keras_backend() -> str:
-    from .backends import current
+    from .comparison.backends import current
 
     return current()
 
@@ -242,7 +245,7 @@ def _check_outputs(args) -> None:
 
 
 def cmd_check(args, parser) -> int:
-    from .backends import requested, run_on_each
+    from .comparison.backends import requested, run_on_each
 
     names = cnnspec.names() if args.all else [args.model]
     if not args.all and not args.model:
@@ -283,7 +286,7 @@ def cmd_check(args, parser) -> int:
     if args.json:
         write_text(args.json, json.dumps(summary, indent=2))
     if args.plot:
-        from .plot import plot_check
+        from .comparison.plot import plot_check
 
         print(f"wrote {plot_check(summaries, args.plot)}")
     if failed:
@@ -293,9 +296,9 @@ def cmd_check(args, parser) -> int:
 
 def cmd_train_curve(args, parser) -> int:
     """``train-curve``: the same short fine-tuning run in both frameworks, the loss curves compared
-    step by step (parity.curve), on one or every Keras backend; one PNG."""
-    from .backends import requested, run_on_each
-    from .curve import CurveResult, plot_curve, train_curve
+    step by step (parity.training.curve), on one or every Keras backend; one PNG."""
+    from .comparison.backends import requested, run_on_each
+    from .training.curve import CurveResult, plot_curve, train_curve
 
     _check_outputs(args)
 
@@ -314,8 +317,9 @@ def cmd_train_curve(args, parser) -> int:
         _release_models()
         control = f", control torch vs torch {max(r.control_gaps):.1e}" if r.control_loss else ""
         print(
-            f"{args.model}: {r.steps} steps, largest relative loss gap {r.max_gap:.1e} (tolerance {r.rtol:g}{control})  "
-            f"{'PASS' if r.passed else 'FAIL'}  (torch {r.seconds.get('torch', 0):.1f}s, keras {r.seconds.get('keras', 0):.1f}s)",
+            f"{args.model}: {r.steps} steps, largest relative loss gap {r.max_gap:.1e} "
+            f"(tolerance {r.rtol:g}{control})  {'PASS' if r.passed else 'FAIL'}  "
+            f"(torch {r.seconds.get('torch', 0):.1f}s, keras {r.seconds.get('keras', 0):.1f}s)",
             flush=True,
         )
         return {"passed": r.passed, "results": {r.backend: r.to_dict()}}
@@ -370,7 +374,7 @@ def cmd_train_curve(args, parser) -> int:
 
 
 def cmd_summary(args, parser) -> int:
-    from .sidebyside import side_by_side
+    from .comparison.sidebyside import side_by_side
 
     print(cnnspec.summary(cnnspec.get(args.model), _size(args.size, parser)))
     print()
@@ -379,7 +383,7 @@ def cmd_summary(args, parser) -> int:
 
 
 def cmd_convert(args, parser) -> int:
-    from .convert import convert
+    from .weights.convert import convert
 
     t0 = time.perf_counter()
     check_writable(args.dst)
@@ -389,7 +393,7 @@ def cmd_convert(args, parser) -> int:
 
 
 def cmd_export(args, parser) -> int:
-    from .export import export
+    from .onnx.artifact import export
 
     check_writable(args.out, (".onnx",))
     info = export(
@@ -400,7 +404,7 @@ def cmd_export(args, parser) -> int:
 
 
 def cmd_fetch(args, parser) -> int:
-    from .pretrained import fetch
+    from .published import fetch
 
     t0 = time.perf_counter()
     result = fetch(args.model, args.weights, framework=args.framework, progress=not args.no_progress, force=args.force)
@@ -409,7 +413,8 @@ def cmd_fetch(args, parser) -> int:
     if result.keras_path is not None:
         probe = result.record["probe"]
         print(
-            f"keras  {result.keras_path}  (probe batch max rel {probe['max_rel']:.2e}, top-1 {_pct(probe['top1'])}; record "
+            f"keras  {result.keras_path}  (probe batch max rel {probe['max_rel']:.2e}, "
+            f"top-1 {_pct(probe['top1'])}; record "
             f"{result.keras_path.with_name(result.record['keras_file'].removesuffix('.weights.h5') + '.json').name})"
         )
     print(f"done in {time.perf_counter() - t0:.1f}s, peak memory {_peak_rss_mb():.0f} MB")
@@ -435,14 +440,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--weights",
         metavar="FILE|NAME",
-        help="a torchvision/torch_impl checkpoint, or published weights (IMAGENET1K_V1, DEFAULT), instead of random weights",
+        help="a torchvision/torch_impl checkpoint, or published weights (IMAGENET1K_V1, DEFAULT), "
+        "instead of random weights",
     )
     c.add_argument("--no-onnx", action="store_true", help="skip exporting both models and comparing in onnxruntime")
     c.add_argument(
         "--train",
         action="store_true",
         help="training-step parity instead: the same optimizer steps in both frameworks, "
-        "comparing the loss, every gradient, updated weight and BatchNorm statistic (default batch 4, 64x64, or 96x96 where a BatchNorm would see a 2x2 map: parity/training.py says why)",
+        "comparing the loss, every gradient, updated weight and BatchNorm statistic (default batch 4, 64x64, "
+        "or 96x96 where a BatchNorm would see a 2x2 map: parity/training/steps.py says why)",
     )
     c.add_argument(
         "--optimizer",
@@ -455,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype",
         choices=("float64", "float32"),
         default="float64",
-        help="--train: precision (default float64; see parity/training.py for why)",
+        help="--train: precision (default float64; see parity/training/steps.py for why)",
     )
     c.add_argument(
         "--train-rtol",
@@ -496,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype",
         choices=("float64", "float32"),
         default="float64",
-        help="default float64: in float32 rounding alone makes this run drift (see the control line, parity/curve.py)",
+        help="default float64: in float32 rounding alone makes this run drift "
+        "(see the control line, parity/training/curve.py)",
     )
     t.add_argument("--rtol", type=float, default=1e-4, help="largest relative loss gap that passes (default 1e-4)")
     t.add_argument("--keras-backend", choices=BACKENDS, help="run the Keras side on this backend")

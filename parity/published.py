@@ -9,7 +9,6 @@ then the weights and a record of the check are written atomically, the record la
 
 from __future__ import annotations
 
-import json
 import resource
 import time
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ import numpy as np
 
 import cnnspec
 from cnnbase.atomic import atomic_path, write_text
-from cnnspec.catalog import PublishedWeights
+from cnnspec.published import ConversionRecord, PublishedWeights, fixed_options
 
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL, compare
-from .transfer import transfer_weights
+from .comparison.compare import DEFAULT_ATOL, DEFAULT_RTOL, compare
+from .weights.copying import transfer_weights
 
 FRAMEWORKS = ("torch", "keras", "both")
 PROBE_BATCH = 2
@@ -35,12 +34,12 @@ class FetchResult:
     entry: PublishedWeights
     torch_path: Path | None = None
     keras_path: Path | None = None
-    record: dict[str, Any] | None = None
+    record: ConversionRecord | None = None
 
 
 def model_options(entry: PublishedWeights) -> dict[str, Any]:
     """The options both models are built with: the checkpoint's, the file's classes, no aux heads."""
-    return entry.fixed_options({"num_classes": entry.num_classes})
+    return fixed_options(entry)
 
 
 def fetch(
@@ -64,7 +63,7 @@ def fetch(
     return result
 
 
-def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool = True) -> dict[str, Any]:
+def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool = True) -> ConversionRecord:
     """torch file -> Keras weights in Keras' cache, kept only if a probe batch agrees."""
     import keras
 
@@ -72,7 +71,7 @@ def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool =
     import torch_impl
     from keras_impl import pretrained as keras_pretrained
 
-    from .check import keras_options
+    from .comparison.check import keras_options
 
     start = time.perf_counter()
     options = model_options(entry)
@@ -92,15 +91,15 @@ def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool =
         keras_model.save_weights(str(tmp))
     import torch
 
-    record = {
-        "model": entry.model,
-        "weights": entry.name,
-        "source_file": entry.file_name,
-        "source_url": entry.url,
-        "source_sha256": keras_pretrained.sha256_of(torch_file),
-        "keras_file": target.name,
-        "weights_sha256": keras_pretrained.sha256_of(target),
-        "probe": {
+    record = ConversionRecord(
+        model=entry.model,
+        weights=entry.name,
+        source_file=entry.file_name,
+        source_url=entry.url,
+        source_sha256=keras_pretrained.sha256_of(torch_file),
+        keras_file=target.name,
+        weights_sha256=keras_pretrained.sha256_of(target),
+        probe={
             "shape": list(probe.shape),
             "seed": PROBE_SEED,
             "max_abs": report.output.max_abs,
@@ -110,10 +109,10 @@ def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool =
             "rtol": DEFAULT_RTOL,
             "atol": DEFAULT_ATOL,
         },
-        "seconds": round(time.perf_counter() - start, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "versions": {"keras": keras.__version__, "backend": keras.backend.backend(), "torch": torch.__version__},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    write_text(keras_pretrained.record_path(entry), json.dumps(record, indent=2))  # last: it marks the file complete
+        seconds=round(time.perf_counter() - start, 2),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        versions={"keras": keras.__version__, "backend": keras.backend.backend(), "torch": torch.__version__},
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    write_text(keras_pretrained.record_path(entry), record.to_json())  # last: it marks the file complete
     return record

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import torch_impl
-from parity.randomise import randomise_torch
+from parity.weights.randomise import randomise_torch
 from torch_impl.fastpath import bf16_supported, cpu_bf16_feature, fast_inference, tolerance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -87,7 +87,7 @@ def test_bf16_is_a_different_path_that_still_agrees(resnet18):
 
 
 BF16_PROBE = """import numpy as np, torch, torch_impl
-from parity.randomise import randomise_torch
+from parity.weights.randomise import randomise_torch
 from torch_impl.fastpath import fast_inference
 model = randomise_torch(torch_impl.resnet18(), 0).eval()
 x = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))

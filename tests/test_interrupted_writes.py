@@ -220,7 +220,7 @@ def test_a_zombie_counts_as_ended():
 def test_stale_export_work_folders_are_removed(tmp_path, monkeypatch):
     import tempfile
 
-    from parity import onnx_export
+    from parity.onnx import export as onnx_export
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead, live = _dead_pid(), os.getpid()
@@ -235,10 +235,10 @@ def test_stale_export_work_folders_are_removed(tmp_path, monkeypatch):
 
 PARENT = """
 import sys, time, types
-parity = types.ModuleType("parity")  # parity.onnx_export alone, without the package's torch imports (5 s)
+parity = types.ModuleType("parity")  # parity.onnx.export alone, without the package's torch imports (5 s)
 parity.__path__ = ["parity"]
 sys.modules["parity"] = parity
-from parity import onnx_export
+from parity.onnx import export as onnx_export
 child = onnx_export._spawn_child()
 print(child.pid, flush=True)
 time.sleep(120)

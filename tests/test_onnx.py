@@ -12,10 +12,10 @@ from conftest import model_params
 
 import cnnspec
 import parity
-from parity.check import build_pair, check
-from parity.compare import figures
-from parity.onnx_compare import corrupt_initializer, expected_weight_elements, graph_info, run_onnx
-from parity.onnx_export import export_torch
+from parity.comparison.check import build_pair, check
+from parity.comparison.compare import figures
+from parity.onnx.export import export_torch
+from parity.onnx.fourway import corrupt_initializer, expected_weight_elements, graph_info, run_onnx
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -30,7 +30,7 @@ def assert_onnx_passes(result, exporter="torchscript"):
     for framework, g in onnx.graphs.items():
         assert g.dynamic_batch, framework
         assert g.weight_elements == expected_weight_elements(
-            cnnspec.get(result.model, **parity.check.model_options(result.model)), framework=framework
+            cnnspec.get(result.model, **parity.comparison.check.model_options(result.model)), framework=framework
         )
 
 
@@ -125,7 +125,7 @@ def test_export_cli_writes_one_file_atomically(tmp_path):
 
 def test_a_cancelled_keras_export_leaves_no_file_and_no_child(tmp_path):
     """check() starts the Keras export early; after an error it cancels it: no orphan, no temp file."""
-    from parity.onnx_export import start_export_keras
+    from parity.onnx.export import start_export_keras
 
     _, keras_model = build_pair("lenet5")
     export = start_export_keras(keras_model, tmp_path / "lenet5.onnx")
@@ -138,7 +138,7 @@ def test_a_prestarted_export_child_takes_the_next_job_and_an_unused_one_exits_qu
     """parity check starts the Keras export child before building its models (its ~6 s of imports
     run beside them); the next export takes that very process, and a spare nobody needs ends with
     status 0 once its stdin closes (a CLI that exits without teardown leaves no orphan)."""
-    from parity import onnx_export
+    from parity.onnx import export as onnx_export
 
     onnx_export.prestart_keras_export()
     spare = onnx_export._spare

@@ -19,8 +19,8 @@ import parity
 import torch_impl
 from keras_impl import builder as keras_builder
 from keras_impl import layer_name
-from parity.check import build_pair, check
-from parity.compare import figures, to_nhwc
+from parity.comparison.check import build_pair, check
+from parity.comparison.compare import figures, to_nhwc
 
 
 def small_size(name):
@@ -156,14 +156,14 @@ def test_untransposed_square_linear_is_caught():
 )
 def test_skipping_the_flatten_permutation_is_caught(name, first_linear, monkeypatch):
     size = small_size(name)
-    original = parity.mapping.layer_mappings
+    original = parity.weights.mapping.layer_mappings
 
     def without_permutation(spec, include_aux=True):
         from dataclasses import replace
 
         return [replace(m, flatten_from=None) for m in original(spec, include_aux)]
 
-    monkeypatch.setattr(parity.transfer, "layer_mappings", without_permutation)
+    monkeypatch.setattr(parity.weights.copying, "layer_mappings", without_permutation)
     report = broken_report(name, size)
     if first_linear is None:  # lenet5 flattens a 120x1x1 map: order does not matter, nothing breaks
         assert report.passed
@@ -301,7 +301,7 @@ def test_convert_torchvision_checkpoint_to_keras_and_back(tmp_path):
         expected = tv(torch.from_numpy(x)).numpy()
     assert figures("logits", expected, np.asarray(keras_model(to_nhwc(x))), 1e-5, 0, classes=True).passed
     back = tmp_path / "back.safetensors"
-    from parity.convert import convert
+    from parity.weights.convert import convert
 
     convert("resnet18", h5, back)
     again = torch_impl.resnet18(weights=back, num_classes=7).eval()
@@ -391,14 +391,15 @@ def test_relu6_without_its_cap_is_caught(monkeypatch):
 def test_depthwise_kernels_in_a_plain_conv_layout_do_not_transfer(monkeypatch):
     """torch's (C, 1, kh, kw) goes to DepthwiseConv2D's (kh, kw, C, 1); the plain conv transpose
     would give (kh, kw, 1, C): the transfer refuses it at the first depthwise layer."""
-    monkeypatch.setitem(parity.mapping.KERAS_AXES, "depthwise", (2, 3, 1, 0))
+    monkeypatch.setitem(parity.weights.mapping.KERAS_AXES, "depthwise", (2, 3, 1, 0))
     torch_model, keras_model = build_pair("mobilenet_v2", (64, 64))
     with pytest.raises(parity.TransferError, match=r"features\.0\.0|features\.1\.conv\.0\.0"):
         parity.transfer_weights(torch_model, keras_model)
 
 
 def test_mobilenet_linear_bottleneck_has_no_activation_after_the_sum():
-    """torchvision's inverted residual returns x + conv(x): a ReLU6 after the sum (ResNet's habit) diverges at that block."""
+    """torchvision's inverted residual returns x + conv(x): a ReLU6 after the sum (ResNet's habit) diverges at that
+    block."""
     spec = cnnspec.get("mobilenet_v2")
     from dataclasses import replace
 

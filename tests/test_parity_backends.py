@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from parity import backends
 from parity.__main__ import build_parser, child_argv, main
+from parity.comparison import backends
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -58,7 +58,7 @@ def test_child_argv_repeats_every_choice_but_the_backend_json_and_plot():
 
 def test_train_on_another_backend_in_a_subprocess_is_float64_exact(tmp_path, capsys):
     """resnet18 (BatchNorm, global average pooling) trained with Keras on another backend: float64
-    to rounding. Keras caps float64 at float32 on jax and torch; without parity.training's scoped
+    to rounding. Keras caps float64 at float32 on jax and torch; without parity.training.steps's scoped
     promotion and TorchBatchNormalization's float64 path this shows 1e-7 (measured)."""
     backend = other_backend()
     out, png = tmp_path / "train.json", tmp_path / "train.png"
@@ -106,14 +106,14 @@ def test_inference_on_two_backends_is_one_table_one_json_one_figure(tmp_path, ca
 
 def test_a_failing_backend_fails_the_run(tmp_path, monkeypatch):
     """A subprocess that dies without a summary is a failure of that backend, not a pass."""
-    monkeypatch.setattr("parity.backends.run_in_subprocess", lambda backend, argv: (3, {}))
+    monkeypatch.setattr("parity.comparison.backends.run_in_subprocess", lambda backend, argv: (3, {}))
     other = other_backend()
     assert main(["check", "lenet5", "--no-onnx", "--keras-backend", other, "--json", str(tmp_path / "s.json")]) == 1
     assert json.loads((tmp_path / "s.json").read_text())["failed"] == ["lenet5"]
 
 
 def test_plot_draws_nan_and_zero_without_failing(tmp_path):
-    from parity.plot import plot_check
+    from parity.comparison.plot import plot_check
 
     row = lambda name, rel: {"name": name, "max_rel": rel}  # noqa: E731
     summary = {
@@ -149,7 +149,7 @@ def test_train_curve_cli_writes_both_curves_and_passes(tmp_path, capsys):
 
 def test_float32_curve_has_its_control():
     """float32: the torch channels_last control runs beside and is reported (lenet5 stays within 1e-4)."""
-    from parity.curve import train_curve
+    from parity.training.curve import train_curve
 
     result = train_curve("lenet5", steps=6, dtype="float32", progress=False)
     assert result.passed and len(result.control_loss) == 6 and max(result.control_gaps) < 1e-4
@@ -160,7 +160,7 @@ def test_resnet18_curve_is_the_same_in_float64():
     in float64 the two frameworks' losses agree to rounding at the first step, and the training
     dynamics amplify that rounding (x30 per step at batch 4, measured) but nowhere near a float32
     leak's 1e-8 at step 1."""
-    from parity.curve import train_curve
+    from parity.training.curve import train_curve
 
     result = train_curve("resnet18", steps=4, batch=4, batches=2, size=32, dtype="float64", progress=False)
     assert result.passed and result.gaps[0] < 1e-12 and result.max_gap < 1e-7, result.gaps
@@ -168,7 +168,7 @@ def test_resnet18_curve_is_the_same_in_float64():
 
 
 def test_curve_gap_counts_nan_as_a_failure():
-    from parity.curve import CurveResult
+    from parity.training.curve import CurveResult
 
     r = CurveResult(
         "m", "tensorflow", "float32", (2, 3, 8, 8), 2, torch_loss=[1.0, 0.5], keras_loss=[1.0, float("nan")]
@@ -179,7 +179,7 @@ def test_curve_gap_counts_nan_as_a_failure():
 
 def test_toy_batches_are_fixed_and_normalised():
     import cnnspec
-    from parity.curve import toy_batches
+    from parity.training.curve import toy_batches
 
     spec = cnnspec.get("resnet18", num_classes=10)
     a, b = toy_batches(spec, 2, 4, 16, seed=1), toy_batches(spec, 2, 4, 16, seed=1)
@@ -193,7 +193,7 @@ def test_torch_initialisation_depends_on_the_seed_alone():
     RNG has seen other draws before (caught by the figure: jax's curve started at another loss)."""
     import torch
 
-    from parity.training import training_pair
+    from parity.training.steps import training_pair
 
     first, _ = training_pair("resnet18", (32, 32), seed=3, dtype="float32", init="torch", num_classes=10)
     torch.rand(100)

@@ -335,14 +335,14 @@ def test_parity_fetch_cli_prints_where_the_files_are(caches, capsys):
 
 
 def test_parity_check_on_published_weights(caches):
-    from parity.check import check
+    from parity.comparison.check import check
 
     result = check("googlenet", weights="IMAGENET1K_V1", size=(64, 64), direction="torch2keras")
     assert result.passed, [r.to_dict() for r in result.reports]
 
 
 def test_googlenet_file_with_aux_heads_loads_into_the_default_keras_model(caches, tmp_path):
-    from parity.convert import convert
+    from parity.weights.convert import convert
 
     source = Path(torch.hub.get_dir()) / "checkpoints" / cnnspec.published_weights("googlenet").file_name
     target = convert("googlenet", source, tmp_path / "googlenet.weights.h5")  # keeps the aux heads, like the file

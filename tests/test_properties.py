@@ -20,7 +20,7 @@ import cnnspec
 import parity
 from cnnspec import nodes as n
 from cnnspec.analysis import analyse, min_input_size
-from parity.check import check
+from parity.comparison.check import check
 
 # no deadline (a model build takes seconds), no health checks; max_examples and derandomize are
 # left to the loaded profile (a settings object inherits what it does not name from it)

@@ -712,16 +712,16 @@ CASES: list[Case] = [
     ),
     Case(
         "A20",
-        "api: parity.check.check",
-        lambda ws: __import__("parity.check").check.check("lenet5", batch=0),
+        "api: parity.comparison.check.check",
+        lambda ws: __import__("parity.comparison.check").comparison.check.check("lenet5", batch=0),
         "ValueError",
         "batch must be an int >= 1 (an empty batch compares nothing), received batch=0",
         "empty batch",
     ),
     Case(
         "A23",
-        "api: parity.check.check",
-        lambda ws: __import__("parity.check").check.check("lenet5", rtol=-1),
+        "api: parity.comparison.check.check",
+        lambda ws: __import__("parity.comparison.check").comparison.check.check("lenet5", rtol=-1),
         "ValueError",
         "rtol and atol must be >= 0, received rtol=-1",
         "negative tolerance",
@@ -760,16 +760,18 @@ CASES: list[Case] = [
     ),
     Case(
         "A21",
-        "api: parity.training.check_training",
-        lambda ws: __import__("parity.training").training.check_training("lenet5", "rmsprop"),
+        "api: parity.training.steps.check_training",
+        lambda ws: __import__("parity.training.steps").training.steps.check_training("lenet5", "rmsprop"),
         "ValueError",
         "optimizer must be one of ('sgd', 'adam', 'adamw'), received 'rmsprop'",
         "unknown optimizer",
     ),
     Case(
         "A22",
-        "api: parity.convert.convert",
-        lambda ws: __import__("parity.convert").convert.convert("resnet18", ws / "r18.pth", ws / "out.txt"),
+        "api: parity.weights.convert.convert",
+        lambda ws: __import__("parity.weights.convert").weights.convert.convert(
+            "resnet18", ws / "r18.pth", ws / "out.txt"
+        ),
         "ValueError",
         "cannot convert 'r18.pth' -> 'out.txt': expected a torch checkpoint",
         "unknown target format",
@@ -858,7 +860,7 @@ ELSEWHERE = [
     ),
     (
         "any size and batch (hypothesis)",
-        "parity.check",
+        "parity.comparison.check",
         "parity, or the too-small / only-takes line",
         "tests/test_properties.py",
     ),

@@ -10,7 +10,7 @@ import pytest
 from conftest import small_options
 
 import cnnspec
-from parity.training import OPTIMIZERS, check_training, compare_training, input_size, training_pair
+from parity.training.steps import OPTIMIZERS, check_training, compare_training, input_size, training_pair
 
 # A plain CNN, GoogLeNet with both auxiliary heads, and ResNet at a small size with every
 # optimizer; the rest of the 17 (VGG's 100 M-parameter classifier is slow in float64) under the slow mark.
@@ -24,7 +24,7 @@ SIZES = {
     "vgg16_bn": (32, 32),
     "vgg19": (32, 32),
     "vgg19_bn": (32, 32),
-    # below their default training size (96: parity.training.input_size) for CI's time; both agree to 1e-9 here
+    # below their default training size (96: parity.training.steps.input_size) for CI's time; both agree to 1e-9 here
     "resnet18": (64, 64),
     "googlenet": (64, 64),
 }
@@ -116,7 +116,7 @@ def test_each_family_agrees_with_sgd_at_a_small_size(name):
 
 def test_twin_a_flatten_in_torch_order_is_caught_at_the_first_linear():
     from keras_impl import layer_name
-    from parity.training import compare_training, training_pair
+    from parity.training.steps import compare_training, training_pair
 
     torch_model, keras_model = training_pair("vgg16_bn", (64, 64), spec=narrow_classifier("vgg16_bn"))
     layer = keras_model.get_layer(layer_name("classifier.0"))

@@ -52,7 +52,7 @@ def test_a_pickle_that_creates_a_file_is_refused_and_nothing_is_created(booby_tr
             elif entry == "factory":
                 torch_impl.resnet18(weights=checkpoint)
             else:
-                from parity.convert import convert
+                from parity.weights.convert import convert
 
                 convert("resnet18", checkpoint, tmp_path / "out.weights.h5")
     assert not marker.exists()

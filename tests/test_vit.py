@@ -116,7 +116,7 @@ def test_init_follows_torchvision_in_both_frameworks():
 @pytest.mark.parametrize("wrong", ["k, q, v", "heads last"])
 def test_qkv_packing_and_head_order_are_caught_at_the_attention(wrong, monkeypatch):
     """torch's in_proj_weight rows are q, k, v; each block's outputs split into (heads, D / heads)."""
-    original = parity.mapping._attention_to_keras
+    original = parity.weights.mapping._attention_to_keras
 
     def broken(tensors, heads):
         out = original(tensors, heads)
@@ -128,7 +128,7 @@ def test_qkv_packing_and_head_order_are_caught_at_the_attention(wrong, monkeypat
             for i, a in enumerate(out)
         ]
 
-    monkeypatch.setattr(parity.mapping, "_attention_to_keras", broken)
+    monkeypatch.setattr(parity.weights.mapping, "_attention_to_keras", broken)
     r = report(*pair())
     assert not r.passed and r.first_divergence.name == f"{LAYER0}.self_attention"
 
@@ -198,7 +198,7 @@ def test_both_onnx_exports_of_a_small_vit_agree_and_store_every_matrix():
     export's; each file stores the attention matrices and the position table (Keras' q/k/v biases
     as (heads, D / heads) tables besides)."""
     pytest.importorskip("onnxruntime")
-    from parity.onnx_compare import expected_weight_elements, onnx_check
+    from parity.onnx.fourway import expected_weight_elements, onnx_check
 
     torch_model, keras_model = pair()
     result = onnx_check(torch_model, keras_model, inputs(batch=3))

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import cnnspec
-from cnnspec import catalog
+from cnnspec import published
 
+from ..weights.copying import transfer_weights
+from ..weights.randomise import randomise_keras, randomise_torch
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, compare
-from .randomise import randomise_keras, randomise_torch
-from .transfer import transfer_weights
 
 DIRECTIONS = ("torch2keras", "keras2torch", "both")
 
@@ -103,13 +103,13 @@ def check(
     timings = {}
     start = time.perf_counter()
     if onnx:  # its imports run beside the builds below (~6 s of a cold check)
-        from .onnx_export import prestart_keras_export
+        from ..onnx.export import prestart_keras_export
 
         prestart_keras_export()
     options = {}
-    if weights is not None and catalog.is_weights_name(weights):  # published weights: fetched, options from the catalog
-        from .pretrained import fetch
-        from .pretrained import model_options as published_options
+    if weights is not None and published.is_weights_name(weights):  # published weights: fetched, options from the entry
+        from ..published import fetch
+        from ..published import model_options as published_options
 
         fetched = fetch(name, weights, framework="torch")
         weights, options = fetched.torch_path, published_options(fetched.entry)
@@ -126,8 +126,8 @@ def check(
     def start_keras_export():  # as soon as the Keras weights are final: it runs beside the comparisons
         nonlocal workdir, keras_export
         if onnx:
-            from .onnx_compare import onnx_paths
-            from .onnx_export import start_export_keras
+            from ..onnx.export import start_export_keras
+            from ..onnx.fourway import onnx_paths
 
             workdir = onnx_dir or tempfile.mkdtemp(prefix="parity_onnx_")
             keras_export = start_export_keras(keras_model, onnx_paths(name, workdir)["keras"])
@@ -154,8 +154,8 @@ def check(
             result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="keras -> torch"))
             timings["keras2torch"] = round(time.perf_counter() - t0, 3)
         if onnx:
-            from .onnx_compare import onnx_check
-            from .onnx_export import EXPORT_BATCH
+            from ..onnx.export import EXPORT_BATCH
+            from ..onnx.fourway import onnx_check
 
             t0 = time.perf_counter()
             onnx_batch = batch if batch != EXPORT_BATCH else EXPORT_BATCH + 1

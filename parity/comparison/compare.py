@@ -167,7 +167,8 @@ def comparable_layers(spec: cnnspec.ModelSpec, keras_model, include_aux: bool = 
         while containers and not path.startswith(containers[-1] + "."):
             out.append(containers.pop())  # every child seen: the container's own output comes next
         if isinstance(node, n.Sequential) or (isinstance(node, n.Residual) and node.post is not None):
-            continue  # no layer of their own (a Residual's output is its post activation, or its sum, named by its path)
+            # no layer of their own (a Residual's output is its post activation, or its sum, named by its path)
+            continue
         if layer_name(path) not in names:
             continue
         if n.children_of(node):
@@ -187,7 +188,8 @@ def _check_logits(spec: cnnspec.ModelSpec, keras_model) -> None:
     activation = getattr(layer, "activation", None)
     if activation is not None and getattr(activation, "__name__", "linear") != "linear":
         raise ValueError(
-            f"the keras model's classifier applies {activation.__name__}; build it with classifier_activation=None to compare logits"
+            f"the keras model's classifier applies {activation.__name__}; "
+            "build it with classifier_activation=None to compare logits"
         )
 
 

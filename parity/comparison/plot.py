@@ -89,7 +89,7 @@ def _inference_panel(ax, summaries: dict[str, dict], model: str) -> None:
 
 def _training_rows(result: dict, kind: str) -> tuple[list[str], list[float]]:
     """Each tensor's worst step for one kind, in forward order."""
-    from .training import row_kind
+    from ..training.steps import row_kind
 
     worst: dict[str, float] = {}
     for row in result["rows"]:
@@ -116,7 +116,8 @@ def _training_panels(axes, summaries: dict[str, dict], model: str) -> None:
             if values:
                 ax.plot(values, marker=".", markersize=3, linewidth=1, color=COLOURS.get(backend), label=backend)
             losses.append(
-                f"{backend} {max((r['max_rel'] for r in result['rows'] if r['name'].startswith('loss')), default=0):.0e}"
+                f"{backend} "
+                f"{max((r['max_rel'] for r in result['rows'] if r['name'].startswith('loss')), default=0):.0e}"
             )
         _ticks(ax, names)
         _style(ax, f"{model}: {title}" + (f"   (loss: {', '.join(losses)})" if kind == "grad" else ""), rtol)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .onnx_export import ExportInfo, export_keras, export_torch
+from .export import ExportInfo, export_keras, export_torch
 
 
 def export(
@@ -19,13 +19,13 @@ def export(
     import torch_impl
     from cnnbase.atomic import check_writable
 
-    from .check import build_pair, checkpoint_options
+    from ..comparison.check import build_pair, checkpoint_options
 
     if framework not in ("torch", "keras"):
         raise ValueError(f"framework must be 'torch' or 'keras', received {framework!r}")
     check_writable(out, (".onnx",))  # before the export, not after it
-    from .randomise import randomise_torch
-    from .transfer import transfer_weights
+    from ..weights.copying import transfer_weights
+    from ..weights.randomise import randomise_torch
 
     if framework not in ("torch", "keras"):
         raise ValueError(f"framework must be 'torch' or 'keras', received {framework!r}")

@@ -38,7 +38,7 @@ OPSET = 18
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 EXPORT_BATCH = 2  # traced with 2, declared dynamic; checked with another batch size
-CHILD = Path(__file__).with_name("keras_onnx_child.py")
+CHILD = Path(__file__).with_name("keras_child.py")
 # The Keras export's work folder (the model's config and weights for the child) in the system's
 # temp folder: keras_onnx_<parent pid>_<random>; one whose parent was killed outright is removed by
 # the next export (:func:`remove_stale_work_folders`).
@@ -277,7 +277,7 @@ def _take_spare() -> subprocess.Popen | None:
 
 def write_weights(model, path: PathLike) -> None:
     """Every variable of a Keras model, in ``model.weights`` order, as one safetensors file (its
-    variable paths in the metadata, so the reader, ``keras_onnx_child.read_weights``, can check it
+    variable paths in the metadata, so the reader, ``keras_child.read_weights``, can check it
     rebuilt the same model). Faster to write and read than a ``.weights.h5``: VGG19's 575 MB took
     2.5 s + 3 s that way."""
     from safetensors.numpy import save_file

@@ -16,8 +16,8 @@ import numpy as np
 
 import cnnspec
 
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, figures, keras_outputs, to_nhwc, torch_outputs
-from .onnx_export import EXPORT_BATCH, ExportInfo, KerasExport, export_torch, start_export_keras
+from ..comparison.compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, figures, keras_outputs, to_nhwc, torch_outputs
+from .export import EXPORT_BATCH, ExportInfo, KerasExport, export_torch, start_export_keras
 
 
 @dataclass
@@ -165,7 +165,7 @@ def onnx_check(
     (a batch size other than the export's), and compares all four against torch.
 
     The Keras export runs in a subprocess while this process exports and runs the torch side;
-    ``keras_export`` is one the caller started earlier (:func:`~parity.onnx_export.start_export_keras`,
+    ``keras_export`` is one the caller started earlier (:func:`~parity.onnx.export.start_export_keras`,
     into ``workdir``), so that it overlaps even more."""
     spec = torch_model.spec
     size = tuple(inputs.shape[2:])

@@ -1,12 +1,13 @@
-"""Child process of :func:`parity.onnx_export.start_export_keras`; runs with ``KERAS_BACKEND=torch``.
+"""Child process of :func:`parity.onnx.export.start_export_keras`; runs with ``KERAS_BACKEND=torch``.
 
-    python parity/keras_onnx_child.py [--exporter torchscript|dynamo]
-    stdin, line 1: {"config": CONFIG_JSON, "weights": WEIGHTS_SAFETENSORS, "out": OUT_ONNX, "opset": 18, "batch": 2, ...}
+    python parity/onnx/keras_child.py [--exporter torchscript|dynamo]
+    stdin, line 1: {"config": CONFIG_JSON, "weights": WEIGHTS_SAFETENSORS, "out": OUT_ONNX, "opset": 18,
+                    "batch": 2, ...}
     stdin, line 2: any line, once the weights file is complete
 
 Run by path, so that it imports keras_impl and torch but not parity's package (torchvision, the
 comparison modules). It imports before it knows its job, so a parent can start it early (a spare,
-see ``parity.onnx_export.prestart_keras_export``) and hide those ~6 s. Rebuilds the functional model
+see ``parity.onnx.export.prestart_keras_export``) and hide those ~6 s. Rebuilds the functional model
 from its config (keras_impl's layers are registered by importing it) with zero initializers, loads
 the weights and exports the torch module Keras builds, with a dynamic batch axis. Prints one JSON
 line (its peak memory, seconds per phase). End of input before a job: exits 0 quietly (an unused spare).
@@ -23,7 +24,7 @@ import warnings
 STARTED = time.perf_counter()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# A script's folder leads sys.path; parity's modules (files.py, plot.py...) must not shadow others.
+# A script's folder leads sys.path; the modules beside this one (export.py, fourway.py...) must not shadow others.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 
 from cnnbase import startup_lines  # noqa: E402  (framework-free)
@@ -85,14 +86,15 @@ def traceable_layer_norm_class():
 
 
 def read_weights(model, path: str) -> None:
-    """Sets ``model``'s variables from the file ``parity.onnx_export.write_weights`` wrote."""
+    """Sets ``model``'s variables from the file ``parity.onnx.export.write_weights`` wrote."""
     from safetensors import safe_open
 
     with safe_open(path, framework="numpy") as f:
         paths = json.loads(f.metadata()["paths"])
         if paths != [v.path for v in model.weights]:
             raise ValueError(
-                f"{path} holds the weights of another model ({len(paths)} variables, the model has {len(model.weights)})"
+                f"{path} holds the weights of another model "
+                f"({len(paths)} variables, the model has {len(model.weights)})"
             )
         for i, variable in enumerate(model.weights):
             variable.assign(f.get_tensor(f"{i:05d}"))

@@ -134,8 +134,8 @@ def train_curve(
     same fixed toy batches and records both losses (see the module docstring)."""
     import keras
 
-    from .compare import strict_float32, to_nhwc
-    from .training import (
+    from ..comparison.compare import strict_float32, to_nhwc
+    from .steps import (
         compile_for_training,
         keras_dtype,
         keras_optimizer,
@@ -147,7 +147,8 @@ def train_curve(
 
     if steps < 1 or batch < 2 or batches < 1:
         raise ValueError(
-            f"expected steps >= 1, batch >= 2 (BatchNorm statistics) and batches >= 1; received {steps}, {batch}, {batches}"
+            "expected steps >= 1, batch >= 2 (BatchNorm statistics) and batches >= 1; "
+            f"received {steps}, {batch}, {batches}"
         )
     if size is not None and size < 1:
         raise ValueError(f"size must be >= 1 (or left out for the default), received size={size}")
@@ -190,7 +191,8 @@ def train_curve(
             result.control_loss.append(torch_step(twin, twin_opt, x, y, gradients=False, channels_last=True)[0])
         if progress and ((step + 1) % 10 == 0 or step + 1 == steps):
             print(
-                f"  step {step + 1:3d}/{steps}  loss torch {result.torch_loss[-1]:.6f}  keras {result.keras_loss[-1]:.6f}"
+                f"  step {step + 1:3d}/{steps}  "
+                f"loss torch {result.torch_loss[-1]:.6f}  keras {result.keras_loss[-1]:.6f}"
                 f"  gap {result.gaps[-1]:.1e}" + (f"  (control {result.control_gaps[-1]:.1e})" if control else ""),
                 flush=True,
             )
@@ -203,7 +205,7 @@ def plot_curve(results: dict[str, CurveResult], path: str | os.PathLike) -> Path
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .plot import COLOURS
+    from ..comparison.plot import COLOURS
 
     fig = Figure(figsize=(9, 6.5))
     FigureCanvasAgg(fig)

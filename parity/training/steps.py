@@ -32,10 +32,10 @@ import cnnspec
 from cnnspec import nodes as n
 from cnnspec.edit import map_nodes
 
-from .compare import DEFAULT_ATOL, Figures, figures, strict_float32, to_nhwc
-from .mapping import LayerMapping
-from .randomise import randomise_torch
-from .transfer import _plan, transfer_weights
+from ..comparison.compare import DEFAULT_ATOL, Figures, figures, strict_float32, to_nhwc
+from ..weights.copying import _plan, transfer_weights
+from ..weights.mapping import LayerMapping
+from ..weights.randomise import randomise_torch
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 # torchvision's reference recipe for SGD (momentum 0.9, weight decay 1e-4); torch's defaults for
@@ -377,7 +377,8 @@ def compare_training(
     labels = np.asarray(labels, np.int64)
     if inputs.ndim != 4 or len(inputs) == 0 or len(labels) != len(inputs):
         raise ValueError(
-            f"expected a non-empty NCHW batch and one label per image, received inputs {inputs.shape} and labels {labels.shape}"
+            "expected a non-empty NCHW batch and one label per image, "
+            f"received inputs {inputs.shape} and labels {labels.shape}"
         )
     if not np.isfinite(inputs).all():
         raise ValueError("inputs contain NaN or Inf")

@@ -13,9 +13,9 @@ from pathlib import Path
 import cnnspec
 import cnnspec.registry
 from cnnbase.atomic import atomic_path
-from cnntune.run import TORCH_SUFFIXES
+from cnntune.policy import TORCH_SUFFIXES
 
-from .transfer import transfer_weights
+from .copying import transfer_weights
 
 KERAS_SUFFIX = ".weights.h5"
 PathLike = str | os.PathLike
@@ -34,7 +34,7 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: int | None = N
     import keras_impl
     import torch_impl
 
-    from .check import checkpoint_options, keras_options
+    from ..comparison.check import checkpoint_options, keras_options
 
     src, dst = Path(src), Path(dst)
     cnnspec.registry.builder(name)  # unknown names fail here, with the list of models

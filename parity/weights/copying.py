@@ -43,7 +43,8 @@ def transfer_weights(src, dst) -> int:
     if _is_keras(src) and _is_torch(dst):
         return _keras_to_torch(src, dst)
     raise TypeError(
-        f"transfer_weights needs one torch_impl model and one keras_impl model, received {type(src).__name__} -> {type(dst).__name__}"
+        "transfer_weights needs one torch_impl model and one keras_impl model, "
+        f"received {type(src).__name__} -> {type(dst).__name__}"
     )
 
 
@@ -71,14 +72,16 @@ def _plan(torch_model, keras_model) -> list[tuple[LayerMapping, object]]:
         layer = keras_layers.get(m.path)
         if layer is None:
             raise TransferError(
-                f"{spec.name}: layer {m.path!r} of the torch model has no keras layer {layer_name(m.path)!r} in {keras_model.name!r}"
+                f"{spec.name}: layer {m.path!r} of the torch model has no keras layer {layer_name(m.path)!r} "
+                f"in {keras_model.name!r}"
             )
         torch_shapes = [tuple(state[k].shape) for k in m.torch_keys]
         expected = m.keras_shapes(torch_shapes)
         actual = [tuple(w.shape) for w in layer.weights]
         if expected != actual:
             raise TransferError(
-                f"{spec.name}: layer {m.path!r} does not fit: torch gives keras shapes {expected}, the keras layer has {actual}"
+                f"{spec.name}: layer {m.path!r} does not fit: torch gives keras shapes {expected}, "
+                f"the keras layer has {actual}"
             )
         plan.append((m, layer))
     # every weighted keras layer must be covered, or the pair is not the same model
