@@ -4,38 +4,50 @@
 >>> model = resnet18(classes=10, classifier_activation=None)
 
 This package never imports torch: it runs on the tensorflow, jax and torch backends alike.
+
+Importing the package loads nothing heavy: Keras (and with it TensorFlow) loads at the first use
+of a name below, so ``python -m keras_impl`` quiets TensorFlow's start-up lines before they print.
 """
 
-import sys
+from __future__ import annotations
 
-if sys.argv[:1] == ["-m"]:  # the package is being imported for ``python -m keras_impl``: keep the CLI's stderr
-    from cnnbase.cli import (
-        quiet_framework_logs,  # free of TensorFlow's start-up lines (cnnbase.cli), before Keras loads
-    )
+import importlib
+import importlib.util
+from typing import Any
 
-    quiet_framework_logs()
-from . import models as _models
-from .builder import build_model, layer_name
-from .layers import ChannelAffine, LocalResponseNorm, StochasticDepth, TorchMaxPool2D
-from .models import FACTORIES, get_model, list_models, model_info
-from .pretrained import decode_predictions, load_image, preprocess_input
-from .weights import load_keras_applications_vgg16, load_weights_file
+import cnnspec
 
-__all__ = [
-    "ChannelAffine",
-    "LocalResponseNorm",
-    "StochasticDepth",
-    "TorchMaxPool2D",
-    "build_model",
-    "decode_predictions",
-    "layer_name",
-    "load_image",
-    "load_keras_applications_vgg16",
-    "load_weights_file",
-    "preprocess_input",
-    "get_model",
-    "list_models",
-    "model_info",
-    *_models.__all__,
-]
-globals().update(FACTORIES)  # one factory per registered model: ``from keras_impl import vgg16``
+# public name -> the module that defines it; one factory per registered model comes from .models
+_EXPORTS = {
+    "ChannelAffine": "layers",
+    "LocalResponseNorm": "layers",
+    "StochasticDepth": "layers",
+    "TorchMaxPool2D": "layers",
+    "build_model": "builder",
+    "layer_name": "builder",
+    "decode_predictions": "pretrained",
+    "load_image": "pretrained",
+    "preprocess_input": "pretrained",
+    "load_keras_applications_vgg16": "weights",
+    "load_weights_file": "weights",
+    "get_model": "models",
+    "list_models": "models",
+    "model_info": "models",
+}
+
+__all__ = [*_EXPORTS, *cnnspec.names()]
+
+
+def __getattr__(name: str) -> Any:
+    """Loads the module behind a public name (or a submodule) when it is first used."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    if name in cnnspec.names():
+        return importlib.import_module(".models", __name__).FACTORIES[name]
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -4,6 +4,8 @@
 >>> model = resnet18(num_classes=10).eval()
 """
 
+from typing import Any
+
 from . import models as _models
 from .builder import GoogLeNetOutputs, SpecModel, build_node
 from .fastpath import bf16_supported, fast_inference
@@ -25,4 +27,15 @@ __all__ = [
     "list_models",
     *_models.__all__,
 ]
-globals().update(FACTORIES)  # one factory per registered model: ``from torch_impl import vgg16``
+
+
+def __getattr__(name: str) -> Any:
+    """One factory per registered model: ``from torch_impl import vgg16``."""
+    try:
+        return FACTORIES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
