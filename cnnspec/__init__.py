@@ -10,7 +10,6 @@ This package imports no deep-learning framework: torch_impl and keras_impl inter
 
 from . import models as _models  # noqa: F401  (registers every model)
 from .analysis import Analysis, LayerInfo, ShapeError, analyse
-from .catalog import EvalTransform, PublishedWeights, categories, published_weights, register_weights, weights_names
 from .edit import map_nodes, replace_at
 from .model import IMAGENET_MEAN, IMAGENET_STD, AuxHead, ModelSpec
 from .nodes import (
@@ -45,6 +44,7 @@ from .nodes import (
     Tanh,
     children_of,
 )
+from .published import EvalTransform, PublishedWeights, categories, published_weights, register_weights, weights_names
 from .registry import get, names, options, options_for_size, register
 from .summary import summary
 

@@ -50,14 +50,14 @@ def _main(argv: list[str]) -> int:
 
 
 def weights_table() -> str:
-    """The catalog as a markdown table (models without published weights are listed last)."""
-    from .catalog import NO_WEIGHTS_REASON, table_rows
+    """The published weights as a markdown table (models without them are listed last, with why)."""
+    from .published import no_weights_reasons, table_rows
 
     rows = table_rows()
     head = list(rows[0])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(r[k]) for k in head) + " |" for r in rows]
-    lines += [f"| {m} | none: {why} |" + " |" * (len(head) - 2) for m, why in NO_WEIGHTS_REASON.items()]
+    lines += [f"| {m} | none: {why} |" + " |" * (len(head) - 2) for m, why in no_weights_reasons().items()]
     return "\n".join(lines)
 
 

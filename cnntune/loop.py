@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import cnnspec
 from cnnbase.atomic import atomic_write, write_json
-from cnnspec import catalog
+from cnnspec import published
 from cnntune.folders import check_layout
 
 from .options import FinetuneOptions
@@ -111,13 +111,13 @@ def finetune(adapter: Adapter, options: FinetuneOptions | None = None, **overrid
     recorded = info.get("options", {}) if info else {}
     opts = opts.resolved(recorded)  # the defaults that depend on --weights, or the resumed run's choices
     weights = opts.weights or recorded.get("weights")
-    entry = cnnspec.published_weights(opts.model, weights) if catalog.is_weights_name(weights) else None
+    entry = cnnspec.published_weights(opts.model, weights) if published.is_weights_name(weights) else None
     # options the published weights need (GoogLeNet's transform_input, ViT SWAG's image_size) or the
     # asked size builds (ViT from scratch: --size 32 sets image_size); a resumed run keeps its own
     model_options = (
         info.get("model_options", {})
         if info
-        else cnnspec.options_for_size(opts.model, opts.size, catalog.finetune_model_options(opts.model, opts.weights))
+        else cnnspec.options_for_size(opts.model, opts.size, published.finetune_model_options(opts.model, opts.weights))
     )
     spec = cnnspec.get(opts.model, **model_options)
     size = choose_size(

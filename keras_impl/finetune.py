@@ -38,7 +38,7 @@ import numpy as np
 
 import cnnspec
 from cnnbase.atomic import atomic_write
-from cnnspec import catalog
+from cnnspec import published
 from cnntune import loop, run
 from cnntune.loop import RunSetup
 from cnntune.options import WARMUP_START, FinetuneOptions
@@ -66,7 +66,7 @@ from .weights import keras_load_error
 
 def _check_weights_file(path: str | os.PathLike, model: str) -> Path:
     """A Keras ``.weights.h5``; a torch checkpoint gets the command that converts it."""
-    if catalog.is_weights_name(path):  # published weights: converted once, cached under $KERAS_HOME
+    if published.is_weights_name(path):  # published weights: converted once, cached under $KERAS_HOME
         return pretrained.ensure_converted(cnnspec.published_weights(model, path))
     p = Path(path)
     if p.suffix in TORCH_SUFFIXES:
@@ -108,7 +108,7 @@ def build_model(
     """``name`` (inputs ``size`` x ``size``) with its backbone from ``weights`` (or random init) and a
     fresh classifier that outputs logits. GoogLeNet is built without auxiliary heads."""
     extra = {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
-    extra.update(catalog.finetune_model_options(name, weights) if weights is not None else {})
+    extra.update(published.finetune_model_options(name, weights) if weights is not None else {})
     extra.update(model_options or {})
     spec = cnnspec.get(name, **extra)
     size = resolve_size(spec, size)

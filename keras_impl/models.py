@@ -4,26 +4,27 @@
           classes=1000, classifier_activation="softmax", **model_options)
 
 ``model_options`` are the spec's own (``dropout``, ``aux_logits``, ``transform_input``,
-``zero_init_residual``). ``weights`` is None, ``"imagenet"`` (the catalog's DEFAULT entry), a
-catalog name (``"IMAGENET1K_V1"``; see ``cnnspec.weights_names``), or a local ``.weights.h5``.
+``zero_init_residual``). ``weights`` is None, ``"imagenet"`` (the model's DEFAULT published weights),
+a weights name (``"IMAGENET1K_V1"``; see ``cnnspec.weights_names``), or a local ``.weights.h5``.
 Published weights are torchvision's files converted once by the parity layer and cached under
 ``$KERAS_HOME`` (see :mod:`keras_impl.pretrained`). Inputs are channels-last (NHWC) and
 preprocessed the torch way (``keras_impl.preprocess_input``), since the architectures and their
 published weights come from torchvision.
-GoogLeNet with ``aux_logits=True`` returns ``[logits, aux2, aux1]`` (torchvision's order) in
-training and inference alike, since a functional model has fixed outputs; it defaults to False.
+A model with auxiliary heads (GoogLeNet) returns them only when asked (``aux_logits=True``):
+``[logits, aux2, aux1]`` (torchvision's order) in training and inference alike, since a functional
+model has fixed outputs.
 """
 
 from __future__ import annotations
 
 import inspect
-import warnings
+from dataclasses import replace
 from typing import Any
 
 import keras
 
 import cnnspec
-from cnnspec import catalog, registry
+from cnnspec import published, registry
 
 from . import pretrained
 from .builder import build_model
@@ -53,21 +54,18 @@ def get_model(
     """Builds ``name`` the way keras.applications builds its models (see the module docstring)."""
     if weights is not None and not isinstance(weights, (str, bytes)) and not hasattr(weights, "__fspath__"):
         raise TypeError(
-            f"weights must be None, 'imagenet', a weights name or a path to a .weights.h5 file. Received: weights={weights!r}"
+            "weights must be None, 'imagenet', a weights name or a path to a .weights.h5 file. "
+            f"Received: weights={weights!r}"
         )
-    entry = cnnspec.published_weights(name, weights) if catalog.is_weights_name(weights) else None
-    if entry is not None:
-        classes, options = pretrained.keras_options(entry, include_top, classes, options)
-        if include_top and not entry.classifies:
-            warnings.warn(
-                f"{entry.key} are feature-only weights: the classifier holds no valid values; use include_top=False",
-                stacklevel=3,
-            )
-    if name == "googlenet":
-        options.setdefault("aux_logits", False)
+    entry = published.lookup(name, weights)
     if classes is not None:
         options["num_classes"] = classes
+    if entry is not None:
+        options = published.fixed_options(entry, options, head=include_top, argument="classes")
+        published.warn_unusable_head(entry, options, head=include_top, stacklevel=3)
     spec = cnnspec.get(name, **options)
+    if spec.aux_heads and "aux_logits" not in options:  # fixed outputs: aux heads only when asked for
+        spec = replace(spec, aux_heads=())
     model = build_model(spec, include_top, input_tensor, input_shape, pooling, classifier_activation)
     if entry is not None:
         pretrained.load_pretrained(model, entry, options)

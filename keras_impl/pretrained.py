@@ -1,11 +1,13 @@
-"""Published weights in Keras: ``resnet18(weights="imagenet")``, the catalog names, and their
+"""Published weights in Keras: ``resnet18(weights="imagenet")``, the weights names, and their
 preprocessing (``preprocess_input``, ``decode_predictions``, ``load_image``).
 
 The Keras weights are torchvision's file converted by the parity layer, checked on a probe batch
 against the torch model, and cached under Keras' own folder (``$KERAS_HOME/models/classic_cnns``,
-default ``~/.keras``) with a small JSON record: the source file and its sha256, the converted
-file's sha256 (checked at every load, so a damaged cache is converted again) and the measured
-agreement. keras_impl never imports torch: a missing conversion runs ``python -m parity fetch``
+default ``~/.keras``) with a small JSON record (:class:`cnnspec.published.ConversionRecord`, the
+type parity writes): the source file and its sha256, the converted file's sha256 (checked at every
+load, so a damaged cache is converted again) and the measured agreement. What a file fixes and
+warns about is :mod:`cnnspec.published`'s; this module only converts, caches and loads.
+keras_impl never imports torch: a missing conversion runs ``python -m parity fetch``
 in a subprocess, which needs torch installed; without torch, the error names the command to run
 on a machine that has it.
 """
@@ -14,18 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import subprocess
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import cnnspec
-from cnnspec.catalog import PublishedWeights
+from cnnspec.published import ConversionRecord, PublishedWeights
+
+from .builder import build_model, layer_name
+from .weights import copy_weights_by_name
 
 CACHE_SUBDIR = Path("models") / "classic_cnns"
 
@@ -53,18 +58,16 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def read_record(entry: PublishedWeights) -> dict[str, Any] | None:
+def read_record(entry: PublishedWeights) -> ConversionRecord | None:
     """The conversion record when the cached file is complete and unchanged, else None."""
     path, record = converted_path(entry), record_path(entry)
     if not (path.is_file() and record.is_file()):
         return None
     try:
-        info = json.loads(record.read_text())
-    except (OSError, ValueError):
+        info = ConversionRecord.from_json(record.read_text())
+    except (OSError, ValueError, TypeError):
         return None
-    if info.get("source_file") != entry.file_name or info.get("weights_sha256") != sha256_of(path):
-        return None
-    return info
+    return info if info.describes(entry, sha256_of(path)) else None
 
 
 def fetch_command(entry: PublishedWeights) -> str:
@@ -94,40 +97,18 @@ def ensure_converted(entry: PublishedWeights) -> Path:
     return converted_path(entry)
 
 
-def keras_options(
-    entry: PublishedWeights, include_top: bool, classes: int | None, options: dict[str, Any]
-) -> tuple[int | None, dict[str, Any]]:
-    """``classes`` and the spec options with what the checkpoint fixes (keras.applications' rule:
-    with ``include_top=True`` the classes are the file's; GoogLeNet's ``transform_input`` is set
-    unless given)."""
-    if include_top and entry.classifies:
-        if classes is not None and classes != entry.num_classes:
-            raise ValueError(
-                f"weights {entry.key} with include_top=True, classes must be {entry.num_classes}, received classes={classes}; "
-                "use include_top=False (with pooling=) and a new head, or keras_impl.transfer.replace_head"
-            )
-        classes = entry.num_classes
-    return classes, entry.fixed_options(options)
-
-
 def load_pretrained(model, entry: PublishedWeights, options: dict[str, Any]) -> None:
     """Loads ``entry``'s converted weights into ``model`` (any input size, with or without top).
 
-    The converted file holds the default model (top, no aux heads). A model of that layout loads it
-    directly; any other (``include_top=False``, aux heads) gets its layers copied by name from a
-    reference model, the way the torch side ignores absent heads.
+    The converted file holds the model with the file's head and no aux heads. A model of that
+    layout loads it directly; any other (``include_top=False``, aux heads) gets its layers copied by
+    name from such a reference model, the way the torch side ignores absent heads.
     """
-    from .builder import layer_name
-    from .models import get_model
-    from .weights import copy_weights_by_name
-
     path = ensure_converted(entry)
-    has_top = any(layer.name == layer_name(cnnspec.get(entry.model).classifier) for layer in model.layers)
-    has_aux = (
-        any(layer.name.startswith(tuple(f"{a}_" for a in entry.dropped)) for layer in model.layers)
-        if entry.dropped
-        else False
-    )
+    default = cnnspec.get(entry.model)
+    aux = tuple(f"{a.name}_" for a in default.aux_heads)
+    has_top = any(layer.name == layer_name(default.classifier) for layer in model.layers)
+    has_aux = bool(aux) and any(layer.name.startswith(aux) for layer in model.layers)
     if has_top and not has_aux:
         try:
             model.load_weights(str(path))
@@ -135,15 +116,14 @@ def load_pretrained(model, entry: PublishedWeights, options: dict[str, Any]) -> 
         except (ValueError, KeyError) as err:
             raise ValueError(f"{path} does not fit {model.name}: {err}") from None
     plain = {k: v for k, v in options.items() if k not in ("aux_logits", "num_classes")}
-    if "aux_logits" in cnnspec.options(entry.model):
-        plain["aux_logits"] = False
-    reference = get_model(entry.model, weights=None, classes=entry.num_classes, classifier_activation=None, **plain)
+    spec = cnnspec.get(entry.model, num_classes=entry.num_classes, **plain)
+    reference = build_model(replace(spec, aux_heads=()), classifier_activation=None)
     reference.load_weights(str(path))
-    untouched = copy_weights_by_name(reference, model, label=entry.key)
-    if untouched:
+    untouched = [n for n in copy_weights_by_name(reference, model, label=entry.key) if not (aux and n.startswith(aux))]
+    if untouched:  # the aux heads are cnnspec.published.warn_unusable_head's
         warnings.warn(
             f"{len(untouched)} layers are not in {entry.key} and keep their initial values "
-            f"({', '.join(untouched[:4])}{'...' if len(untouched) > 4 else ''}): the auxiliary heads are NOT pretrained",
+            f"({', '.join(untouched[:4])}{'...' if len(untouched) > 4 else ''})",
             stacklevel=4,
         )
 
@@ -192,7 +172,8 @@ def decode_predictions(preds, top: int = 5, *, categories: str = "imagenet1k") -
     names = cnnspec.categories(categories)
     if preds.ndim != 2 or preds.shape[1] != len(names):
         raise ValueError(
-            f"decode_predictions expects a batch of predictions shaped (samples, {len(names)}), received shape {preds.shape}"
+            f"decode_predictions expects a batch of predictions shaped (samples, {len(names)}), "
+            f"received shape {preds.shape}"
         )
     if not 1 <= top <= len(names):
         raise ValueError(f"top must be between 1 and {len(names)}, received top={top}")

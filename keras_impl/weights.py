@@ -11,6 +11,9 @@ from typing import Any
 import keras
 
 import cnnspec
+from cnnspec.nodes import Linear
+
+from .builder import build_model, layer_name
 
 PathLike = str | os.PathLike
 
@@ -26,7 +29,7 @@ def load_weights_file(
     """
     path = Path(path)
     if not path.is_file():
-        from cnnspec.catalog import not_found_hint
+        from cnnspec.published import not_found_hint
 
         raise FileNotFoundError(f"weights file not found: {path}{not_found_hint(str(path))}")
     if not path.name.endswith(".weights.h5"):
@@ -47,11 +50,7 @@ def load_weights_file(
         return
     options = dict(options or {})
     if name is not None and cnnspec.get(name).aux_heads and not options.get("aux_logits"):
-        from .models import get_model
-
-        twin = get_model(
-            name, weights=None, classifier_activation=None, **{**_keras_names(options), "aux_logits": True}
-        )
+        twin = build_model(cnnspec.get(name, **{**options, "aux_logits": True}), classifier_activation=None)
         try:
             twin.load_weights(str(path))
         except (ValueError, OSError, KeyError):
@@ -59,14 +58,32 @@ def load_weights_file(
         else:
             copy_weights_by_name(twin, model, label=str(path))
             return
+    reason = keras_load_error(first_error, name or model.name)
     if isinstance(first_error, OSError):  # h5py: not an HDF5 file, or a truncated one
-        raise ValueError(f"{path} is not a readable Keras .weights.h5 file: {keras_load_error(first_error)}") from None
-    raise ValueError(f"{path} does not fit {model.name}: {keras_load_error(first_error)}") from None
+        raise ValueError(f"{path} is not a readable Keras .weights.h5 file: {reason}") from None
+    raise ValueError(f"{path} does not fit {model.name}: {reason}") from None
 
 
-def keras_load_error(err: BaseException) -> str:
+def classifier_layers(model: str | None = None) -> set[str]:
+    """The Keras layer names of the classifiers (the main one and each aux head's last Linear) of
+    ``model``'s spec, or of every registered spec when ``model`` is not one: read from the spec."""
+    names = [model] if model in cnnspec.names() else cnnspec.names()
+    found = set()
+    for name in names:
+        spec = cnnspec.get(name)
+        found.add(layer_name(spec.classifier))
+        for aux in spec.aux_heads:
+            linears = [
+                path for path, node in spec.walk() if path.startswith(f"{aux.name}.") and isinstance(node, Linear)
+            ]
+            found.update(layer_name(path) for path in linears[-1:])
+    return found
+
+
+def keras_load_error(err: BaseException, model: str | None = None) -> str:
     """Keras' load error in one line: which variable, its shape in the file and in the model
-    (Keras' own text spans a dozen lines and prints the variable's values)."""
+    (Keras' own text spans a dozen lines and prints the variable's values); a classifier's
+    mismatch (of ``model``'s spec, or any spec's) says how to get another number of classes."""
     text = str(err)
     shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
     where = re.search(r"path=([^,\s]+)", text)
@@ -75,7 +92,7 @@ def keras_load_error(err: BaseException) -> str:
         more = f" (and {int(count.group(1)) - 1} more layer(s))" if count and int(count.group(1)) > 1 else ""
         hint = (
             " (another num_classes? build with the file's, then replace the head)"
-            if where and where.group(1).split("/")[0] in ("fc", "classifier_6", "predictions")
+            if where and where.group(1).split("/")[0] in classifier_layers(model)
             else ""
         )
         return (
@@ -84,10 +101,6 @@ def keras_load_error(err: BaseException) -> str:
         )
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(err).__name__
-
-
-def _keras_names(options: dict[str, Any]) -> dict[str, Any]:
-    return {("classes" if k == "num_classes" else k): v for k, v in options.items()}
 
 
 def copy_weights_by_name(source: keras.Model, target: keras.Model, label: str = "") -> list[str]:
@@ -133,7 +146,8 @@ def load_keras_applications_vgg16(model: keras.Model, source: keras.Model | Path
     dst = [lyr for lyr in model.layers if lyr.weights]
     if len(src) != len(dst):
         raise ValueError(
-            f"keras.applications model has {len(src)} weighted layers, {model.name} has {len(dst)}: is this VGG16 with include_top=True?"
+            f"keras.applications model has {len(src)} weighted layers, {model.name} has {len(dst)}: "
+            "is this VGG16 with include_top=True?"
         )
     for a, b in zip(src, dst):
         wa, wb = a.get_weights(), b.get_weights()

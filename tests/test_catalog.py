@@ -1,4 +1,5 @@
-"""The catalog of published weights equals torchvision's weight enums, field by field."""
+"""The published weights (each family's entries, cnnspec.published) equal torchvision's weight enums,
+field by field."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import pytest
 
 import cnnspec
-from cnnspec import catalog
+from cnnspec import published
 
 torchvision = pytest.importorskip("torchvision")
 from torchvision.models import get_model_weights  # noqa: E402
@@ -31,10 +32,10 @@ def _docs(text: str) -> str:
 
 def test_catalog_covers_every_torchvision_model_and_weight():
     enums = _torchvision_enums()
-    assert set(enums) == set(catalog.models_with_weights())
+    assert set(enums) == set(published.models_with_weights())
     for model, enum in enums.items():
-        assert set(catalog.weights_names(model)) == {w.name for w in enum}, model
-        assert catalog.default_name(model) == enum.DEFAULT.name, model
+        assert set(published.weights_names(model)) == {w.name for w in enum}, model
+        assert published.default_name(model) == enum.DEFAULT.name, model
 
 
 @pytest.mark.parametrize("model", sorted(_torchvision_enums()))
@@ -45,8 +46,9 @@ def test_catalog_entry_equals_torchvision_field_by_field(model):
         assert ours.url == tv.url
         assert tv.url.rsplit("/", 1)[-1].find(f"-{ours.sha256_prefix}.") > 0
         if meta["categories"] is None:
-            assert ours.categories is None and not ours.classifies
+            assert ours.features_only and ours.categories is None and not ours.classifies
         else:
+            assert not ours.features_only
             assert ours.category_names() == list(meta["categories"])
             assert ours.num_classes == len(meta["categories"])
         preset = tv.transforms()
@@ -68,7 +70,7 @@ def test_catalog_entry_equals_torchvision_field_by_field(model):
 
 def test_models_without_weights_say_why():
     for model in ("lenet5", "alexnet_original"):
-        assert catalog.weights_names(model) == []
+        assert published.weights_names(model) == []
         with pytest.raises(ValueError, match=f"{model} has no published weights: "):
             cnnspec.published_weights(model)
     with pytest.raises(KeyError, match="unknown model 'resnet19'"):
@@ -78,7 +80,8 @@ def test_models_without_weights_say_why():
 def test_unknown_weight_name_lists_the_known_ones():
     with pytest.raises(
         ValueError,
-        match=r"resnet50 has no published weights named 'IMAGENET1K_V3'; it has IMAGENET1K_V2 \(DEFAULT\), IMAGENET1K_V1",
+        match=r"resnet50 has no published weights named 'IMAGENET1K_V3'; "
+        r"it has IMAGENET1K_V2 \(DEFAULT\), IMAGENET1K_V1",
     ):
         cnnspec.published_weights("resnet50", "IMAGENET1K_V3")
     assert cnnspec.published_weights("resnet50", "imagenet").name == "IMAGENET1K_V2"
@@ -92,20 +95,20 @@ def test_checkpoint_options_and_dropped_heads():
 
 def test_mirror_replaces_the_base_url_only(monkeypatch):
     w = cnnspec.published_weights("resnet18")
-    monkeypatch.delenv(catalog.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(published.MIRROR_ENV, raising=False)
     assert w.download_url() == w.url
-    monkeypatch.setenv(catalog.MIRROR_ENV, "http://mirror.internal/torch/")
+    monkeypatch.setenv(published.MIRROR_ENV, "http://mirror.internal/torch/")
     assert w.download_url() == "http://mirror.internal/torch/resnet18-f37072fd.pth"
 
 
 def test_is_weights_name_tells_names_from_paths():
     assert (
-        catalog.is_weights_name("IMAGENET1K_V1")
-        and catalog.is_weights_name("DEFAULT")
-        and catalog.is_weights_name("imagenet")
+        published.is_weights_name("IMAGENET1K_V1")
+        and published.is_weights_name("DEFAULT")
+        and published.is_weights_name("imagenet")
     )
     for path in ("resnet18-f37072fd.pth", "weights/r18", "r18.weights.h5", "Imagenet"):
-        assert not catalog.is_weights_name(path)
+        assert not published.is_weights_name(path)
 
 
 def test_readme_table_is_the_catalog():

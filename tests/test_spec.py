@@ -9,15 +9,17 @@ import sys
 import pytest
 
 import cnnspec
-from cnnspec import analyse, catalog
+from cnnspec import analyse, published
 
 # torchvision's published figures (weights metadata: num_params, _ops in GFLOPS, i.e. GMACs), taken
-# from the catalog's DEFAULT entries (tests/test_catalog.py holds those equal to torchvision's enums):
+# from the published weights' DEFAULT entries (tests/test_catalog.py holds those equal to torchvision's enums):
 # a new model's figures are checked with no list here to extend.
 PUBLISHED = {
-    name: (w.num_params, w.gflops) for name in catalog.models_with_weights() for w in [cnnspec.published_weights(name)]
+    name: (w.num_params, w.gflops)
+    for name in published.models_with_weights()
+    for w in [cnnspec.published_weights(name)]
 }
-NO_WEIGHTS = set(catalog.NO_WEIGHTS_REASON)
+NO_WEIGHTS = set(published.no_weights_reasons())
 
 
 def test_registry_lists_every_model():

@@ -230,5 +230,5 @@ def test_fine_tuning_builds_a_vit_for_the_asked_size_and_published_weights_fix_t
     assert tuple(torch_model.encoder.pos_embedding.shape) == (1, 5, 768) and torch_model.num_classes == 3
     keras_model = keras_finetune.build_model("vit_b_16", 3, size=32, model_options=options)
     assert keras_model.input_shape == (None, 32, 32, 3) and keras_model.output_shape == (None, 3)
-    swag = cnnspec.catalog.finetune_model_options("vit_b_16", "IMAGENET1K_SWAG_E2E_V1")
+    swag = cnnspec.published.finetune_model_options("vit_b_16", "IMAGENET1K_SWAG_E2E_V1")
     assert cnnspec.options_for_size("vit_b_16", 32, swag) == {"image_size": 384}

@@ -10,11 +10,10 @@ checkpoint works as is); or a state dict.
 from __future__ import annotations
 
 import inspect
-import warnings
 from typing import Any
 
 import cnnspec
-from cnnspec import registry
+from cnnspec import published, registry
 
 from . import pretrained
 from .builder import SpecModel
@@ -37,18 +36,10 @@ def get_model(
     A checkpoint's auxiliary-head weights are ignored when the model is built without them
     (``aux_logits=False``), as torchvision does.
     """
-    entry = pretrained.resolve(name, weights)
+    entry = published.lookup(name, weights)
     if entry is not None:
-        options = pretrained.checkpoint_options(entry, options)
-        if not entry.classifies:
-            warnings.warn(
-                f"{entry.key} are feature-only weights: the classifier holds no valid values; replace the head",
-                stacklevel=3,
-            )
-        if options.get("aux_logits") and entry.dropped:
-            warnings.warn(
-                f"the auxiliary heads in {entry.key} are NOT pretrained, so make sure to train them", stacklevel=3
-            )
+        options = published.fixed_options(entry, options)
+        published.warn_unusable_head(entry, options, stacklevel=3)
         cnnspec.get(name, **options)  # bad options fail before any download
         weights = pretrained.download(entry)
     spec = cnnspec.get(name, **options)

@@ -10,7 +10,6 @@ Files already in the cache are trusted, as torch.hub trusts them.
 
 from __future__ import annotations
 
-import enum
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,13 @@ from typing import Any
 import torch
 
 import cnnspec
-from cnnspec import catalog
-from cnnspec.catalog import PublishedWeights
+from cnnspec import published
+from cnnspec.published import PublishedWeights
 
 
 @dataclass(frozen=True)
 class Weights:
-    """A catalog entry with torch-side helpers, shaped like torchvision's ``Weights``: ``url``,
+    """A published-weights entry with torch-side helpers, shaped like torchvision's ``Weights``: ``url``,
     ``meta``, ``transforms()``, ``get_state_dict()``."""
 
     entry: PublishedWeights
@@ -42,7 +41,7 @@ class Weights:
     def meta(self) -> dict[str, Any]:
         e = self.entry
         return {
-            "categories": e.category_names() if e.classifies else None,
+            "categories": None if e.features_only else e.category_names(),
             "num_params": e.num_params,
             "min_size": e.min_size,
             "recipe": e.recipe,
@@ -53,7 +52,7 @@ class Weights:
         }
 
     def transforms(self):
-        """The evaluation preprocessing: torchvision's ``ImageClassification`` preset with the catalog's sizes."""
+        """The evaluation preprocessing: torchvision's ``ImageClassification`` preset with the entry's sizes."""
         from .vision import torchvision
 
         torchvision()  # one clear error where importing it would crash the process
@@ -77,49 +76,15 @@ class Weights:
         return read_state_dict(download(self.entry, progress=progress))
 
 
-def get_weights(model: str, name: str = catalog.DEFAULT) -> Weights:
+def get_weights(model: str, name: str = published.DEFAULT) -> Weights:
     """``get_weights("resnet50")`` is resnet50's DEFAULT entry; ``.transforms()`` preprocesses for it."""
     return Weights(cnnspec.published_weights(model, name))
 
 
 def resolve(model: str, weights: Any) -> PublishedWeights | None:
-    """The catalog entry ``weights`` names (a name, a torchvision enum member, a :class:`Weights`),
-    or None when ``weights`` is a file or a state dict."""
-    if isinstance(weights, Weights):
-        weights = weights.entry
-    if isinstance(weights, PublishedWeights):
-        entry = weights
-    elif isinstance(weights, enum.Enum) and hasattr(
-        weights, "url"
-    ):  # torchvision.models.ResNet50_Weights.IMAGENET1K_V2
-        entry = catalog.find_by_url(weights.url)
-        if entry is None:
-            raise ValueError(f"weights={weights}: {weights.url} is not in the catalog of published weights")
-    elif catalog.is_weights_name(weights):
-        return cnnspec.published_weights(model, weights)
-    else:
-        return None
-    if entry.model != model:
-        raise ValueError(
-            f"weights={weights} are {entry.model}'s; {model} takes {', '.join(catalog.weights_names(model)) or 'none'}"
-        )
-    return entry
-
-
-def checkpoint_options(entry: PublishedWeights, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with what the checkpoint fixes, the way torchvision's factories set them:
-    ``num_classes`` must be the file's (else an error says how to get another head), options such
-    as GoogLeNet's ``transform_input`` are set unless the user chose them."""
-    options = dict(options)
-    if entry.classifies:
-        given = options.get("num_classes", entry.num_classes)
-        if given != entry.num_classes:
-            raise ValueError(
-                f"weights {entry.key} have {entry.num_classes} classes, received num_classes={given}: build with the "
-                f"default and replace the head (torch_impl.transfer.replace_head(model, {given})), or fine-tune with --weights"
-            )
-        options["num_classes"] = entry.num_classes
-    return entry.fixed_options(options)
+    """The entry ``weights`` names (a name, a torchvision enum member, a :class:`Weights`), or None
+    when ``weights`` is a file or a state dict: :func:`cnnspec.published.lookup`."""
+    return published.lookup(model, weights)
 
 
 def cache_path(entry: PublishedWeights) -> Path:
@@ -149,6 +114,6 @@ def download(entry: PublishedWeights, progress: bool = True) -> Path:
         reason = getattr(err, "reason", err)
         raise OSError(
             f"could not download {entry.key} from {url}: {reason}. Without internet, set "
-            f"{catalog.MIRROR_ENV} to a mirror's base URL, or copy {entry.file_name} to {path}"
+            f"{published.MIRROR_ENV} to a mirror's base URL, or copy {entry.file_name} to {path}"
         ) from None
     return path

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnbase.atomic import atomic_write
-from cnntune.run import PICKLE_SUFFIXES, TORCH_SUFFIXES
+from cnnbase.weight_files import PICKLE_SUFFIXES, TORCH_SUFFIXES
 
 WeightsLike = str | os.PathLike | Mapping[str, torch.Tensor]
 
@@ -28,7 +28,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        from cnnspec.catalog import not_found_hint
+        from cnnspec.published import not_found_hint
 
         raise FileNotFoundError(f"weights file not found: {path}{not_found_hint(str(path))}")
     suffix = path.suffix.lower()
@@ -68,7 +68,8 @@ def _load_failure(path: Path, err: BaseException) -> str:
         return (
             "a pickle with more than tensors in it"
             + (f" ({found.group(1)})" if found else "")
-            + "; pickled code is never run: save a state_dict with torch.save(model.state_dict(), f), or use safetensors"
+            + "; pickled code is never run: save a state_dict with torch.save(model.state_dict(), f), "
+            "or use safetensors"
         )
     if head != b"PK":
         return "its bytes are neither a zip archive (torch.save) nor a pickle: not a checkpoint"
@@ -111,9 +112,11 @@ def load_into(model: nn.Module, weights: WeightsLike, ignore_prefixes: tuple = (
             hint = ""
             classifier = getattr(getattr(model, "spec", None), "classifier", None)
             if classifier and key.startswith(classifier + "."):
-                hint = f" (the checkpoint has {tensor.shape[0]} classes: build with num_classes={tensor.shape[0]}, then replace the head)"
+                n = tensor.shape[0]
+                hint = f" (the checkpoint has {n} classes: build with num_classes={n}, then replace the head)"
             raise ValueError(
-                f"weights do not fit {name}: {key} has shape {tuple(tensor.shape)} in the file, {tuple(own[key].shape)} in the model{hint}"
+                f"weights do not fit {name}: {key} has shape {tuple(tensor.shape)} in the file, "
+                f"{tuple(own[key].shape)} in the model{hint}"
             )
     model.load_state_dict(state, strict=True)
 

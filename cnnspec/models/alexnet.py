@@ -9,6 +9,7 @@ conv2, conv4 and conv5 (60,965,224 parameters, the count of the reference Caffe 
 
 from ..model import ModelSpec
 from ..nodes import AdaptiveAvgPool, Conv, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool, ReLU, Sequential
+from ..published import TORCHVISION_BASE, TORCHVISION_RECIPES, PublishedWeights, no_published_weights, register_weights
 from ..registry import register
 
 
@@ -110,3 +111,28 @@ def alexnet_original(num_classes: int = 1000, dropout: float = 0.5) -> ModelSpec
         stages=_conv_stages(features),
         fixed_input=True,
     )
+
+
+# published weights (cnnspec.published): torchvision's files, held equal to its enums by tests/test_catalog.py
+register_weights(
+    PublishedWeights(
+        model="alexnet",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "alexnet-owt-7be5be79.pth",
+        acc1=56.522,
+        acc5=79.066,
+        num_params=61100840,
+        gflops=0.714,
+        file_size_mb=233.087,
+        min_size=(63, 63),
+        recipe=TORCHVISION_RECIPES + "alexnet-and-vgg",
+        docs="These weights reproduce closely the results of the paper using a simplified training recipe.",
+    )
+)
+no_published_weights(
+    "alexnet_original",
+    (
+        "the 2012 paper's Caffe weights are not in torchvision's catalog; 'alexnet' (torchvision's variant) has "
+        "IMAGENET1K_V1"
+    ),
+)

@@ -14,6 +14,7 @@ is eps 1e-5, momentum 0.1 (torchvision's B0, written out).
 
 from ..model import ModelSpec
 from ..nodes import AdaptiveAvgPool, Conv, Gate, Node, Residual, Sequential, Sigmoid, SiLU, StochasticDepth
+from ..published import TORCHVISION_BASE, TORCHVISION_RECIPES, EvalTransform, PublishedWeights, register_weights
 from ..registry import register
 from .mobilenet import conv_bn_act, make_divisible, pooled_head
 
@@ -95,3 +96,22 @@ def efficientnet_b0(num_classes: int = 1000, dropout: float = 0.2, stochastic_de
         init="efficientnet",
         stages=tuple((f"features.{i}",) for i in range(len(features))),
     )
+
+
+# published weights (cnnspec.published): torchvision's files, held equal to its enums by tests/test_catalog.py
+register_weights(
+    PublishedWeights(
+        model="efficientnet_b0",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "efficientnet_b0_rwightman-7f5810bc.pth",
+        transforms=EvalTransform(interpolation="bicubic"),
+        acc1=77.692,
+        acc5=93.532,
+        num_params=5288548,
+        gflops=0.386,
+        file_size_mb=20.451,
+        min_size=(1, 1),
+        recipe=TORCHVISION_RECIPES + "efficientnet-v1",
+        docs="These weights are ported from the original paper.",
+    )
+)

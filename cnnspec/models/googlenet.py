@@ -21,6 +21,7 @@ from ..nodes import (
     ReLU,
     Sequential,
 )
+from ..published import TORCHVISION_BASE, TORCHVISION_RECIPES, PublishedWeights, register_weights
 from ..registry import register
 
 # name: (1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection)
@@ -141,3 +142,23 @@ def googlenet(
         init="googlenet",
         stages=tuple(tuple(n.name for n in s) for s in (stem, stage3, stage4, stage5)),
     )
+
+
+# published weights (cnnspec.published): torchvision's files, held equal to its enums by tests/test_catalog.py
+register_weights(
+    PublishedWeights(
+        model="googlenet",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "googlenet-1378be20.pth",
+        acc1=69.778,
+        acc5=89.53,
+        num_params=6624904,
+        gflops=1.498,
+        file_size_mb=49.731,
+        min_size=(15, 15),
+        recipe=TORCHVISION_RECIPES + "googlenet",
+        docs="These weights are ported from the original paper.",
+        options=(("transform_input", True),),
+        dropped=("aux1", "aux2"),
+    )
+)

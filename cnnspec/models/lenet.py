@@ -11,6 +11,7 @@ layer is a Linear layer, not the paper's Euclidean RBF units.
 
 from ..model import ModelSpec
 from ..nodes import AvgPool, Conv, Flatten, Linear, Sequential, Tanh
+from ..published import no_published_weights
 from ..registry import register
 
 
@@ -49,3 +50,13 @@ def lenet5(num_classes: int = 10) -> ModelSpec:
         ),
         fixed_input=True,
     )
+
+
+# published weights (cnnspec.published): none, and why
+no_published_weights(
+    "lenet5",
+    (
+        "torchvision publishes no LeNet-5 weights; LeNet-5 trains from scratch in minutes (python -m torch_impl "
+        "finetune --model lenet5)"
+    ),
+)

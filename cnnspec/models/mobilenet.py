@@ -11,6 +11,14 @@ written out); every conv pads (k - 1) // 2 on each side, as torch's Conv2dNormAc
 
 from ..model import ModelSpec
 from ..nodes import AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, Node, ReLU6, Residual, Sequential
+from ..published import (
+    SIMPLE_RECIPE,
+    TORCHVISION_BASE,
+    TORCHVISION_RECIPES,
+    EvalTransform,
+    PublishedWeights,
+    register_weights,
+)
 from ..registry import register
 
 # (expansion ratio t, output channels c, blocks n, first block's stride s): the paper's Table 2
@@ -95,3 +103,41 @@ def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0, dropout: floa
         init="mobilenet",
         stages=tuple((f"features.{i}",) for i in range(len(blocks))),
     )
+
+
+# published weights (cnnspec.published): torchvision's files, held equal to its enums by tests/test_catalog.py
+register_weights(
+    PublishedWeights(
+        model="mobilenet_v2",
+        name="IMAGENET1K_V2",
+        url=TORCHVISION_BASE + "mobilenet_v2-7ebf99e0.pth",
+        transforms=EvalTransform(resize_size=232),
+        acc1=72.154,
+        acc5=90.822,
+        num_params=3504872,
+        gflops=0.301,
+        file_size_mb=13.598,
+        min_size=(1, 1),
+        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning",
+        docs=(
+            "These weights improve upon the results of the original paper by using a modified version of "
+            "TorchVision's `new training recipe "
+            "<https://pytorch.org/blog/how-to-train-state-of-the-art-models-using-torchvision-latest-primitives/>`_."
+        ),
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="mobilenet_v2",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "mobilenet_v2-b0353104.pth",
+        acc1=71.878,
+        acc5=90.286,
+        num_params=3504872,
+        gflops=0.301,
+        file_size_mb=13.555,
+        min_size=(1, 1),
+        recipe=TORCHVISION_RECIPES + "mobilenetv2",
+        docs=SIMPLE_RECIPE,
+    )
+)

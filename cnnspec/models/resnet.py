@@ -8,6 +8,14 @@ from collections.abc import Callable
 
 from ..model import ModelSpec
 from ..nodes import AdaptiveAvgPool, BatchNorm, Conv, Flatten, Linear, MaxPool, Node, ReLU, Residual, Sequential
+from ..published import (
+    SIMPLE_RECIPE,
+    TORCHVISION_BASE,
+    TORCHVISION_RECIPES,
+    EvalTransform,
+    PublishedWeights,
+    register_weights,
+)
 from ..registry import register
 
 # name: (block kind, blocks per stage)
@@ -100,3 +108,133 @@ def _factory(name: str, kind: str, blocks: tuple[int, ...]) -> Callable[..., Mod
 
 for _name, (_kind, _blocks) in LAYOUTS.items():
     register(_name)(_factory(_name, _kind, _blocks))
+
+
+# published weights (cnnspec.published): torchvision's files, held equal to its enums by tests/test_catalog.py
+_NEW_RECIPE = (
+    "These weights improve upon the results of the original paper by using TorchVision's `new training recipe "
+    "<https://pytorch.org/blog/how-to-train-state-of-the-art-models-using-torchvision-latest-primitives/>`_."
+)
+register_weights(
+    PublishedWeights(
+        model="resnet18",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "resnet18-f37072fd.pth",
+        acc1=69.758,
+        acc5=89.078,
+        num_params=11689512,
+        gflops=1.814,
+        file_size_mb=44.661,
+        min_size=(1, 1),
+        recipe=TORCHVISION_RECIPES + "resnet",
+        docs=SIMPLE_RECIPE,
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="resnet34",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "resnet34-b627a593.pth",
+        acc1=73.314,
+        acc5=91.42,
+        num_params=21797672,
+        gflops=3.664,
+        file_size_mb=83.275,
+        min_size=(1, 1),
+        recipe=TORCHVISION_RECIPES + "resnet",
+        docs=SIMPLE_RECIPE,
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="resnet50",
+        name="IMAGENET1K_V2",
+        url=TORCHVISION_BASE + "resnet50-11ad3fa6.pth",
+        transforms=EvalTransform(resize_size=232),
+        acc1=80.858,
+        acc5=95.434,
+        num_params=25557032,
+        gflops=4.089,
+        file_size_mb=97.79,
+        min_size=(1, 1),
+        recipe="https://github.com/pytorch/vision/issues/3995#issuecomment-1013906621",
+        docs=_NEW_RECIPE,
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="resnet50",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "resnet50-0676ba61.pth",
+        acc1=76.13,
+        acc5=92.862,
+        num_params=25557032,
+        gflops=4.089,
+        file_size_mb=97.781,
+        min_size=(1, 1),
+        recipe=TORCHVISION_RECIPES + "resnet",
+        docs=SIMPLE_RECIPE,
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="resnet101",
+        name="IMAGENET1K_V2",
+        url=TORCHVISION_BASE + "resnet101-cd907fc2.pth",
+        transforms=EvalTransform(resize_size=232),
+        acc1=81.886,
+        acc5=95.78,
+        num_params=44549160,
+        gflops=7.801,
+        file_size_mb=170.53,
+        min_size=(1, 1),
+        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe",
+        docs=_NEW_RECIPE,
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="resnet101",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "resnet101-63fe2227.pth",
+        acc1=77.374,
+        acc5=93.546,
+        num_params=44549160,
+        gflops=7.801,
+        file_size_mb=170.511,
+        min_size=(1, 1),
+        recipe=TORCHVISION_RECIPES + "resnet",
+        docs=SIMPLE_RECIPE,
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="resnet152",
+        name="IMAGENET1K_V2",
+        url=TORCHVISION_BASE + "resnet152-f82ba261.pth",
+        transforms=EvalTransform(resize_size=232),
+        acc1=82.284,
+        acc5=96.002,
+        num_params=60192808,
+        gflops=11.514,
+        file_size_mb=230.474,
+        min_size=(1, 1),
+        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe",
+        docs=_NEW_RECIPE,
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="resnet152",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "resnet152-394f9c45.pth",
+        acc1=78.312,
+        acc5=94.046,
+        num_params=60192808,
+        gflops=11.514,
+        file_size_mb=230.434,
+        min_size=(1, 1),
+        recipe=TORCHVISION_RECIPES + "resnet",
+        docs=SIMPLE_RECIPE,
+    )
+)

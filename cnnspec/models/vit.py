@@ -28,6 +28,7 @@ from ..nodes import (
     SelectToken,
     Sequential,
 )
+from ..published import TORCHVISION_BASE, TORCHVISION_RECIPES, EvalTransform, PublishedWeights, register_weights
 from ..registry import register
 
 LAYER_NORM_EPS = 1e-6
@@ -116,3 +117,63 @@ def vit_b_16(
 ) -> ModelSpec:
     """ViT-B/16 (Dosovitskiy et al. 2021), torchvision's layout: 16x16 patches, 12 layers of 12 heads, D = 768."""
     return vision_transformer("vit_b_16", image_size, 16, 12, 12, 768, 3072, num_classes, dropout, attention_dropout)
+
+
+# published weights (cnnspec.published): torchvision's files, held equal to its enums by tests/test_catalog.py
+register_weights(
+    PublishedWeights(
+        model="vit_b_16",
+        name="IMAGENET1K_V1",
+        url=TORCHVISION_BASE + "vit_b_16-c867db91.pth",
+        acc1=81.072,
+        acc5=95.318,
+        num_params=86567656,
+        gflops=17.564,
+        file_size_mb=330.285,
+        min_size=(224, 224),
+        recipe=TORCHVISION_RECIPES + "vit_b_16",
+        docs=(
+            "These weights were trained from scratch by using a modified version of `DeIT "
+            "<https://arxiv.org/abs/2012.12877>`_'s training recipe."
+        ),
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="vit_b_16",
+        name="IMAGENET1K_SWAG_E2E_V1",
+        url=TORCHVISION_BASE + "vit_b_16_swag-9ac1b537.pth",
+        transforms=EvalTransform(resize_size=384, crop_size=384, interpolation="bicubic"),
+        acc1=85.304,
+        acc5=97.65,
+        num_params=86859496,
+        gflops=55.484,
+        file_size_mb=331.398,
+        min_size=(384, 384),
+        recipe="https://github.com/facebookresearch/SWAG",
+        docs=(
+            "These weights are learnt via transfer learning by end-to-end fine-tuning the original `SWAG "
+            "<https://arxiv.org/abs/2201.08371>`_ weights on ImageNet-1K data."
+        ),
+        options=(("image_size", 384),),
+    )
+)
+register_weights(
+    PublishedWeights(
+        model="vit_b_16",
+        name="IMAGENET1K_SWAG_LINEAR_V1",
+        url=TORCHVISION_BASE + "vit_b_16_lc_swag-4e70ced5.pth",
+        transforms=EvalTransform(resize_size=224, interpolation="bicubic"),
+        acc1=81.886,
+        acc5=96.18,
+        num_params=86567656,
+        gflops=17.564,
+        file_size_mb=330.285,
+        min_size=(224, 224),
+        recipe="https://github.com/pytorch/vision/pull/5793",
+        docs=(
+            "These weights are composed of the original frozen `SWAG <https://arxiv.org/abs/2201.08371>`_ trunk "
+            "weights and a linear classifier learnt on top of them trained on ImageNet-1K data."
+        ),
+    )
+)
