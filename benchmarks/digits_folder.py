@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = read_marker(root)["counts"]
     print(
-        f"{root}: {sum(counts['train'].values())} train / {sum(counts['val'].values())} val images, {len(counts['train'])} classes"
+        f"{root}: {sum(counts['train'].values())} train / {sum(counts['val'].values())} val images, "
+        f"{len(counts['train'])} classes"
     )
     return 0
 

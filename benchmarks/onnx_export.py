@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(run_one(name, framework, Path(tmp)))
             r = rows[-1]
             tqdm.write(
-                f"{name:17s} {framework:6s} {'ok' if r['ok'] else 'FAILED':7s} wall {r['wall_s']:6.1f}s  export {r.get('export_s', float('nan')):6.1f}s  peak {r['peak_rss_mb']} MB  size {r.get('size_mb', '-')} MB"
+                f"{name:17s} {framework:6s} {'ok' if r['ok'] else 'FAILED':7s} wall {r['wall_s']:6.1f}s  export "
+                f"{r.get('export_s', float('nan')):6.1f}s  peak {r['peak_rss_mb']} MB  size {r.get('size_mb', '-')} "
+                "MB"
             )
     write_text(args.out, json.dumps({"rows": rows}, indent=2))
     print(f"wrote {args.out}")

@@ -34,7 +34,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
     """One table row per contender: speed, latency, memory, efficiency, and the comparison that
     matters for it (``ours/ref`` for same-math pairs, ``vs eager`` with parity for fast paths)."""
     lines = [
-        f"Machine: {meta['cpu']}, {meta['cores']} cores; {meta['device']}. sgemm (4096^2 float32, {meta['sgemm_library']}): "
+        f"Machine: {meta['cpu']}, {meta['cores']} cores; {meta['device']}. sgemm (4096^2 float32, "
+        f"{meta['sgemm_library']}): "
         f"{meta['sgemm_gflops']:.0f} GFLOP/s. bf16: {meta['bf16']}.",
         f"Command: `{meta['command']}` ({meta['wall_s'] / 60:.1f} min; {meta['versions']}).",
         "",
@@ -68,7 +69,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "ours/ref > 1: ours is faster (ratio of median throughputs; best: of the fastest calls). * another graph of the same size (keras.applications' ResNet50 is v1), "
+        "ours/ref > 1: ours is faster (ratio of median throughputs; best: of the fastest calls). * another graph of "
+        "the same size (keras.applications' ResNet50 is v1), "
         "not same math. `vs eager`: throughput over torch_impl float32 eager, with top-1 agreement and max relative "
         "error of the logits on the same inputs. Peak MB: resident-set growth during one call.",
     ]

@@ -110,7 +110,8 @@ class MultiHeadAttention(Node):
     def __post_init__(self) -> None:
         if self.heads <= 0 or not 0.0 <= self.dropout < 1.0:
             raise ValueError(
-                f"MultiHeadAttention {self.name!r}: needs heads >= 1 and 0 <= dropout < 1, received heads={self.heads!r}, dropout={self.dropout!r}"
+                f"MultiHeadAttention {self.name!r}: needs heads >= 1 and 0 <= dropout < 1, received "
+                f"heads={self.heads!r}, dropout={self.dropout!r}"
             )
 
 
@@ -270,7 +271,8 @@ class StochasticDepth(Node):
     def __post_init__(self) -> None:
         if not 0.0 <= self.p <= 1.0 or self.mode not in ("row", "batch"):
             raise ValueError(
-                f"StochasticDepth {self.name!r}: needs 0 <= p <= 1 and mode 'row' or 'batch', received p={self.p!r}, mode={self.mode!r}"
+                f"StochasticDepth {self.name!r}: needs 0 <= p <= 1 and mode 'row' or 'batch', received p={self.p!r}, "
+                f"mode={self.mode!r}"
             )
 
 

@@ -51,7 +51,8 @@ def _main(argv: list[str]) -> int:
     )
     classes = sorted(p.name for p in (root / "train").iterdir())
     print(
-        f"{root}: {len(classes)} classes {classes}, {args.train}+{args.val} images per class, {time.perf_counter() - start:.2f}s"
+        f"{root}: {len(classes)} classes {classes}, {args.train}+{args.val} images per class, "
+        f"{time.perf_counter() - start:.2f}s"
     )
     return 0
 

@@ -108,7 +108,8 @@ def generate(
             return root
         if not overwrite:
             raise FileExistsError(
-                f"{root} exists and does not hold this cnntoydata dataset; pass overwrite=True (--overwrite) or choose another folder"
+                f"{root} exists and does not hold this cnntoydata dataset; pass overwrite=True (--overwrite) or "
+                "choose another folder"
             )
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))

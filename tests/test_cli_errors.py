@@ -129,37 +129,47 @@ def test_too_small_an_input_names_the_minimum(capsys):
 # #62994, and this project's Zen 3 / Zen 4 machines), in both of its log formats.
 TENSORFLOW_STARTUP = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
-    "I0000 00:00:1796542920.704829    1918 port.cc:153] oneDNN custom operations are on. You may see slightly different "
+    "I0000 00:00:1796542920.704829    1918 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different "
     "numerical results due to floating-point round-off errors from different computation orders. To turn them off, set "
     "the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.",
     "2024-06-28 00:03:52.491725: I tensorflow/core/util/port.cc:110] oneDNN custom operations are on. You may see ...",
-    "I0000 00:00:1796543003.687736    2079 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available "
+    "I0000 00:00:1796543003.687736    2079 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
+    "available "
     "CPU instructions in performance-critical operations.",
     "To enable the following instructions: AVX2 AVX512F AVX512_VNNI AVX512_BF16 FMA, in other operations, rebuild "
     "TensorFlow with the appropriate compiler flags.",
     "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] Could not find cuda drivers on "
     "your machine, GPU will not be used.",
-    "2025-09-17 14:44:05.176998: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:467] Unable to register cuFFT "
+    "2025-09-17 14:44:05.176998: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:467] Unable to register "
+    "cuFFT "
     "factory: Attempting to register factory for plugin cuFFT when one has already been registered",
     "E0000 00:00:1758131045.203198 3722035 cuda_dnn.cc:8579] Unable to register cuDNN factory: Attempting to register "
     "factory for plugin cuDNN when one has already been registered",
-    "E0000 00:00:1758131045.209828 3722035 cuda_blas.cc:1407] Unable to register cuBLAS factory: Attempting to register "
+    "E0000 00:00:1758131045.209828 3722035 cuda_blas.cc:1407] Unable to register cuBLAS factory: Attempting to "
+    "register "
     "factory for plugin cuBLAS when one has already been registered",
-    "W0000 00:00:1758131045.228301 3722035 computation_placer.cc:177] computation placer already registered. Please check "
+    "W0000 00:00:1758131045.228301 3722035 computation_placer.cc:177] computation placer already registered. Please "
+    "check "
     "linkage and avoid linking the same target more than once.",
-    "2024-06-28 00:03:53.230172: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] TF-TRT Warning: Could not find TensorRT",
-    "E0000 00:00:1738726963.601234   17574 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error: Failed call "
+    "2024-06-28 00:03:53.230172: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] TF-TRT Warning: Could not "
+    "find TensorRT",
+    "E0000 00:00:1738726963.601234   17574 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error: "
+    "Failed call "
     "to cuInit: UNKNOWN ERROR (303)",
-    "I0000 00:00:1723690765.029742  169903 cuda_executor.cc:1015] successful NUMA node read from SysFS had negative value (-1), "
+    "I0000 00:00:1723690765.029742  169903 cuda_executor.cc:1015] successful NUMA node read from SysFS had negative "
+    "value (-1), "
     "but there must be at least one NUMA node, so returning NUMA node zero.",
-    "I0000 00:00:1738726963.601299   17574 cuda_diagnostics.cc:137] retrieving CUDA diagnostic information for host: gpu-1",
+    "I0000 00:00:1738726963.601299   17574 cuda_diagnostics.cc:137] retrieving CUDA diagnostic information for host: "
+    "gpu-1",
     "W0000 00:00:1738726963.612345   17574 gpu_device.cc:2344] Cannot dlopen some GPU libraries. Please make sure the "
     "missing libraries mentioned above are installed properly if you would like to use GPU.",
     "Skipping registering GPU devices...",
 ]
 # Lines that must reach the user: a real error while a framework loads is not start-up noise.
 NOT_STARTUP = [
-    "E0000 00:00:1796542920.704829    1918 op_kernel.cc:1841] OP_REQUIRES failed at save_restore_v2_ops.cc:1: NOT_FOUND",
+    "E0000 00:00:1796542920.704829    1918 op_kernel.cc:1841] OP_REQUIRES failed at save_restore_v2_ops.cc:1: "
+    "NOT_FOUND",
     "Traceback (most recent call last):",
     "ImportError: libcudart.so.12: cannot open shared object file: No such file or directory",
     "python -m parity: error: unknown model 'x'",

@@ -152,7 +152,10 @@ def test_weights_file_round_trip(tmp_path):
 
 
 def test_keras_impl_imports_no_torch():
-    code = "import sys, keras_impl; keras_impl.resnet18(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+    code = (
+        "import sys, keras_impl; keras_impl.resnet18(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+    )
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

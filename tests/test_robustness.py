@@ -789,13 +789,15 @@ ELSEWHERE = [
     (
         "a conversion killed (SIGKILL) while writing",
         "python -m parity convert",
-        "the target is absent, or the previous file byte for byte; the next write of it removes the killed writer's temp file",
+        "the target is absent, or the previous file byte for byte; the next write of it removes the killed writer's "
+        "temp file",
         "tests/test_interrupted_writes.py",
     ),
     (
         "an ONNX export killed (SIGKILL) while writing, torch and Keras",
         "python -m parity export",
-        "the previous file byte for byte; the Keras export child dies with it; the next export removes the temp file and work folder",
+        "the previous file byte for byte; the Keras export child dies with it; the next export removes the temp file "
+        "and work folder",
         "tests/test_interrupted_writes.py",
     ),
     (
@@ -819,8 +821,10 @@ ELSEWHERE = [
     (
         "a learning rate so large the loss becomes NaN",
         "both fine-tune CLIs (cnntune/loop.py)",
-        "training diverged in epoch N: the train loss is nan; a lower --lr ... usually helps; the checkpoints and history of the epochs before kept",
-        "tests/test_transfer_torch.py::test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint, tests/test_transfer_keras.py::test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint",
+        "training diverged in epoch N: the train loss is nan; a lower --lr ... usually helps; the checkpoints and "
+        "history of the epochs before kept",
+        "tests/test_transfer_torch.py::test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint, "
+        "tests/test_transfer_keras.py::test_a_diverged_run_stops_with_one_line_and_keeps_the_good_checkpoint",
     ),
     (
         "grayscale, RGBA and palette images",
@@ -873,8 +877,10 @@ ELSEWHERE = [
     (
         "TensorFlow's start-up lines",
         "every CLI",
-        "kept off stderr on every CPU class (cnnbase.startup_lines; TF_CPP_MIN_LOG_LEVEL=0 set by the user brings them back), in the CLIs' subprocesses too",
-        "tests/test_cli_errors.py::test_framework_startup_lines_stay_off_stderr, test_a_cli_run_by_a_cli_keeps_them_off_stderr_too",
+        "kept off stderr on every CPU class (cnnbase.startup_lines; TF_CPP_MIN_LOG_LEVEL=0 set by the user brings "
+        "them back), in the CLIs' subprocesses too",
+        "tests/test_cli_errors.py::test_framework_startup_lines_stay_off_stderr, "
+        "test_a_cli_run_by_a_cli_keeps_them_off_stderr_too",
     ),
     (
         "a bug (not a bad input)",
@@ -1009,7 +1015,10 @@ def test_each_bad_input_gets_its_line(case, workspace, capsys, monkeypatch):
 
 
 GOOD_LINE = "python -m parity check: error: weights file not found: missing.pth"
-USAGE = "usage: python -m parity check [-h] [--all] [--batch BATCH]\n                             [--size N [N ...]] [MODEL]"
+USAGE = (
+    "usage: python -m parity check [-h] [--all] [--batch BATCH]\n"
+    "                             [--size N [N ...]] [MODEL]"
+)
 
 
 @pytest.mark.parametrize("stderr", [GOOD_LINE + "\n", USAGE + "\n" + GOOD_LINE + "\n", "python -m parity: error: x"])
@@ -1096,7 +1105,8 @@ def write_table(path: Path = DOC) -> Path:
     lines = [
         "# Robustness: bad inputs and what they get",
         "",
-        "Every command line (`parity`, `cnnspec`, `cnntoydata`, `torch_impl`/`keras_impl finetune`, the benchmarks) follows",
+        "Every command line (`parity`, `cnnspec`, `cnntoydata`, `torch_impl`/`keras_impl finetune`, the benchmarks) "
+        "follows",
         "one discipline (`cnnspec/cli.py`): a bad input is one line on stderr, `PROG: error: what was expected, what",
         "was given`, and exit status 2 (argparse's own errors look the same, after the usage); a bug is one line",
         "and exit status 1; `--debug` anywhere on the command line shows the traceback. TensorFlow's start-up",
@@ -1104,7 +1114,8 @@ def write_table(path: Path = DOC) -> Path:
         "the user brings them back. Every writer goes through `cnntune/atomic.py` (temp file, fsync, rename): an",
         "interrupted write leaves the previous file, and the next write removes a killed writer's temp file.",
         "",
-        f"The {len(CASES)} rows below are `tests/test_robustness.py`, run as a new user would (WS is a scratch folder with",
+        f"The {len(CASES)} rows below are `tests/test_robustness.py`, run as a new user would (WS is a scratch "
+        "folder with",
         "a good and a truncated checkpoint, garbage files and image folders with one fault each); the messages are",
         "the one stderr line (CLI: nothing else on stderr but argparse's usage before its own errors) or the",
         "exception (API), as shown. Regenerate: `python tests/test_robustness.py`.",

@@ -162,7 +162,8 @@ def test_summary_cli_prints_the_table():
 def test_cnnspec_imports_no_framework():
     code = (
         "import sys, json, cnnspec; cnnspec.analyse(cnnspec.get('googlenet'));"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','keras','tensorflow','jax','torchvision','numpy'))))"
+        "frameworks = ('torch', 'keras', 'tensorflow', 'jax', 'torchvision', 'numpy');"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in frameworks)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []

@@ -56,7 +56,8 @@ def conv_bn_act(
 
 def pooled_head(num_classes: int, dropout: float) -> tuple[Node, ...]:
     """Global average pool, flatten, ``classifier`` = (Dropout, Linear): torchvision's MobileNet and
-    EfficientNet heads (the pool is a functional call in MobileNetV2, a module in EfficientNet; no weights either way)."""
+    EfficientNet heads (the pool is a functional call in MobileNetV2, a module in EfficientNet; no
+    weights either way)."""
     return (
         AdaptiveAvgPool(name="avgpool", output=1),
         Flatten(name="flatten"),
