@@ -13,8 +13,10 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
 EXPECTED = (
-    "expected an image folder laid out as DIR/train/<class_a>/*.png, DIR/train/<class_b>/*.png, DIR/val/<class_a>/*.png, "
-    "DIR/val/<class_b>/*.png: two or more classes, the same class folders under train/ and val/ (python -m cnntoydata DIR writes one)"
+    "expected an image folder laid out as DIR/train/<class_a>/*.png, DIR/train/<class_b>/*.png, "
+    "DIR/val/<class_a>/*.png, "
+    "DIR/val/<class_b>/*.png: two or more classes, the same class folders under train/ and val/ (python -m "
+    "cnntoydata DIR writes one)"
 )
 
 
@@ -100,7 +102,8 @@ def check_layout(root: str | os.PathLike) -> list[str]:
         only_train = sorted(set(train) - set(val))
         only_val = sorted(set(val) - set(train))
         raise DataLayoutError(
-            f"{root}: train/ and val/ have different classes (only in train/: {only_train}, only in val/: {only_val}); {EXPECTED}"
+            f"{root}: train/ and val/ have different classes (only in train/: {only_train}, only in val/: "
+            f"{only_val}); {EXPECTED}"
         )
     if len(train) < 2:
         raise DataLayoutError(f"{root} has one class ({train[0]!r}): a classifier needs two or more; {EXPECTED}")

@@ -1,13 +1,15 @@
 """The fine-tuning loop, written once: options -> run folder (best/last checkpoints, history.json,
 curves.png), resumable. Each framework supplies an :class:`Adapter` (plain methods on one object:
-build the model and what trains, the data, one epoch, save); everything else, the order of the
-epochs, their seeds, what a checkpoint holds and when it is written, is decided here.
+build the model, the data, one epoch, save); everything else, which layers train, the learning
+rates of every step, the order of the epochs, their seeds, what a checkpoint holds and when it is
+written, is decided here and in :mod:`.policy`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -19,15 +21,17 @@ from cnnspec import published
 from cnntune.folders import check_layout
 
 from .options import FinetuneOptions
-from .run import (
+from .policy import (
     CHECKPOINT_FORMAT,
     FinetuneResult,
     check_resume,
     choose_size,
     epoch_seed,
+    lr_factors,
     plot_history,
     read_checkpoint_info,
     resolve_size,
+    trained_paths,
     warmup_steps,
 )
 
@@ -46,6 +50,7 @@ class RunSetup:
     eval_transform: cnnspec.EvalTransform | None = (
         None  # the published weights' preprocessing (mean/std, resize/crop ratio)
     )
+    trainable: list[str] = dataclasses.field(default_factory=lambda: [""])  # spec paths that train (policy)
 
     @property
     def mean(self):
@@ -63,10 +68,11 @@ class RunSetup:
             return None
         return int(round(self.size * self.eval_transform.resize_size / self.eval_transform.crop_size))
 
-    def schedule(self, steps_per_epoch: int) -> tuple[int, int]:
-        """(total optimizer steps, warm-up steps) of the whole run, for ``cnntune.run.lr_factor``."""
+    def lr_factors(self, steps_per_epoch: int) -> list[float]:
+        """The learning rate of every optimizer step of the whole run (``0..total``), as a fraction
+        of each group's peak: the one schedule both adapters step with (:func:`.policy.lr_factor`)."""
         total = steps_per_epoch * self.opts.epochs
-        return total, warmup_steps(self.opts.warmup_epochs, steps_per_epoch, total)
+        return lr_factors(total, warmup_steps(self.opts.warmup_epochs, steps_per_epoch, total), self.opts.schedule)
 
 
 class Adapter(Protocol):
@@ -78,8 +84,9 @@ class Adapter(Protocol):
     optimizer_suffix: str  # ".optim.pth" | ".optim.npz"
 
     def setup(self, run: RunSetup) -> str:
-        """Builds the model (from published weights, a file, or the resumed checkpoint), sets what
-        trains, makes the optimizer (restoring its state when resuming); returns the device name."""
+        """Builds the model (from published weights, a file, or the resumed checkpoint), trains
+        ``run.trainable`` only, makes the optimizer (restoring its state when resuming, checked with
+        ``policy.check_optimizer_epoch``); returns the device name."""
 
     def prepare(self, cache: bool) -> float | None:
         """Builds the data pipelines; with ``cache``, computes the frozen backbone's features once
@@ -91,6 +98,9 @@ class Adapter(Protocol):
 
     def save(self, out: Path, stem: str, epoch: int) -> None:
         """Writes ``out/<stem><weights_suffix>`` and ``out/<stem><optimizer_suffix>`` atomically."""
+
+    def checkpoint_model(self, info: dict[str, Any]) -> Any:
+        """The fine-tuned model a checkpoint's info describes, with its weights loaded."""
 
     def describe(self) -> dict[str, Any]:
         """Extra facts for the checkpoint and history (the Keras backend, ...)."""
@@ -141,13 +151,31 @@ def finetune(adapter: Adapter, options: FinetuneOptions | None = None, **overrid
             "feature extraction without weights: the classifier trains on a randomly initialised backbone", stacklevel=3
         )
     out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))
+    trainable = trained_paths(spec, opts.mode, opts.last_n_blocks)
     try:
         device = adapter.setup(
-            RunSetup(opts, spec, size, Path(root), classes, model_options, info, entry.transforms if entry else None)
+            RunSetup(
+                opts,
+                spec,
+                size,
+                Path(root),
+                classes,
+                model_options,
+                info,
+                entry.transforms if entry else None,
+                trainable,
+            )
         )
         return _epochs(adapter, opts, arch, model_options, classes, Path(root), device, info, out)
     finally:
         adapter.close()
+
+
+def load_checkpoint(adapter: Adapter, path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+    """A fine-tuned model and its checkpoint info (classes, size, history...), from a run folder, a
+    checkpoint .json or its weights file; a checkpoint of the other framework names its command."""
+    info = read_checkpoint_info(path, adapter.framework)
+    return adapter.checkpoint_model(info), info
 
 
 def _epochs(

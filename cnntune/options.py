@@ -43,7 +43,7 @@ class FinetuneOptions:
     weights: str | None = (
         None  # published weights name or checkpoint whose backbone is used; its classifier is discarded
     )
-    size: int | None = None  # None: chosen from the images (cnntune.run.choose_size), or the model's only size
+    size: int | None = None  # None: chosen from the images (cnntune.policy.choose_size), or the model's only size
     batch_size: int = 32  # per process (torchrun) or per device (--distribute)
     lr: float | None = None  # None: DEFAULT_LR by mode (and "scratch" without weights)
     backbone_lr_factor: float | None = None  # pretrained layers learn at lr * this; None: 0.1 with weights, 1 without
@@ -73,10 +73,10 @@ class FinetuneOptions:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, received schedule={self.schedule!r}")
         for name in ("epochs", "batch_size"):
-            _positive_int(name, getattr(self, name))
+            positive_int(name, getattr(self, name))
         for name in ("hidden", "size", "stop_after"):
             if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
+                positive_int(name, getattr(self, name))
         if self.lr is not None and not 0 < self.lr < float("inf"):
             raise ValueError(f"lr must be a finite number > 0, received lr={self.lr!r}")
         if self.backbone_lr_factor is not None and not 0 <= self.backbone_lr_factor < float("inf"):
@@ -94,7 +94,8 @@ class FinetuneOptions:
                 raise ValueError(f"last_n_blocks must be an int >= 0, received last_n_blocks={self.last_n_blocks!r}")
             if self.mode == "feature-extract":
                 raise ValueError(
-                    "last_n_blocks (--last-n-blocks) applies to mode 'fine-tune'; feature-extract trains the classifier only"
+                    "last_n_blocks (--last-n-blocks) applies to mode 'fine-tune'; feature-extract trains the "
+                    "classifier only"
                 )
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be one of {DEVICES} or cuda:N, received device={self.device!r}")
@@ -147,9 +148,11 @@ class FinetuneOptions:
         return asdict(self)
 
 
-def _positive_int(name: str, value: Any) -> None:
+def positive_int(name: str, value: Any) -> int:
+    """``value``, checked to be an int >= 1 (a bool is not): the one wording of this error."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
+    return value
 
 
 def _model_type(models: Sequence[str]):
@@ -170,7 +173,10 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
     parser.add_argument(
         "--data",
         metavar="DIR",
-        help="image folder with train/<class>/ and val/<class>/; default: generate the embedded cnntoydata shapes into a cache folder",
+        help=(
+            "image folder with train/<class>/ and val/<class>/; default: generate the embedded cnntoydata shapes "
+            "into a cache folder"
+        ),
     )
     parser.add_argument(
         "--model",
@@ -183,7 +189,10 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
         "--mode",
         default=d.mode,
         choices=MODES,
-        help="train the new classifier on a frozen backbone, or the network too (default: feature-extract with --weights, fine-tune without)",
+        help=(
+            "train the new classifier on a frozen backbone, or the network too (default: feature-extract with "
+            "--weights, fine-tune without)"
+        ),
     )
     parser.add_argument(
         "--epochs",
@@ -195,17 +204,27 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
         "--stop-after",
         type=int,
         metavar="N",
-        help="end this call after N epochs (the schedule still spans --epochs; --resume continues), for jobs with a time limit",
+        help=(
+            "end this call after N epochs (the schedule still spans --epochs; --resume continues), for jobs with "
+            "a time limit"
+        ),
     )
     parser.add_argument(
         "--weights",
         metavar="FILE|NAME",
-        help="backbone to start from: published weights (IMAGENET1K_V1, DEFAULT or imagenet; fetched once, see python -m parity fetch) or a checkpoint (torch: .pth/.safetensors; keras: .weights.h5, see python -m parity convert); its classifier is replaced. Default: random init (training from scratch)",
+        help=(
+            "backbone to start from: published weights (IMAGENET1K_V1, DEFAULT or imagenet; fetched once, see "
+            "python -m parity fetch) or a checkpoint (torch: .pth/.safetensors; keras: .weights.h5, see python -m "
+            "parity convert); its classifier is replaced. Default: random init (training from scratch)"
+        ),
     )
     parser.add_argument(
         "--size",
         type=int,
-        help="input side in pixels (default: from the images' median short side, 32-128 px from scratch, up to the weights' crop size with --weights; or the model's fixed size)",
+        help=(
+            "input side in pixels (default: from the images' median short side, 32-128 px from scratch, up to the "
+            "weights' crop size with --weights; or the model's fixed size)"
+        ),
     )
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
     parser.add_argument(
@@ -237,7 +256,10 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
         "--augment",
         action=argparse.BooleanOptionalAction,
         default=d.augment,
-        help=f"random resized crop (area {AUGMENT_SCALE[0]:g}-{AUGMENT_SCALE[1]:g}) and horizontal flip on train/ (default: on when layers below the head train)",
+        help=(
+            f"random resized crop (area {AUGMENT_SCALE[0]:g}-{AUGMENT_SCALE[1]:g}) and horizontal flip on train/ "
+            "(default: on when layers below the head train)"
+        ),
     )
     parser.add_argument(
         "--schedule",
@@ -278,7 +300,10 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
     parser.add_argument(
         "--distribute",
         action="store_true",
-        help="keras: keras.distribution.DataParallel over every visible device and host (jax backend); the batch size is per device. torch: run under torchrun instead",
+        help=(
+            "keras: keras.distribution.DataParallel over every visible device and host (jax backend); the batch "
+            "size is per device. torch: run under torchrun instead"
+        ),
     )
     parser.add_argument(
         "--sync-bn",

@@ -1,6 +1,9 @@
-"""A fine-tuning run's policy, written once for both frameworks: the input-size rule, the epoch
-seed, the checkpoint format (versioned, the framework recorded), resume checks, history.json and
-the curves plot. Framework-free: torch_impl and keras_impl only supply an adapter (:mod:`.loop`).
+"""A fine-tuning run's policy, written once for both frameworks: what the model is built with (no
+auxiliary heads, the options published weights fix), which layers train in each mode, the
+learning-rate schedule (a per-step table both frameworks read), when mixed precision applies, the
+input-size rule, the epoch seed, the checkpoint format (versioned, the framework recorded), resume
+checks, history.json and the curves plot. Framework-free: torch_impl and keras_impl only supply
+an adapter (:mod:`.loop`) that carries these decisions out.
 """
 
 from __future__ import annotations
@@ -9,14 +12,16 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import cnnspec
 from cnnbase.atomic import atomic_write
+from cnnspec import published
 
-from .options import DEFAULT_SIZE, WARMUP_START
+from .options import DEFAULT_SIZE, WARMUP_START, positive_int
 
 CHECKPOINT_FORMAT = 2  # 2: "framework" recorded on both sides, "model_options" saved
 READABLE_FORMATS = (1, 2)  # format 1 (no model_options) still resumes
@@ -61,9 +66,8 @@ def should_drop_last(n: int, batch_size: int) -> bool:
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "cosine") -> float:
     """The learning rate of optimizer step ``step`` (0-based) as a fraction of the peak: linear
-    warm-up from WARMUP_START, then cosine decay to 0 at ``total_steps``. The same formula as
-    Keras' ``CosineDecay(initial_learning_rate=lr * WARMUP_START, warmup_target=lr, ...)``, which
-    the Keras side uses, so both frameworks step with the same learning rates."""
+    warm-up from WARMUP_START, then cosine decay to 0 at ``total_steps``. Both frameworks read it
+    through :func:`lr_factors`, so they step with the same learning rates by construction."""
     if schedule == "constant":
         return 1.0
     if step < warmup_steps:
@@ -76,6 +80,82 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "c
 def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total_steps: int) -> int:
     """Warm-up steps: ``warmup_epochs`` worth, at most half the run."""
     return int(min(round(warmup_epochs * steps_per_epoch), total_steps // 2))
+
+
+def lr_factors(total_steps: int, warmup: int, schedule: str = "cosine") -> list[float]:
+    """:func:`lr_factor` of every step of a run, ``0..total_steps`` (the last one also serves any
+    step past the end): a table, so a framework that traces its training step (Keras on
+    tensorflow or jax) reads the schedule by index instead of re-deriving the formula."""
+    return [lr_factor(step, total_steps, warmup, schedule) for step in range(total_steps + 1)]
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch over ``samples`` (a lone last sample is dropped, see :func:`should_drop_last`)."""
+    return math.ceil((samples - should_drop_last(samples, batch_size)) / batch_size)
+
+
+def use_amp(requested: bool, on_gpu: bool, precision: str, gpu: str, device: object) -> bool:
+    """Mixed precision runs on a GPU only; asked for elsewhere, the run warns and stays float32.
+    ``precision`` and ``gpu`` are how the framework names them (``float16 autocast``, ``CUDA``)."""
+    if requested and not on_gpu:
+        # stacklevel: this function, the adapter's setup, cnntune.loop.finetune, <framework>_impl's finetune, its caller
+        warnings.warn(f"amp ({precision}) is used on {gpu} only; running in float32 on {device}", stacklevel=5)
+    return requested and on_gpu
+
+
+# ----------------------------------------------------------------------------- the model
+def no_aux_heads(name: str) -> dict[str, bool]:
+    """Spec options that leave out GoogLeNet's auxiliary heads: a fine-tuned model would need new
+    classifiers for them, and they only help deep training from scratch on ImageNet; a parity
+    check compares the inference graph, which has none."""
+    return {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
+
+
+def build_options(name: str, weights: object = None, recorded: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The spec options a fine-tuning model is built with: no auxiliary heads, then what published
+    ``weights`` fix (GoogLeNet's transform_input; nothing for a file or from scratch), then the run's
+    own (``recorded``: a checkpoint's model_options, or the options the core chose)."""
+    return {**no_aux_heads(name), **published.finetune_model_options(name, weights), **(recorded or {})}
+
+
+def under(path: str, prefixes: Iterable[str]) -> bool:
+    """True when the dotted ``path`` is one of ``prefixes`` or below one (``features.1`` is not below
+    ``features.10``; ``""`` is above everything)."""
+    return any(p == "" or path == p or path.startswith(p + ".") for p in prefixes)
+
+
+def trained_paths(spec: cnnspec.ModelSpec, mode: str, last_n_blocks: int | None = None) -> list[str]:
+    """The spec paths whose layers train (everything under them; the rest is frozen): the classifier
+    alone in feature extraction; in fine-tuning everything (``None``), or the last ``N`` entries of
+    ``spec.stages`` plus the spec's head (ResNet, N=1: ``layer4`` and ``fc``; 0: the head alone)."""
+    if mode == "feature-extract":
+        return [spec.classifier]
+    if last_n_blocks is None:
+        return [""]
+    stages = spec.stages
+    if isinstance(last_n_blocks, bool) or not isinstance(last_n_blocks, int) or not 0 <= last_n_blocks <= len(stages):
+        raise ValueError(
+            f"last_n_blocks must be an int from 0 to {len(stages)} ({spec.name} has {len(stages)} stages: "
+            f"{[s[0] if len(s) == 1 else f'{s[0]}..{s[-1]}' for s in stages]}), received "
+            f"last_n_blocks={last_n_blocks!r}"
+        )
+    chosen = [path for stage in stages[len(stages) - last_n_blocks :] for path in stage]
+    return chosen + [node.name for node in spec.head]
+
+
+def check_head(num_classes: object, hidden: object = None) -> None:
+    """A new classifier's sizes: positive ints (``hidden``: the MLP head's width, or None)."""
+    positive_int("num_classes", num_classes)
+    if hidden is not None:
+        positive_int("hidden", hidden)
+
+
+def check_rates(lr: float, backbone_lr_factor: float) -> None:
+    """The classifier trains at ``lr``, the pretrained layers at ``lr * backbone_lr_factor``."""
+    if not lr > 0 or not backbone_lr_factor >= 0:
+        raise ValueError(
+            f"need lr > 0 and backbone_lr_factor >= 0, received lr={lr!r}, backbone_lr_factor={backbone_lr_factor!r}"
+        )
 
 
 def median_short_side(root: str | os.PathLike, sample: int = 64) -> int | None:
@@ -174,17 +254,29 @@ def read_checkpoint_info(path: str | os.PathLike, framework: str) -> dict[str, A
     return info
 
 
+def check_optimizer_epoch(source: str | os.PathLike, weights_epoch: int, optimizer_epoch: int) -> None:
+    """A checkpoint's weights and optimizer state must come from the same epoch: a save cut short
+    between the two files leaves them apart, and that folder's best.json is the one to resume."""
+    if int(optimizer_epoch) != int(weights_epoch):
+        raise ValueError(
+            f"{source}: weights and optimizer state are from different epochs ({weights_epoch} vs {optimizer_epoch}); "
+            "the save was interrupted, resume from best.json"
+        )
+
+
 def check_resume(info: dict[str, Any], ours: dict[str, Any], classes: list[str]) -> None:
     """A checkpoint only continues the run that wrote it: same architecture, head, mode and classes."""
     diff = {k: (info.get(k), v) for k, v in ours.items() if info.get(k) != v}
     if diff:
         flags = lambda i: " ".join(f"--{k.replace('_', '-')} {pair[i]}" for k, pair in diff.items())  # noqa: E731
         raise ValueError(
-            f"cannot resume {info['_dir']}: it was trained with {flags(0)}; received {flags(1)}. Pass the same options to resume."
+            f"cannot resume {info['_dir']}: it was trained with {flags(0)}; received {flags(1)}. Pass the same "
+            "options to resume."
         )
     if info.get("classes") != classes:
         raise ValueError(
-            f"cannot resume {info['_dir']}: it was trained on classes {info.get('classes')}, the data folder has {classes}"
+            f"cannot resume {info['_dir']}: it was trained on classes {info.get('classes')}, the data folder has "
+            f"{classes}"
         )
 
 

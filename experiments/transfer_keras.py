@@ -37,8 +37,8 @@ import numpy as np
 import cnntoydata
 from cnntune import FinetuneOptions
 from keras_impl import resnet18
+from keras_impl.distribute import select_device
 from keras_impl.finetune import finetune
-from keras_impl.transfer import select_device
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transfer_keras.json"
 SETTINGS = {  # full run / --quick: the torch experiment's

@@ -31,8 +31,8 @@ import torch
 import cnntoydata
 from cnntune import FinetuneOptions
 from torch_impl import resnet18
+from torch_impl.distributed import select_device
 from torch_impl.finetune import finetune
-from torch_impl.transfer import select_device
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transfer_torch.json"
 SETTINGS = {  # full run / --quick

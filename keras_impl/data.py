@@ -25,6 +25,7 @@ import numpy as np
 import cnnspec
 from cnntune.folders import is_usable_image
 from cnntune.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES
+from cnntune.policy import should_drop_last
 
 
 def list_images(folder: str | os.PathLike, classes: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -141,7 +142,7 @@ class ImageFolderDataset(keras.utils.PyDataset):
             if shuffle_seed is None
             else np.random.default_rng(shuffle_seed).permutation(len(self.paths))
         )
-        if drop_last and len(self.order) % batch_size == 1 and len(self.order) > 1:
+        if drop_last and should_drop_last(len(self.order), batch_size):
             self.order = self.order[:-1]
         self.mean = np.asarray(mean or spec.mean, np.float32) * 255.0  # published weights bring their own statistics
         self.std = np.asarray(std or spec.std, np.float32) * 255.0

@@ -4,12 +4,12 @@ same run folder layout, same history; Keras' own facilities wherever they fit.
 
 Data: :class:`keras_impl.data.ImageFolderDataset` (a ``keras.utils.PyDataset``: PIL decoding,
 NumPy, no TensorFlow, so it runs on every backend) over ``DIR/train`` and ``DIR/val`` (checked
-first by ``cnntune.folders.check_layout``; grayscale for one-channel specs), normalised with the spec's
+first by the core, ``cnntune.folders.check_layout``; grayscale for one-channel specs), normalised with the spec's
 mean/std; decoded images stay in memory between epochs; with ``augment``, a random zoom-in crop
 and a horizontal flip. With no data folder the embedded cnntoydata shapes are generated.
 
 Feature extraction: the backbone runs in inference mode (wrapped in
-:class:`keras_impl.transfer.InferenceOnly`: its BatchNorm and Dropout behave as at prediction
+:class:`keras_impl.surgery.InferenceOnly`: its BatchNorm and Dropout behave as at prediction
 time) and only the classifier trains. Without augmentation its output for an image never
 changes, so by default it is computed once with ``predict`` and the classifier trains on the
 cached arrays: an epoch then costs a few matrix products.
@@ -25,10 +25,8 @@ from its checkpoint (weights, optimizer state, history) continues as the uninter
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,25 +37,33 @@ import numpy as np
 import cnnspec
 from cnnbase.atomic import atomic_write
 from cnnspec import published
-from cnntune import loop, run
+from cnntune import loop, policy
 from cnntune.loop import RunSetup
-from cnntune.options import WARMUP_START, FinetuneOptions
-from cnntune.run import TORCH_SUFFIXES, FinetuneResult, resolve_size, should_drop_last
+from cnntune.options import FinetuneOptions
+from cnntune.policy import (
+    TORCH_SUFFIXES,
+    FinetuneResult,
+    build_options,
+    check_optimizer_epoch,
+    resolve_size,
+    should_drop_last,
+    steps_per_epoch,
+    use_amp,
+)
 
 from . import pretrained
 from .data import DecodedImages, ImageFolderDataset, list_images
-from .distribute import data_parallel
+from .distribute import data_parallel, select_device
 from .models import get_model
-from .transfer import (
+from .optimizers import TabulatedSchedule
+from .surgery import (
     InferenceOnly,
     classifier_layers,
     features_model,
-    freeze_backbone,
     head_model,
     make_optimizer,
     replace_head,
-    select_device,
-    unfreeze,
+    set_trainable,
 )
 from .weights import keras_load_error
 
@@ -96,7 +102,7 @@ def load_backbone(model: keras.Model, weights: str | os.PathLike, name: str | No
     return model
 
 
-def build_model(
+def tuning_model(
     name: str,
     num_classes: int,
     *,
@@ -105,14 +111,14 @@ def build_model(
     size: int | None = None,
     model_options: dict | None = None,
 ) -> keras.Model:
-    """``name`` (inputs ``size`` x ``size``) with its backbone from ``weights`` (or random init) and a
-    fresh classifier that outputs logits. GoogLeNet is built without auxiliary heads."""
-    extra = {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
-    extra.update(published.finetune_model_options(name, weights) if weights is not None else {})
-    extra.update(model_options or {})
-    spec = cnnspec.get(name, **extra)
+    """The model a fine-tuning run trains: ``name`` (inputs ``size`` x ``size``) with its backbone
+    from ``weights`` (or random init) and a fresh classifier that outputs logits, built with the
+    core's options (``cnntune.policy.build_options``: no auxiliary heads, what published weights
+    fix, then ``model_options``)."""
+    options = build_options(name, weights, model_options)
+    spec = cnnspec.get(name, **options)
     size = resolve_size(spec, size)
-    model = get_model(name, input_shape=(size, size, spec.input_size[0]), classifier_activation=None, **extra)
+    model = get_model(name, input_shape=(size, size, spec.input_size[0]), classifier_activation=None, **options)
     if weights is not None:
         load_backbone(model, weights, name)
     return replace_head(model, num_classes, hidden)
@@ -210,32 +216,19 @@ class _EpochClock(keras.callbacks.Callback):
 
 def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     """A Keras fine-tune checkpoint's .json (a run folder, a .json, or its .weights.h5)."""
-    return run.read_checkpoint_info(path, "keras")
+    return policy.read_checkpoint_info(path, KerasAdapter.framework)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]]:
     """A fine-tuned model (logits output) and its checkpoint info (classes, size, history...)."""
-    info = read_checkpoint_info(path)
-    model = build_model(
-        info["model"],
-        info["num_classes"],
-        hidden=info["hidden"],
-        size=info["size"],
-        model_options=info.get("model_options"),
-    )
-    model.load_weights(str(Path(info["_dir"]) / info["weights"]))
-    return model, info
+    return loop.load_checkpoint(KerasAdapter(), path)
 
 
 def _load_optimizer(optimizer: keras.optimizers.Optimizer, variables: list, path: Path, epoch: int) -> None:
     """Restores Adam's moments and step count (which carries the learning-rate schedule on)."""
     optimizer.build(variables)
     with np.load(path) as saved:
-        if int(saved["__epoch__"]) != epoch:
-            raise ValueError(
-                f"{path.parent}: weights and optimizer state are from different epochs ({epoch} vs {int(saved['__epoch__'])}); "
-                "the save was interrupted, resume from best.json"
-            )
+        check_optimizer_epoch(path.parent, epoch, int(saved["__epoch__"]))
         state = {k: saved[k] for k in saved.files if k != "__epoch__"}
     if len(state) != len(optimizer.variables):
         raise ValueError(
@@ -278,7 +271,8 @@ def _dtype_policy(name: str | None) -> Iterator[None]:
 
 
 class KerasAdapter:
-    """Keras' part of a fine-tuning run (:class:`cnntune.loop.Adapter`), on the current backend."""
+    """Keras' part of a fine-tuning run (:class:`cnntune.loop.Adapter`), on the current backend:
+    devices and DataParallel, PyDatasets, ``fit``, ``.weights.h5`` and ``.npz`` files."""
 
     framework = "keras"
     is_main = True
@@ -294,9 +288,7 @@ class KerasAdapter:
         if opts.weights is not None and info is None:
             _check_weights_file(opts.weights, opts.model)
         device = select_device(opts.device)
-        amp = opts.amp and device.is_gpu
-        if opts.amp and not amp:
-            warnings.warn(f"amp (mixed_float16) is used on a GPU only; running in float32 on {device}", stacklevel=4)
+        amp = use_amp(opts.amp, device.is_gpu, "mixed_float16", "a GPU", device)
         self.batch = opts.batch_size
         if opts.distribute:  # every device (and host): the batch size is per device
             parallel = data_parallel()
@@ -307,31 +299,38 @@ class KerasAdapter:
             self.scope.enter_context(keras.device(device.name))
         self.scope.enter_context(_dtype_policy("mixed_float16" if amp else None))
         keras.utils.set_random_seed(opts.seed)
-        self.model = build_model(
-            opts.model,
-            len(setup.classes),
-            weights=None if info else opts.weights,
-            hidden=opts.hidden,
-            size=setup.size,
-            model_options=setup.model_options,
-        )
         if info is not None:
-            self.model.load_weights(str(Path(info["_dir"]) / info["weights"]))
-        freeze_backbone(self.model) if opts.mode == "feature-extract" else unfreeze(self.model, opts.last_n_blocks)
+            self.model = self.checkpoint_model(info)
+        else:
+            self.model = tuning_model(
+                opts.model,
+                len(setup.classes),
+                weights=opts.weights,
+                hidden=opts.hidden,
+                size=setup.size,
+                model_options=setup.model_options,
+            )
+        set_trainable(self.model, setup.trainable)
         self.train_model = _training_model(self.model, opts, opts.use_cache)
         return str(device)
 
-    def _compile(self, steps_per_epoch: int) -> None:
-        """AdamW (with the backbone's lower rate) on the core's warm-up + cosine schedule, the
-        label-smoothed loss; the optimizer state of a resumed run, whose step count carries the
-        schedule on."""
+    def checkpoint_model(self, info: dict[str, Any]) -> keras.Model:
+        model = tuning_model(
+            info["model"],
+            info["num_classes"],
+            hidden=info["hidden"],
+            size=info["size"],
+            model_options=info.get("model_options"),
+        )
+        model.load_weights(str(Path(info["_dir"]) / info["weights"]))
+        return model
+
+    def _compile(self, steps: int) -> None:
+        """AdamW (with the backbone's lower rate) stepping with the core's learning rates (its
+        per-step table), the label-smoothed loss; the optimizer state of a resumed run, whose step
+        count carries the schedule on."""
         opts, setup, info = self.opts, self.setup_, self.setup_.info
-        total, warmup = setup.schedule(steps_per_epoch)
-        lr = opts.learning_rate
-        if opts.schedule == "cosine":
-            lr = keras.optimizers.schedules.CosineDecay(
-                lr * WARMUP_START, decay_steps=max(total - warmup, 1), warmup_target=lr, warmup_steps=warmup
-            )
+        lr = TabulatedSchedule(opts.learning_rate, setup.lr_factors(steps))
         optimizer = make_optimizer(self.model, lr, opts.backbone_lr_factor, weight_decay=opts.weight_decay or None)
         self.train_model.compile(
             optimizer=optimizer, loss=smoothed_crossentropy(opts.label_smoothing), metrics=["accuracy"]
@@ -364,7 +363,7 @@ class KerasAdapter:
             **self.stats,
         )
         n_train = len(list_images(os.path.join(setup.root, "train"), setup.classes)[0])
-        self._compile(math.ceil((n_train - should_drop_last(n_train, self.batch)) / self.batch))
+        self._compile(steps_per_epoch(n_train, self.batch))
         self.cache = None
         if not cache:
             return None

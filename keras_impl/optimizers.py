@@ -23,6 +23,10 @@ backbone fine-tuned at a tenth of the head's rate. Multipliers are looked up by 
 (``_get_variable_index``): on tensorflow ``update_step`` receives the raw ``tf.Variable``, which
 has no Keras path.
 
+:class:`TabulatedSchedule` is a learning-rate schedule given as one factor per step: the
+fine-tuning core computes its schedule once (``cnntune.policy.lr_factors``) and Keras steps with
+it, instead of a Keras formula that would have to be kept equal to the core's.
+
 ``record_gradients = True`` keeps the last gradients ``apply`` received (as numpy, by variable
 path) in ``last_gradients``; ``parity.check_training`` compares them with torch's ``.grad``.
 It needs eager execution (``run_eagerly=True``), where the gradients are concrete arrays.
@@ -30,6 +34,7 @@ It needs eager execution (``run_eagerly=True``), where the gradients are concret
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -205,3 +210,33 @@ class TorchAdam(TorchOptimizer):
 def torch_adamw(learning_rate: Any = 0.001, weight_decay: float = 0.01, **kwargs: Any) -> TorchAdam:
     """torch.optim.AdamW's defaults (weight decay 0.01, decoupled)."""
     return TorchAdam(learning_rate=learning_rate, weight_decay=weight_decay, decoupled=True, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TabulatedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """``peak * factors[step]``, the last factor for every step past the end: a schedule computed
+    elsewhere (the fine-tuning core's per-step table), read by index. Indexing a constant table
+    traces on every backend: tensorflow and jax embed it in the compiled step once; the torch
+    backend, which runs eagerly, converts it once and keeps it."""
+
+    def __init__(self, peak: float, factors: Sequence[float]) -> None:
+        if not len(factors):
+            raise ValueError("TabulatedSchedule needs at least one factor")
+        self.peak = float(peak)
+        self.factors = [float(f) for f in factors]
+        self.rates = np.asarray(self.factors, dtype=np.float64) * self.peak  # the product in float64, then float32
+        self._eager_table = None
+
+    def _table(self):
+        if keras.backend.backend() != "torch":  # converted inside the trace: a constant of the compiled step
+            return ops.convert_to_tensor(self.rates.astype(np.float32))
+        if self._eager_table is None:
+            self._eager_table = ops.convert_to_tensor(self.rates.astype(np.float32))
+        return self._eager_table
+
+    def __call__(self, step):
+        index = ops.minimum(ops.cast(step, "int32"), len(self.factors) - 1)
+        return ops.take(self._table(), index)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"peak": self.peak, "factors": self.factors}

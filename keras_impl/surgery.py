@@ -1,6 +1,7 @@
 """Transfer-learning surgery on a keras_impl model: a new classifier, a frozen backbone, partial
-unfreezing and a lower learning rate for pretrained layers. The Keras twin of
-``torch_impl.transfer``; the same three words, used the same way:
+unfreezing, and the optimizer with a lower learning rate for pretrained layers. The Keras twin of
+``torch_impl.surgery``; which layers train in each mode is the fine-tuning core's decision
+(``cnntune.policy.trained_paths``). The same three words, used the same way:
 
 - the *classifier* is the layer at the spec's ``classifier`` path (``fc``, ``classifier_6``): the
   only part :func:`replace_head` replaces and the only part feature extraction trains;
@@ -9,7 +10,7 @@ unfreezing and a lower learning rate for pretrained layers. The Keras twin of
 - the *backbone* is everything that is not the classifier.
 
 >>> from keras_impl import resnet18
->>> from keras_impl.transfer import replace_head, freeze_backbone, make_optimizer
+>>> from keras_impl.surgery import replace_head, freeze_backbone, make_optimizer
 >>> model = freeze_backbone(replace_head(resnet18(), num_classes=5))
 >>> model.compile(make_optimizer(model, lr=1e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
@@ -25,20 +26,19 @@ in training; and ``model(x, training=False)`` recorded in a functional graph is 
 outer ``training=True`` in Keras 3. :class:`InferenceOnly` wraps a model so that it always runs in
 inference mode: ``keras_impl.finetune`` uses it for the frozen backbone of feature extraction.
 
-This module imports no deep-learning framework besides Keras: it runs on every Keras backend
-(:func:`select_device` imports the active backend's library lazily, and only that one).
+This module imports no deep-learning framework besides Keras: it runs on every Keras backend.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 from keras import layers
 
 import cnnspec
+from cnntune.policy import check_head, check_rates, trained_paths, under
 
 from .builder import layer_name
 from .optimizers import TorchAdam
@@ -59,7 +59,8 @@ def spec_of(model: keras.Model) -> cnnspec.ModelSpec:
         return cnnspec.get(model.name)
     except KeyError:
         raise ValueError(
-            f"model {model.name!r} is not named after a keras_impl spec (expected one of {', '.join(cnnspec.names())}); "
+            f"model {model.name!r} is not named after a keras_impl spec (expected one of "
+            f"{', '.join(cnnspec.names())}); "
             "build it with keras_impl.get_model(name) and keep its name"
         ) from None
 
@@ -82,18 +83,14 @@ def layer_paths(spec: cnnspec.ModelSpec) -> dict[str, str]:
     return owners
 
 
-def _inside(path: str, prefixes: Iterable[str]) -> bool:
-    """True when ``path`` is one of ``prefixes`` or below one (``features.1`` is not below ``features.10``)."""
-    return any(p == "" or path == p or path.startswith(p + ".") for p in prefixes)
-
-
 def _owner(model: keras.Model, owners: dict[str, str], layer: layers.Layer) -> str | None:
     """The spec path of ``layer``; None for weightless layers outside the spec (the InputLayer,
     include_top=False pooling); a layer with weights that the spec does not know is an error."""
     path = owners.get(layer.name)
     if path is None and layer.weights:
         raise ValueError(
-            f"layer {layer.name!r} of {model.name} has weights but no spec path; transfer works on keras_impl models only"
+            f"layer {layer.name!r} of {model.name} has weights but no spec path; transfer works on keras_impl "
+            "models only"
         )
     return path
 
@@ -102,21 +99,16 @@ def classifier_layers(model: keras.Model) -> list[layers.Layer]:
     """The layers of the classifier, in call order: one Dense, or the MLP head's four layers."""
     spec = spec_of(model)
     owners = layer_paths(spec)
-    found = [lyr for lyr in model.layers if lyr.name in owners and _inside(owners[lyr.name], [spec.classifier])]
+    found = [lyr for lyr in model.layers if lyr.name in owners and under(owners[lyr.name], [spec.classifier])]
     if not found:
         raise ValueError(
-            f"{model.name} has no classifier layer {layer_name(spec.classifier)!r}: was it built with include_top=False?"
+            f"{model.name} has no classifier layer {layer_name(spec.classifier)!r}: was it built with "
+            "include_top=False?"
         )
     return found
 
 
 # ----------------------------------------------------------------------------- surgery
-
-
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
-    return value
 
 
 def replace_head(model: keras.Model, num_classes: int, hidden: int | None = None) -> keras.Model:
@@ -129,9 +121,7 @@ def replace_head(model: keras.Model, num_classes: int, hidden: int | None = None
     the name stays the spec's. GoogLeNet's auxiliary outputs, if built, are kept as they are.
     """
     spec = spec_of(model)
-    _positive("num_classes", num_classes)
-    if hidden is not None:
-        _positive("hidden", hidden)
+    check_head(num_classes, hidden)
     old = classifier_layers(model)
     x = old[0].input
     base = layer_name(spec.classifier)
@@ -154,38 +144,29 @@ def replace_head(model: keras.Model, num_classes: int, hidden: int | None = None
     return keras.Model(model.inputs, outputs[0] if len(outputs) == 1 else outputs, name=model.name)
 
 
-def _set_trainable(model: keras.Model, prefixes: Sequence[str]) -> keras.Model:
-    """Layers under ``prefixes`` train, all others are frozen (a frozen BatchNorm runs in inference mode)."""
+def set_trainable(model: keras.Model, prefixes: Sequence[str]) -> keras.Model:
+    """Layers under the spec paths ``prefixes`` train (``cnntune.policy.trained_paths`` says which),
+    all others are frozen (a frozen BatchNorm runs in inference mode). Recompile after."""
     spec = spec_of(model)
     owners = layer_paths(spec)
     model.trainable = True  # Keras propagates this to every layer; each is then set below
     for layer in model.layers:
         path = _owner(model, owners, layer)
-        layer.trainable = path is not None and _inside(path, prefixes)
+        layer.trainable = path is not None and under(path, prefixes)
     return model
 
 
 def freeze_backbone(model: keras.Model) -> keras.Model:
     """Feature extraction: only the classifier trains; every other layer has ``trainable=False``,
     so the backbone's BatchNorm layers keep (and use) their moving statistics. Recompile after."""
-    return _set_trainable(model, [spec_of(model).classifier])
+    return set_trainable(model, trained_paths(spec_of(model), "feature-extract"))
 
 
 def unfreeze(model: keras.Model, last_n_blocks: int | None = None) -> keras.Model:
     """Fine-tuning: ``None`` makes every layer trainable; ``N`` the last N entries of the spec's
     ``stages`` plus its head (for ResNet: ``layer4`` and ``fc`` when N=1), the rest frozen as in
     :func:`freeze_backbone`; ``0`` is the head alone. Recompile after."""
-    spec = spec_of(model)
-    if last_n_blocks is None:
-        return _set_trainable(model, [""])
-    stages = spec.stages
-    if isinstance(last_n_blocks, bool) or not isinstance(last_n_blocks, int) or not 0 <= last_n_blocks <= len(stages):
-        raise ValueError(
-            f"last_n_blocks must be an int from 0 to {len(stages)} ({spec.name} has {len(stages)} stages: "
-            f"{[s[0] if len(s) == 1 else f'{s[0]}..{s[-1]}' for s in stages]}), received last_n_blocks={last_n_blocks!r}"
-        )
-    chosen = [path for stage in stages[len(stages) - last_n_blocks :] for path in stage]
-    return _set_trainable(model, chosen + [node.name for node in spec.head])
+    return set_trainable(model, trained_paths(spec_of(model), "fine-tune", last_n_blocks))
 
 
 def trainable_names(model: keras.Model) -> list[str]:
@@ -241,10 +222,7 @@ def param_groups(model: keras.Model, lr: float, backbone_lr_factor: float = 0.1)
     every other trainable (pretrained) variable at ``lr * backbone_lr_factor``. Frozen variables are
     left out; each group has ``name`` ("classifier"/"backbone"), ``variables`` and ``lr``."""
     spec = spec_of(model)
-    if not lr > 0 or not backbone_lr_factor >= 0:
-        raise ValueError(
-            f"need lr > 0 and backbone_lr_factor >= 0, received lr={lr!r}, backbone_lr_factor={backbone_lr_factor!r}"
-        )
+    check_rates(lr, backbone_lr_factor)
     head = {id(v) for lyr in classifier_layers(model) for v in lyr.trainable_variables}
     variables = model.trainable_variables
     groups = [
@@ -275,86 +253,3 @@ def make_optimizer(
         decoupled=True,
         **adam_kwargs,
     )
-
-
-# ----------------------------------------------------------------------------- device
-
-
-@dataclasses.dataclass(frozen=True)
-class Device:
-    """Where the active Keras backend will run: ``name`` is what ``keras.device(name)`` takes."""
-
-    backend: str
-    name: str  # "cpu:0", "gpu:0", "mps"
-    description: str
-
-    @property
-    def is_gpu(self) -> bool:
-        return not self.name.startswith("cpu")
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def _gpus(backend: str) -> list[str]:
-    """Descriptions of the GPUs the backend sees; its library is imported only here."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return [d.name for d in tf.config.list_physical_devices("GPU")]
-    if backend == "jax":
-        import jax
-
-        return [str(d) for d in jax.devices() if d.platform == "gpu"]
-    if backend == "torch":
-        import torch
-
-        return (
-            [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-            if torch.cuda.is_available()
-            else []
-        )
-    return []
-
-
-def _mps(backend: str) -> bool:
-    if backend != "torch":
-        return False
-    import torch
-
-    return torch.backends.mps.is_available()
-
-
-def select_device(preferred: str | None = None) -> Device:
-    """``preferred`` ("cpu", "cuda", "cuda:1", "mps"), or with None/"auto" the best the active Keras
-    backend has: its first GPU, then (torch backend) mps, then the CPU. The flags are torch_impl's;
-    "cuda" means the backend's GPU. Asking for an accelerator that is not there is an error."""
-    backend = keras.backend.backend()
-    if preferred in (None, "auto"):
-        gpus = _gpus(backend)
-        if gpus:
-            return Device(backend, "gpu:0", f"GPU 0 of {len(gpus)} ({gpus[0]}) on the {backend} backend")
-        if _mps(backend):
-            return Device(backend, "mps", "Apple MPS on the torch backend")
-        return Device(backend, "cpu:0", f"CPU on the {backend} backend")
-    if preferred == "cpu":
-        return Device(backend, "cpu:0", f"CPU on the {backend} backend")
-    if preferred == "mps":
-        if not _mps(backend):
-            raise ValueError(
-                f"device 'mps' requested but the {backend} Keras backend has no MPS device (only the torch backend on Apple silicon has)"
-            )
-        return Device(backend, "mps", "Apple MPS on the torch backend")
-    kind, _, index = preferred.partition(":")
-    if kind != "cuda" or (index and not index.isdigit()):
-        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, received {preferred!r}")
-    gpus = _gpus(backend)
-    i = int(index or 0)
-    if i >= len(gpus):
-        hint = (
-            " (tensorflow-cpu has none; is CUDA_VISIBLE_DEVICES empty?)" if backend == "tensorflow" and not gpus else ""
-        )
-        raise ValueError(
-            f"device {preferred!r} requested but the {backend} Keras backend sees {len(gpus)} GPU(s){hint}"
-        )
-    return Device(backend, f"gpu:{i}", f"GPU {i} of {len(gpus)} ({gpus[i]}) on the {backend} backend")

@@ -66,13 +66,13 @@ def test_a_class_without_a_readable_image_is_one_error_naming_it(tmp_path):
 
 
 def test_a_file_that_fails_to_decode_later_is_one_line_naming_it(tmp_path):
-    from torch_impl.finetune import DecodedImages
+    from torch_impl.finetune import CachingImageLoader
 
     path = tmp_path / "x.jpg"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(path, quality=90)
     path.write_bytes(path.read_bytes()[:300])  # a header that opens, data that does not decode
     with pytest.raises(ValueError, match=f"cannot read image {path}"):
-        DecodedImages()(str(path))
+        CachingImageLoader()(str(path))
 
 
 def test_an_image_past_the_decompression_bomb_limit_is_named_and_skipped(tmp_path, capsys, monkeypatch):

@@ -23,7 +23,7 @@ from keras_impl.optimizers import TorchAdam
 sys.path.insert(0, "tests")
 from image_folders import write_colours
 
-build = ft.build_model
+build = ft.tuning_model
 
 
 def run(**kwargs):
@@ -36,11 +36,11 @@ def run(**kwargs):
         start.update({v.path: np.array(v.numpy()) for v in model.weights})
         return model
 
-    ft.build_model = spy
+    ft.tuning_model = spy
     try:
         result = ft.finetune(**kwargs)
     finally:
-        ft.build_model = build
+        ft.tuning_model = build
     end = ft.load_checkpoint(Path(kwargs["out"]))[0]
     return result, start, {v.path: np.array(v.numpy()) for v in end.weights}
 

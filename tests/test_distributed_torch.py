@@ -58,7 +58,7 @@ def _single_run(monkeypatch, skip_steps: bool = False, **kwargs):
     """ft.finetune in this process, with the weights it started from (its seeded build, caught as
     the run makes it); ``skip_steps``: every optimizer step does nothing."""
     start = {}
-    build, make_optimizer = ft.build_model, ft.make_optimizer
+    build, make_optimizer = ft.tuning_model, ft.make_optimizer
 
     def spy_build(*args, **kw):
         model = build(*args, **kw)
@@ -71,7 +71,7 @@ def _single_run(monkeypatch, skip_steps: bool = False, **kwargs):
         return optimizer
 
     with monkeypatch.context() as patch:
-        patch.setattr(ft, "build_model", spy_build)
+        patch.setattr(ft, "tuning_model", spy_build)
         if skip_steps:
             patch.setattr(ft, "make_optimizer", no_steps)
         result = ft.finetune(**kwargs)

@@ -1,18 +1,29 @@
 """The framework-neutral fine-tuning core: defaults that depend on the weights, the learning-rate
-schedule both frameworks share, the input size chosen for the data, the checkpoint format."""
+schedule both frameworks share, which layers train, the input size chosen for the data, the
+checkpoint format."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from PIL import Image
 
 import cnnspec
 from cnntune import FinetuneOptions
 from cnntune.options import WARMUP_START
-from cnntune.run import choose_size, lr_factor, read_checkpoint_info, warmup_steps
+from cnntune.policy import (
+    build_options,
+    check_optimizer_epoch,
+    choose_size,
+    lr_factor,
+    lr_factors,
+    read_checkpoint_info,
+    steps_per_epoch,
+    trained_paths,
+    use_amp,
+    warmup_steps,
+)
 
 
 def test_defaults_train_the_whole_network_from_scratch_and_the_head_on_weights():
@@ -59,17 +70,40 @@ def test_schedule_warms_up_then_decays_to_zero():
     assert lr_factor(7, 100, 10, "constant") == 1.0
 
 
-def test_schedule_is_keras_cosine_decay():
-    keras = pytest.importorskip("keras")
-    total, warm, lr = 50, 8, 0.3
-    schedule = keras.optimizers.schedules.CosineDecay(
-        lr * WARMUP_START, decay_steps=total - warm, warmup_target=lr, warmup_steps=warm
-    )
-    ours = np.array([lr * lr_factor(s, total, warm) for s in range(total)])
-    theirs = np.array([float(schedule(s)) for s in range(total)])
-    assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-8)  # Keras computes in float32
-    shifted = np.array([lr * lr_factor(s + 1, total, warm) for s in range(total)])  # twin: one step off is caught
-    assert not np.allclose(shifted, theirs, rtol=1e-5, atol=1e-8)
+def test_the_schedule_is_one_table_of_every_step():
+    """Both adapters read this table (torch sets each group's rate from it before a step, Keras
+    indexes it with the optimizer's step count): the last entry also serves any step past the end."""
+    total, warm = 50, 8
+    table = lr_factors(total, warm)
+    assert len(table) == total + 1 and table == [lr_factor(s, total, warm) for s in range(total + 1)]
+    assert table[0] == WARMUP_START and table[warm] == 1.0 and table[-1] == pytest.approx(0.0, abs=1e-12)
+    assert lr_factors(10, 2, "constant") == [1.0] * 11
+    assert steps_per_epoch(17, 8) == 2 and steps_per_epoch(16, 8) == 2 and steps_per_epoch(18, 8) == 3
+
+
+def test_which_layers_train_is_decided_once():
+    resnet = cnnspec.get("resnet18")
+    assert trained_paths(resnet, "feature-extract") == ["fc"]
+    assert trained_paths(resnet, "fine-tune") == [""]  # everything
+    assert trained_paths(resnet, "fine-tune", 1) == ["layer4", "avgpool", "flatten", "fc"]
+    assert trained_paths(resnet, "fine-tune", 0) == ["avgpool", "flatten", "fc"]
+    with pytest.raises(ValueError, match=r"last_n_blocks must be an int from 0 to 5 \(resnet18 has 5 stages"):
+        trained_paths(resnet, "fine-tune", 6)
+    # GoogLeNet is fine-tuned without its auxiliary heads; published weights add what their file needs
+    assert build_options("googlenet") == {"aux_logits": False} and build_options("resnet18") == {}
+    assert build_options("googlenet", "IMAGENET1K_V1")["transform_input"] is True
+    assert build_options("googlenet", "IMAGENET1K_V1", {"transform_input": False})["transform_input"] is False
+    assert build_options("googlenet", "some/file.pth") == {"aux_logits": False}
+
+
+def test_amp_and_interrupted_saves_are_judged_once():
+    with pytest.warns(UserWarning, match=r"amp \(mixed_float16\) is used on a GPU only; running in float32 on cpu:0"):
+        assert use_amp(True, False, "mixed_float16", "a GPU", "cpu:0") is False
+    assert use_amp(True, True, "float16 autocast", "CUDA", "cuda") is True
+    assert use_amp(False, False, "float16 autocast", "CUDA", "cpu") is False
+    check_optimizer_epoch("run", 3, 3)
+    with pytest.raises(ValueError, match=r"run: weights and optimizer state are from different epochs \(3 vs 2\)"):
+        check_optimizer_epoch("run", 3, 2)
 
 
 def _folder(root, side):

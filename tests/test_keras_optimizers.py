@@ -1,6 +1,12 @@
-"""keras_impl.optimizers follow torch.optim's update rules step for step, on the current backend."""
+"""keras_impl.optimizers follow torch.optim's update rules step for step, on the current backend;
+the tabulated schedule steps with the fine-tuning core's rates on every Keras backend."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -8,6 +14,8 @@ import pytest
 import torch
 
 from keras_impl.optimizers import TorchAdam, TorchSGD
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STEPS = 6
 
@@ -95,3 +103,41 @@ def test_schedule_and_per_variable_rate_follow_torch_param_groups():
         np.testing.assert_allclose(k, t, rtol=1e-5, atol=1e-6)
     twin = _run_keras(keras.optimizers.SGD(schedule, momentum=0.9), VALUES)
     assert not np.allclose(twin[0], torch_out[0], rtol=1e-4, atol=1e-6)
+
+
+# The fine-tuning run's schedule inside a compiled ``fit`` (tf.function on tensorflow, jit on jax,
+# eager on torch), as the Keras adapter uses it (one fit per epoch, the step count carried on): a
+# weight whose gradient is 1 at every step moves by exactly each step's rate, so its path is minus
+# the running sum of the rates the optimizer used. 10 steps, a table of 7: the last 3 read past its end.
+SCHEDULE_CHECK = r"""
+import numpy as np, keras
+from cnntune.policy import lr_factors
+from keras_impl.optimizers import TabulatedSchedule, TorchSGD
+
+factors = lr_factors(6, 2)
+model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+model.compile(optimizer=TorchSGD(TabulatedSchedule(0.5, factors)), loss=lambda y, p: keras.ops.mean(p))
+path = []
+x = np.ones((1, 1), "float32")
+for _ in range(10):  # one step per fit (jax holds the weights inside fit): the step count carries on
+    model.fit(x, x, batch_size=1, epochs=1, verbose=0)
+    path.append(float(model.get_weights()[0][0, 0]))
+rates = [0.5 * factors[min(step, len(factors) - 1)] for step in range(10)]
+np.testing.assert_allclose(path, -np.cumsum(rates), rtol=1e-6, atol=1e-7)
+assert not np.allclose(path, -np.cumsum([0.5 * factors[min(s + 1, 6)] for s in range(10)]), atol=1e-4)  # twin
+print("schedule ok on", keras.backend.backend())
+"""
+
+
+def test_the_tabulated_schedule_steps_with_the_core_rates_on_this_backend():
+    exec(SCHEDULE_CHECK, {})
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_tabulated_schedule_steps_with_the_core_rates_on_other_backends(backend):
+    pytest.importorskip(backend)
+    env = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCHEDULE_CHECK], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0 and f"schedule ok on {backend}" in proc.stdout, proc.stderr[-3000:]

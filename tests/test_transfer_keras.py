@@ -26,8 +26,9 @@ import keras_impl.finetune as ft
 from cnntune import FinetuneOptions
 from cnntune.folders import DataLayoutError
 from keras_impl.__main__ import main as cli_main
+from keras_impl.distribute import select_device
 from keras_impl.optimizers import TorchAdam
-from keras_impl.transfer import (
+from keras_impl.surgery import (
     InferenceOnly,
     freeze_backbone,
     frozen_batchnorms,
@@ -35,7 +36,6 @@ from keras_impl.transfer import (
     make_optimizer,
     param_groups,
     replace_head,
-    select_device,
     trainable_names,
     unfreeze,
 )
@@ -227,7 +227,7 @@ def test_feature_extraction_leaves_backbone_bit_identical_and_trains_the_head(
     initial = {}
 
     def spy(model, num_classes, hidden=None):  # the new head as finetune creates it
-        model = keras_impl.transfer.replace_head(model, num_classes, hidden)
+        model = keras_impl.surgery.replace_head(model, num_classes, hidden)
         initial.update({v.path: np.array(v.numpy()) for v in model.get_layer("fc").weights})
         return model
 

@@ -24,13 +24,13 @@ import torch_impl.finetune as ft
 from cnntune import FinetuneOptions
 from cnntune.folders import DataLayoutError
 from torch_impl.__main__ import main as cli_main
-from torch_impl.transfer import (
+from torch_impl.distributed import select_device
+from torch_impl.surgery import (
     MLPHead,
     freeze_backbone,
     frozen_in_eval,
     param_groups,
     replace_head,
-    select_device,
     trainable_names,
     unfreeze,
 )
@@ -86,7 +86,8 @@ def test_toydata_is_deterministic_disjoint_atomic_and_framework_free(tmp_path):
     with pytest.raises(FileExistsError, match="does not hold this cnntoydata dataset"):
         cnntoydata.generate(tmp_path / "a", part="pretrain", train_per_class=3, val_per_class=2, size=32)
     code = (
-        "import sys, cnntoydata, cnntune, cnntune.loop, cnntune.cli; cnntoydata.generate(sys.argv[1], train_per_class=1, val_per_class=1, size=16); "
+        "import sys, cnntoydata, cnntune, cnntune.loop, cnntune.cli; cnntoydata.generate(sys.argv[1], "
+        "train_per_class=1, val_per_class=1, size=16); "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'keras', 'tensorflow', 'jax')]; "
         "assert not bad, bad"
     )
@@ -175,7 +176,7 @@ def test_feature_extraction_leaves_backbone_bit_identical_and_trains_the_head(
     initial = {}
 
     def spy(model, num_classes, hidden=None):  # the new head as finetune creates it
-        model = torch_impl.transfer.replace_head(model, num_classes, hidden)
+        model = torch_impl.surgery.replace_head(model, num_classes, hidden)
         initial.update(copy.deepcopy(model.get_classifier().state_dict()))
         return model
 

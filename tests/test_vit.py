@@ -219,16 +219,16 @@ def test_both_onnx_exports_of_a_small_vit_agree_and_store_every_matrix():
 
 def test_fine_tuning_builds_a_vit_for_the_asked_size_and_published_weights_fix_theirs():
     """--size 32 from scratch sets image_size (the position embedding); SWAG E2E's file fixes 384."""
-    from cnntune.run import choose_size
+    from cnntune.policy import choose_size
     from keras_impl import finetune as keras_finetune
     from torch_impl import finetune as torch_finetune
 
     options = cnnspec.options_for_size("vit_b_16", 32, {})
     assert options == {"image_size": 32}
     assert choose_size(cnnspec.get("vit_b_16", **options), 32, ".") == 32
-    torch_model = torch_finetune.build_model("vit_b_16", 3, model_options=options)
+    torch_model = torch_finetune.tuning_model("vit_b_16", 3, model_options=options)
     assert tuple(torch_model.encoder.pos_embedding.shape) == (1, 5, 768) and torch_model.num_classes == 3
-    keras_model = keras_finetune.build_model("vit_b_16", 3, size=32, model_options=options)
+    keras_model = keras_finetune.tuning_model("vit_b_16", 3, size=32, model_options=options)
     assert keras_model.input_shape == (None, 32, 32, 3) and keras_model.output_shape == (None, 3)
     swag = cnnspec.published.finetune_model_options("vit_b_16", "IMAGENET1K_SWAG_E2E_V1")
     assert cnnspec.options_for_size("vit_b_16", 32, swag) == {"image_size": 384}

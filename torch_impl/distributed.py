@@ -1,4 +1,5 @@
-"""More than one process: ``torchrun --nproc_per_node=N -m torch_impl finetune ...``.
+"""Where a fine-tuning run executes: the device (:func:`select_device`), and more than one
+process: ``torchrun --nproc_per_node=N -m torch_impl finetune ...``.
 
 torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; :func:`join` then starts the process group (nccl
 on CUDA, gloo on CPU) and gives each process its device. Each process reads its shard of the
@@ -77,3 +78,31 @@ def leave(cluster: Cluster) -> None:
         import torch.distributed as dist
 
         dist.destroy_process_group()
+
+
+def select_device(preferred: str | None = None) -> torch.device:
+    """``preferred`` ("cpu", "cuda", "cuda:1", "mps"), or with None/"auto" the best available:
+    cuda, then mps, then cpu. Asking for an accelerator that is not there is an error, not a fallback."""
+    if preferred in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(preferred)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, received {preferred!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {preferred!r} requested but torch.cuda.is_available() is False (no GPU visible, or a "
+                "CPU-only torch build)"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {preferred!r} requested but only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {preferred!r} requested but torch.backends.mps.is_available() is False")
+    return device

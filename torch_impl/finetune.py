@@ -1,6 +1,6 @@
 """Fine-tuning a classic CNN on an image folder: feature extraction or (partial) fine-tuning.
 
-Data: torchvision's ``ImageFolder`` on ``DIR/train`` and ``DIR/val`` (checked first by
+Data: torchvision's ``ImageFolder`` on ``DIR/train`` and ``DIR/val`` (checked first by the core,
 ``cnntune.folders.check_layout``), resized to ``size`` and normalised with the spec's mean/std; light
 augmentation on request. With no data folder the embedded cnntoydata shapes are generated.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -36,16 +35,16 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on a Data
 
 import cnnspec
 from cnnbase.atomic import atomic_write
-from cnntune import loop, run
-from cnntune.folders import check_layout, is_usable_image
+from cnntune import loop, policy
+from cnntune.folders import is_usable_image
 from cnntune.loop import RunSetup
 from cnntune.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES, FinetuneOptions
-from cnntune.run import FinetuneResult, should_drop_last
+from cnntune.policy import FinetuneResult, build_options, check_optimizer_epoch, should_drop_last, under, use_amp
 
 from . import distributed, pretrained
 from .builder import SpecModel
 from .models import get_model
-from .transfer import _inside, freeze_backbone, param_groups, replace_head, select_device, unfreeze
+from .surgery import make_optimizer, replace_head, set_trainable
 from .vision import torchvision
 from .weights import WeightsLike, load_into, read_state_dict, save_state_dict
 
@@ -63,8 +62,8 @@ def load_backbone(model: SpecModel, weights: WeightsLike) -> SpecModel:
     state = read_state_dict(weights) if isinstance(weights, (str, os.PathLike)) else dict(weights)
     own = model.state_dict()
     classifier = [model.spec.classifier]
-    merged = {k: v for k, v in state.items() if not _inside(k, classifier)}
-    merged.update({k: v for k, v in own.items() if _inside(k, classifier)})  # the model's own head always fits
+    merged = {k: v for k, v in state.items() if not under(k, classifier)}
+    merged.update({k: v for k, v in own.items() if under(k, classifier)})  # the model's own head always fits
     absent_aux = tuple(
         a.name for a in cnnspec.get(model.spec.name).aux_heads if a.name not in {x.name for x in model.spec.aux_heads}
     )
@@ -72,7 +71,7 @@ def load_backbone(model: SpecModel, weights: WeightsLike) -> SpecModel:
     return model
 
 
-def build_model(
+def tuning_model(
     name: str,
     num_classes: int,
     *,
@@ -80,20 +79,15 @@ def build_model(
     hidden: int | None = None,
     model_options: dict | None = None,
 ) -> SpecModel:
-    """``name`` with its backbone from ``weights`` (a file, a state dict, or published weights such
-    as ``"IMAGENET1K_V1"``; or random init) and a fresh classifier.
-
-    GoogLeNet is built without auxiliary heads: they would need their own new classifiers and only
-    help deep training from scratch on ImageNet. Published weights add the options their file needs
-    (``model_options`` gives them explicitly, e.g. when resuming).
-    """
-    extra = {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
+    """The model a fine-tuning run trains: ``name`` with its backbone from ``weights`` (a file, a
+    state dict, or published weights such as ``"IMAGENET1K_V1"``; or random init) and a fresh
+    classifier, built with the core's options (``cnntune.policy.build_options``: no auxiliary
+    heads, what published weights fix, then ``model_options``, e.g. a resumed run's)."""
+    options = build_options(name, weights, model_options)
     entry = pretrained.resolve(name, weights) if weights is not None else None
     if entry is not None:
-        extra.update(entry.model_options())
         weights = pretrained.download(entry)
-    extra.update(model_options or {})
-    model = get_model(name, init_weights=weights is None, **extra)
+    model = get_model(name, init_weights=weights is None, **options)
     if weights is not None:
         load_backbone(model, weights)
     return replace_head(model, num_classes, hidden)
@@ -123,10 +117,10 @@ def image_transforms(
     return T.Compose(train + tail), T.Compose(val + tail)
 
 
-class DecodedImages:
-    """ImageFolder's loader, remembering decoded images while they fit in ``budget`` bytes: a
-    folder that fits in memory is decoded once, not once per epoch (per DataLoader worker process
-    when there are workers; they persist between epochs)."""
+class CachingImageLoader:
+    """ImageFolder's ``loader`` (PIL images, decoded, not yet resized), remembering them while they
+    fit in ``budget`` bytes: a folder that fits in memory is decoded once, not once per epoch (per
+    DataLoader worker process when there are workers; they persist between epochs)."""
 
     def __init__(self, budget: int = DECODED_CACHE_BYTES) -> None:
         self.budget = budget
@@ -155,14 +149,12 @@ def image_folders(
     std=None,
     eval_resize: int | None = None,
 ) -> tuple[datasets.ImageFolder, datasets.ImageFolder]:
-    check_layout(root)
+    """(train, val) ImageFolders of a folder the core checked (``cnntune.folders.check_layout``)."""
     train_tf, val_tf = image_transforms(spec, size, augment, mean, std, eval_resize)
     # unreadable files are skipped (check_layout named them), the same files as keras_impl's list_images
-    return (
-        datasets.ImageFolder(
-            os.path.join(root, "train"), train_tf, loader=DecodedImages(), is_valid_file=is_usable_image
-        ),
-        datasets.ImageFolder(os.path.join(root, "val"), val_tf, loader=DecodedImages(), is_valid_file=is_usable_image),
+    return tuple(
+        datasets.ImageFolder(os.path.join(root, split), tf, loader=CachingImageLoader(), is_valid_file=is_usable_image)
+        for split, tf in (("train", train_tf), ("val", val_tf))
     )
 
 
@@ -258,33 +250,17 @@ def _run_epoch(
     return loss_sum, correct, seen
 
 
-def make_optimizer(groups: list[dict], device: torch.device, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """AdamW (decoupled weight decay), fused where torch has the kernel: on CPU its step over
-    ResNet-18's 11M parameters measured 0.03 s against 0.2 s for the default per-tensor loop
-    (2 cores), a third of a step."""
-    if device.type in ("cpu", "cuda"):
-        try:
-            return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=True)
-        except (RuntimeError, ValueError, TypeError):  # an older torch without the CPU kernel
-            pass
-    return torch.optim.AdamW(groups, weight_decay=weight_decay)
-
-
 # ----------------------------------------------------------------------------- checkpoints
 
 
 def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     """A torch fine-tune checkpoint's .json (a run folder, a .json, or its .safetensors)."""
-    return run.read_checkpoint_info(path, "torch")
+    return policy.read_checkpoint_info(path, TorchAdapter.framework)
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[SpecModel, dict[str, Any]]:
-    """A fine-tuned model (eval mode) and its checkpoint info (classes, size, history...)."""
-    info = read_checkpoint_info(path)
-    model = build_model(
-        info["model"], info["num_classes"], hidden=info["hidden"], model_options=info.get("model_options")
-    )
-    load_into(model, Path(info["_dir"]) / info["weights"])
+    """A fine-tuned model (eval mode, on ``device``) and its checkpoint info (classes, size, history...)."""
+    model, info = loop.load_checkpoint(TorchAdapter(), path)
     return model.to(device).eval(), info
 
 
@@ -292,57 +268,56 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 class TorchAdapter:
-    """torch's part of a fine-tuning run (:class:`cnntune.loop.Adapter`)."""
+    """torch's part of a fine-tuning run (:class:`cnntune.loop.Adapter`): devices, torchrun,
+    DataLoaders, the training step, safetensors and ``torch.save`` files."""
 
     framework = "torch"
+    is_main = True
     weights_suffix = ".safetensors"
     optimizer_suffix = ".optim.pth"
 
     def setup(self, setup: RunSetup) -> str:
         opts, info = setup.opts, setup.info
         self.opts, self.setup_ = opts, setup
-        self.cluster, self.device = distributed.join(select_device(opts.device))  # several processes under torchrun
+        self.cluster, self.device = distributed.join(distributed.select_device(opts.device))  # torchrun: N processes
         self.is_main = self.cluster.is_main
         self.wrapped: dict[int, nn.Module] = {}
-        self.amp = opts.amp and self.device.type == "cuda"
-        if opts.amp and not self.amp:
-            warnings.warn(
-                f"amp (float16 autocast) is used on CUDA only; running in float32 on {self.device}", stacklevel=4
-            )
+        self.factors: list[float] = []
+        self.amp = use_amp(opts.amp, self.device.type == "cuda", "float16 autocast", "CUDA", self.device)
         torch.manual_seed(opts.seed)
-        self.model = build_model(
-            opts.model,
-            len(setup.classes),
-            weights=None if info else opts.weights,
-            hidden=opts.hidden,
-            model_options=setup.model_options,
-        )
         if info is not None:
-            load_into(self.model, Path(info["_dir"]) / info["weights"])
-        freeze_backbone(self.model) if opts.mode == "feature-extract" else unfreeze(self.model, opts.last_n_blocks)
+            self.model = self.checkpoint_model(info)
+        else:
+            self.model = tuning_model(
+                opts.model,
+                len(setup.classes),
+                weights=opts.weights,
+                hidden=opts.hidden,
+                model_options=setup.model_options,
+            )
+        set_trainable(self.model, setup.trainable)
         if opts.sync_bn and self.cluster.distributed and opts.mode == "fine-tune":
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # batch statistics over all processes
         self.model.to(self.device)
-        self.optimizer = make_optimizer(
-            param_groups(self.model, opts.learning_rate, opts.backbone_lr_factor), self.device, opts.weight_decay
-        )
+        self.optimizer = make_optimizer(self.model, opts.learning_rate, opts.backbone_lr_factor, opts.weight_decay)
         self.peak_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         if info is not None:
             self._restore_optimizer(info)
         return str(self.device)
 
+    def checkpoint_model(self, info: dict[str, Any]) -> SpecModel:
+        model = tuning_model(
+            info["model"], info["num_classes"], hidden=info["hidden"], model_options=info.get("model_options")
+        )
+        load_into(model, Path(info["_dir"]) / info["weights"])
+        return model
+
     def _restore_optimizer(self, info: dict[str, Any]) -> None:
-        source = Path(info["_dir"])
-        state = torch.load(source / info["optimizer"], map_location=self.device, weights_only=True)
-        if state["epoch"] != info["epoch"]:
-            raise ValueError(
-                f"{source}: weights and optimizer state are from different epochs ({info['epoch']} vs {state['epoch']}); "
-                "the save was interrupted, resume from best.json"
-            )
-        self.optimizer.load_state_dict(
-            state["optimizer"]
-        )  # the rates are set before every step from peak_lrs and the schedule
+        state = torch.load(Path(info["_dir"]) / info["optimizer"], map_location=self.device, weights_only=True)
+        check_optimizer_epoch(info["_dir"], info["epoch"], state["epoch"])
+        # the rates are set before every step from peak_lrs and the schedule
+        self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
 
@@ -414,11 +389,12 @@ class TorchAdapter:
             amp = False  # the features are float32 already, and the head is a few matrix products
         else:
             net, train, val = self.model, data["train_loader"], data["val_loader"]
-        total, warmup = self.setup_.schedule(len(train))
+        if len(self.factors) != len(train) * opts.epochs + 1:  # the core's schedule, one factor per step
+            self.factors = self.setup_.lr_factors(len(train))
         self.step = (epoch - 1) * len(train)  # the schedule's position depends on the epoch alone: resumable
 
         def before_step() -> None:
-            factor = run.lr_factor(self.step, total, warmup, opts.schedule)
+            factor = self.factors[min(self.step, len(self.factors) - 1)]
             for group, peak in zip(self.optimizer.param_groups, self.peak_lrs):
                 group["lr"] = peak * factor
             self.step += 1

@@ -1,5 +1,7 @@
 """Transfer-learning surgery on a :class:`SpecModel`: a new classifier, a frozen backbone, partial
-unfreezing and a lower learning rate for pretrained layers.
+unfreezing, and the optimizer with a lower learning rate for pretrained layers. Which layers train
+in each mode is the fine-tuning core's decision (``cnntune.policy.trained_paths``); this module
+carries it out on torch modules.
 
 Three words, used the same way on the Keras side:
 
@@ -12,7 +14,7 @@ Three words, used the same way on the Keras side:
 Example::
 
     from torch_impl import resnet18
-    from torch_impl.transfer import replace_head, freeze_backbone, param_groups
+    from torch_impl.surgery import replace_head, freeze_backbone, param_groups
     model = freeze_backbone(replace_head(resnet18(weights="resnet18-f37072fd.pth"), num_classes=5))
     optimizer = torch.optim.Adam(param_groups(model, lr=1e-2))
 
@@ -29,12 +31,12 @@ forward; ``frozen_in_eval(model)`` lists the modules that are held in eval mode.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 import cnnspec
+from cnntune.policy import check_head, check_rates, trained_paths, under
 
 from .builder import SpecModel
 
@@ -74,12 +76,6 @@ def _check_model(model: nn.Module) -> SpecModel:
     return model
 
 
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, received {name}={value!r}")
-    return value
-
-
 def replace_head(model: SpecModel, num_classes: int, hidden: int | None = None) -> SpecModel:
     """Replaces the final Linear (``model.spec.classifier``) by a fresh one with ``num_classes``
     outputs, or by an :class:`MLPHead` when ``hidden`` is given; same dotted path, same device and
@@ -87,13 +83,10 @@ def replace_head(model: SpecModel, num_classes: int, hidden: int | None = None) 
     last Linear; an MLPHead's hidden layers are torch-only). Returns the model.
     """
     model = _check_model(model)
-    _positive("num_classes", num_classes)
+    check_head(num_classes, hidden)
     old = model.get_classifier()
     like = old.weight
-    if hidden is None:
-        new: nn.Module = nn.Linear(old.in_features, num_classes)
-    else:
-        new = MLPHead(old.in_features, _positive("hidden", hidden), num_classes)
+    new = nn.Linear(old.in_features, num_classes) if hidden is None else MLPHead(old.in_features, hidden, num_classes)
     new = new.to(device=like.device, dtype=like.dtype)
     parent, _, leaf = model.spec.classifier.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, leaf, new)  # keeps the slot's position
@@ -102,24 +95,21 @@ def replace_head(model: SpecModel, num_classes: int, hidden: int | None = None) 
     return model
 
 
-def _inside(path: str, prefixes: Iterable[str]) -> bool:
-    """True when ``path`` is one of ``prefixes`` or below one (``features.1`` is not below ``features.10``)."""
-    return any(p == "" or path == p or path.startswith(p + ".") for p in prefixes)
-
-
 def _hold_in_eval(module: nn.Module, args: tuple) -> None:
     if getattr(module, _HELD, False):
         module.train(False)
 
 
-def _set_trainable(model: SpecModel, prefixes: list[str]) -> SpecModel:
-    """Parameters under ``prefixes`` train, all others are frozen; frozen BatchNorm/Dropout run in eval."""
+def set_trainable(model: SpecModel, prefixes: list[str]) -> SpecModel:
+    """Parameters under the spec paths ``prefixes`` train (``cnntune.policy.trained_paths`` says
+    which), all others are frozen; frozen BatchNorm/Dropout run in eval mode."""
+    model = _check_model(model)
     for name, param in model.named_parameters():
-        param.requires_grad_(_inside(name, prefixes))
+        param.requires_grad_(under(name, prefixes))
     for path, module in model.named_modules():
         if not isinstance(module, _EVAL_KINDS):
             continue
-        held = not _inside(path, prefixes)
+        held = not under(path, prefixes)
         if held and not getattr(module, _HOOKED, False):
             module.register_forward_pre_hook(_hold_in_eval)
             setattr(module, _HOOKED, True)
@@ -133,7 +123,7 @@ def freeze_backbone(model: SpecModel) -> SpecModel:
     """Feature extraction: only the classifier trains; every other parameter is frozen, and the
     backbone's BatchNorm (running statistics) and Dropout stay in eval mode through ``model.train()``."""
     model = _check_model(model)
-    return _set_trainable(model, [model.spec.classifier])
+    return set_trainable(model, trained_paths(model.spec, "feature-extract"))
 
 
 def unfreeze(model: SpecModel, last_n_blocks: int | None = None) -> SpecModel:
@@ -141,16 +131,7 @@ def unfreeze(model: SpecModel, last_n_blocks: int | None = None) -> SpecModel:
     ``model.spec.stages`` plus the spec's head (for ResNet: ``layer4`` and ``fc`` when N=1), with
     the rest frozen as in :func:`freeze_backbone`; ``0`` is the head alone."""
     model = _check_model(model)
-    if last_n_blocks is None:
-        return _set_trainable(model, [""])
-    stages = model.spec.stages
-    if isinstance(last_n_blocks, bool) or not isinstance(last_n_blocks, int) or not 0 <= last_n_blocks <= len(stages):
-        raise ValueError(
-            f"last_n_blocks must be an int from 0 to {len(stages)} ({model.spec.name} has {len(stages)} stages: "
-            f"{[s[0] if len(s) == 1 else f'{s[0]}..{s[-1]}' for s in stages]}), received last_n_blocks={last_n_blocks!r}"
-        )
-    chosen = [path for stage in stages[len(stages) - last_n_blocks :] for path in stage]
-    return _set_trainable(model, chosen + [node.name for node in model.spec.head])
+    return set_trainable(model, trained_paths(model.spec, "fine-tune", last_n_blocks))
 
 
 def frozen_in_eval(model: nn.Module) -> list[str]:
@@ -168,15 +149,12 @@ def param_groups(model: SpecModel, lr: float, backbone_lr_factor: float = 0.1) -
     parameter at ``lr * backbone_lr_factor``, so fine-tuning adapts the backbone without wrecking it.
     Frozen parameters are left out; each group carries a ``name`` ("classifier"/"backbone")."""
     model = _check_model(model)
-    if not lr > 0 or not backbone_lr_factor >= 0:
-        raise ValueError(
-            f"need lr > 0 and backbone_lr_factor >= 0, received lr={lr!r}, backbone_lr_factor={backbone_lr_factor!r}"
-        )
+    check_rates(lr, backbone_lr_factor)
     head: list[nn.Parameter] = []
     body: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if param.requires_grad:
-            (head if _inside(name, [model.spec.classifier]) else body).append(param)
+            (head if under(name, [model.spec.classifier]) else body).append(param)
     groups = [
         {"name": "classifier", "params": head, "lr": lr},
         {"name": "backbone", "params": body, "lr": lr * backbone_lr_factor},
@@ -187,28 +165,16 @@ def param_groups(model: SpecModel, lr: float, backbone_lr_factor: float = 0.1) -
     return groups
 
 
-def select_device(preferred: str | None = None) -> torch.device:
-    """``preferred`` ("cpu", "cuda", "cuda:1", "mps"), or with None/"auto" the best available:
-    cuda, then mps, then cpu. Asking for an accelerator that is not there is an error, not a fallback."""
-    if preferred in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(preferred)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, received {preferred!r}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {preferred!r} requested but torch.cuda.is_available() is False (no GPU visible, or a CPU-only torch build)"
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {preferred!r} requested but only {torch.cuda.device_count()} CUDA device(s) are visible"
-            )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {preferred!r} requested but torch.backends.mps.is_available() is False")
-    return device
+def make_optimizer(
+    model: SpecModel, lr: float, backbone_lr_factor: float = 0.1, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """AdamW (decoupled weight decay) over :func:`param_groups`, fused where torch has the kernel:
+    on CPU its step over ResNet-18's 11M parameters measured 0.03 s against 0.2 s for the default
+    per-tensor loop (2 cores), a third of a step. Move the model to its device first."""
+    groups = param_groups(model, lr, backbone_lr_factor)
+    if next(model.parameters()).device.type in ("cpu", "cuda"):
+        try:
+            return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, ValueError, TypeError):  # an older torch without the CPU kernel
+            pass
+    return torch.optim.AdamW(groups, weight_decay=weight_decay)
