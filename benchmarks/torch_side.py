@@ -89,8 +89,8 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
     import torch
 
     import cnnspec
-    from parity.comparison.check import build_pair
     from parity.onnx.fourway import onnx_session
+    from parity.twins import build_pair
     from parity.weights.randomise import randomise_torch
     from torch_impl.fastpath import bf16_supported, fast_inference, tolerance
 

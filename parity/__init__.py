@@ -5,19 +5,15 @@
 >>> result.passed
 True
 
-The only package that imports both frameworks. It loads torch (and torchvision, when installed)
-before Keras: torchvision's native extension segfaults when TensorFlow's libraries loaded first.
+The only package that imports both frameworks, grouped by concept: ``weights`` (the mapping,
+copying weights between the twins, converting files, seeded random weights), ``comparison``
+(``compare``, ``check``, side by side, Keras backends, plots), ``onnx`` (exports and the four-way
+comparison), ``training`` (training steps and the train-curve demonstration), ``published``
+(published weights fetched, converted for Keras and verified) and ``twins`` (building the pair).
+:mod:`parity._frameworks` comes first: it loads torch (and torchvision) before anything loads Keras.
 """
 
-import torch  # noqa: F401  (import order matters, see above)
-
-from torch_impl.vision import order_problem
-
-if not order_problem():  # after tensorflow it would crash: torch_impl.vision then says so where it is needed
-    try:
-        import torchvision  # noqa: F401
-    except ImportError:  # pragma: no cover
-        pass
+from . import _frameworks  # noqa: F401  (first: torch and torchvision before Keras, see its docstring)
 from .comparison.compare import Figures, Report, compare, figures
 from .weights.copying import TransferError, transfer_weights
 from .weights.mapping import LayerMapping, layer_mappings

@@ -37,7 +37,7 @@ class FetchResult:
     record: ConversionRecord | None = None
 
 
-def model_options(entry: PublishedWeights) -> dict[str, Any]:
+def published_options(entry: PublishedWeights) -> dict[str, Any]:
     """The options both models are built with: the checkpoint's, the file's classes, no aux heads."""
     return fixed_options(entry)
 
@@ -71,12 +71,12 @@ def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool =
     import torch_impl
     from keras_impl import pretrained as keras_pretrained
 
-    from .comparison.check import keras_options
+    from .twins import keras_factory_options
 
     start = time.perf_counter()
-    options = model_options(entry)
+    options = published_options(entry)
     torch_model = torch_impl.get_model(entry.model, weights=torch_file, **options).eval()
-    keras_model = keras_impl.get_model(entry.model, classifier_activation=None, **keras_options(options))
+    keras_model = keras_impl.get_model(entry.model, classifier_activation=None, **keras_factory_options(options))
     transfer_weights(torch_model, keras_model)
     size = entry.transforms.crop_size
     probe = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_BATCH, 3, size, size)).astype(np.float32)

@@ -12,10 +12,11 @@ from conftest import model_params
 
 import cnnspec
 import parity
-from parity.comparison.check import build_pair, check
+from parity.comparison.check import check
 from parity.comparison.compare import figures
 from parity.onnx.export import export_torch
 from parity.onnx.fourway import corrupt_initializer, expected_weight_elements, graph_info, run_onnx
+from parity.twins import build_pair
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -30,7 +31,7 @@ def assert_onnx_passes(result, exporter="torchscript"):
     for framework, g in onnx.graphs.items():
         assert g.dynamic_batch, framework
         assert g.weight_elements == expected_weight_elements(
-            cnnspec.get(result.model, **parity.comparison.check.model_options(result.model)), framework=framework
+            cnnspec.get(result.model, **parity.twins.inference_options(result.model)), framework=framework
         )
 
 

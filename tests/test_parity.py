@@ -19,8 +19,9 @@ import parity
 import torch_impl
 from keras_impl import builder as keras_builder
 from keras_impl import layer_name
-from parity.comparison.check import build_pair, check
+from parity.comparison.check import check
 from parity.comparison.compare import figures, to_nhwc
+from parity.twins import build_pair
 
 
 def small_size(name):

@@ -12,6 +12,7 @@ import numpy as np
 import cnnspec
 from cnnspec import published
 
+from ..twins import build_pair, options_from_checkpoint
 from ..weights.copying import transfer_weights
 from ..weights.randomise import randomise_keras, randomise_torch
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, compare
@@ -40,31 +41,6 @@ class CheckResult:
             "reports": [r.to_dict() for r in self.reports],
             "onnx": self.onnx.to_dict() if self.onnx is not None else None,
         }
-
-
-def model_options(name: str) -> dict:
-    """Options that make both frameworks build the same inference graph (no aux heads)."""
-    return {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
-
-
-def keras_options(options: dict) -> dict:
-    """Spec options as keras_impl's factories take them (keras.applications says ``classes``)."""
-    return {("classes" if k == "num_classes" else k): v for k, v in options.items()}
-
-
-def build_pair(name: str, size: tuple[int, int] | None = None, weights=None, **options):
-    """A torch_impl model (from ``weights`` or untouched) and the keras_impl twin, logits out."""
-    import keras_impl
-    import torch_impl
-
-    options = {**model_options(name), **options}
-    torch_model = torch_impl.get_model(name, weights=weights, init_weights=False, **options).eval()
-    spec = torch_model.spec
-    h, w = size or spec.input_size[1:]
-    keras_model = keras_impl.get_model(
-        name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_options(options)
-    )
-    return torch_model, keras_model
 
 
 def check(
@@ -108,13 +84,12 @@ def check(
         prestart_keras_export()
     options = {}
     if weights is not None and published.is_weights_name(weights):  # published weights: fetched, options from the entry
-        from ..published import fetch
-        from ..published import model_options as published_options
+        from ..published import fetch, published_options
 
         fetched = fetch(name, weights, framework="torch")
         weights, options = fetched.torch_path, published_options(fetched.entry)
     elif weights is not None:
-        options = checkpoint_options(name, weights)
+        options = options_from_checkpoint(name, weights)
     torch_model, keras_model = build_pair(name, size, weights=weights, **{**user_options, **options})
     spec = torch_model.spec
     h, w = size or spec.input_size[1:]
@@ -180,18 +155,3 @@ def check(
             shutil.rmtree(workdir, ignore_errors=True)
     timings["total"] = round(time.perf_counter() - start, 3)
     return result
-
-
-def checkpoint_options(name: str, weights) -> dict:
-    """num_classes (and GoogLeNet's aux heads) read from a torch checkpoint's tensors."""
-    from torch_impl import read_state_dict
-
-    state = read_state_dict(weights) if not isinstance(weights, dict) else weights
-    spec = cnnspec.get(name)
-    key = f"{spec.classifier}.weight"
-    if key not in state:
-        raise ValueError(f"{weights} is not a {name} checkpoint: it has no {key!r}")
-    options = {"num_classes": int(state[key].shape[0])}
-    if spec.aux_heads:
-        options["aux_logits"] = any(k.startswith(spec.aux_heads[0].name + ".") for k in state)
-    return options

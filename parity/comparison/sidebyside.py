@@ -11,7 +11,7 @@ from cnnspec.summary import format_shape
 def side_by_side(name: str, size: tuple[int, int] | None = None) -> str:
     from keras_impl import layer_name
 
-    from .check import build_pair
+    from ..twins import build_pair
     from .compare import comparable_layers
 
     torch_model, keras_model = build_pair(name, size)

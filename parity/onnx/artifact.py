@@ -19,7 +19,7 @@ def export(
     import torch_impl
     from cnnbase.atomic import check_writable
 
-    from ..comparison.check import build_pair, checkpoint_options
+    from ..twins import build_pair, options_from_checkpoint
 
     if framework not in ("torch", "keras"):
         raise ValueError(f"framework must be 'torch' or 'keras', received {framework!r}")
@@ -36,7 +36,7 @@ def export(
         c, (h, w) = spec.input_size[0], size or spec.input_size[1:]
         model = keras_impl.get_model(name, weights=weights, classifier_activation=None, input_shape=(h, w, c))
         return export_keras(model, out)
-    options = checkpoint_options(name, weights) if weights is not None else {}
+    options = options_from_checkpoint(name, weights) if weights is not None else {}
     torch_model, keras_model = build_pair(name, size, weights=weights, **options)
     if weights is None:
         randomise_torch(torch_model, seed)

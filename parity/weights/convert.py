@@ -34,7 +34,7 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: int | None = N
     import keras_impl
     import torch_impl
 
-    from ..comparison.check import checkpoint_options, keras_options
+    from ..twins import keras_factory_options, options_from_checkpoint
 
     src, dst = Path(src), Path(dst)
     cnnspec.registry.builder(name)  # unknown names fail here, with the list of models
@@ -45,7 +45,7 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: int | None = N
     if num_classes is not None:
         cnnspec.get(name, num_classes=num_classes)  # a positive int, or one clear error
     if _is_torch_file(src) and _is_keras_file(dst):
-        options = checkpoint_options(name, src)
+        options = options_from_checkpoint(name, src)
         if (
             num_classes is not None and num_classes != options["num_classes"]
         ):  # the file decides; say so rather than ignore it
@@ -54,7 +54,7 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: int | None = N
                 f"(the classes are read from the checkpoint) or convert the matching file"
             )
         torch_model = torch_impl.get_model(name, weights=src, **options)
-        keras_model = keras_impl.get_model(name, classifier_activation=None, **keras_options(options))
+        keras_model = keras_impl.get_model(name, classifier_activation=None, **keras_factory_options(options))
         transfer_weights(torch_model, keras_model)
         with atomic_path(dst, suffix=KERAS_SUFFIX) as tmp:
             keras_model.save_weights(str(tmp))
@@ -64,7 +64,9 @@ def convert(name: str, src: PathLike, dst: PathLike, num_classes: int | None = N
         options = {"num_classes": num_classes or classes}
         if "aux_logits" in cnnspec.options(name):
             options["aux_logits"] = aux
-        keras_model = keras_impl.get_model(name, classifier_activation=None, weights=src, **keras_options(options))
+        keras_model = keras_impl.get_model(
+            name, classifier_activation=None, weights=src, **keras_factory_options(options)
+        )
         torch_model = torch_impl.get_model(name, init_weights=False, **options)
         transfer_weights(keras_model, torch_model)
         torch_impl.save_state_dict(torch_model.state_dict(), dst)

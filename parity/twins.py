@@ -1,0 +1,51 @@
+"""A torch_impl model and its keras_impl twin, built with the same options; the options themselves.
+
+Every comparison, conversion and export starts from such a pair: ``python -m parity check`` and
+``sidebyside`` (:mod:`parity.comparison`), ``convert`` (:mod:`parity.weights.convert`), ``export``
+(:mod:`parity.onnx.artifact`) and the published weights' conversion (:mod:`parity.published`).
+"""
+
+from __future__ import annotations
+
+import cnnspec
+from cnntune.policy import no_aux_heads
+
+
+def inference_options(name: str) -> dict:
+    """Options that make both frameworks build the same inference graph (no aux heads)."""
+    return no_aux_heads(name)  # the fine-tuning core's rule: one owner
+
+
+def keras_factory_options(options: dict) -> dict:
+    """Spec options as keras_impl's factories take them (keras.applications says ``classes``)."""
+    return {("classes" if k == "num_classes" else k): v for k, v in options.items()}
+
+
+def build_pair(name: str, size: tuple[int, int] | None = None, weights=None, **options):
+    """A torch_impl model (from ``weights`` or untouched) and the keras_impl twin, logits out."""
+    import keras_impl
+    import torch_impl
+
+    options = {**inference_options(name), **options}
+    torch_model = torch_impl.get_model(name, weights=weights, init_weights=False, **options).eval()
+    spec = torch_model.spec
+    h, w = size or spec.input_size[1:]
+    keras_model = keras_impl.get_model(
+        name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_factory_options(options)
+    )
+    return torch_model, keras_model
+
+
+def options_from_checkpoint(name: str, weights) -> dict:
+    """num_classes (and GoogLeNet's aux heads) read from a torch checkpoint's tensors."""
+    from torch_impl import read_state_dict
+
+    state = read_state_dict(weights) if not isinstance(weights, dict) else weights
+    spec = cnnspec.get(name)
+    key = f"{spec.classifier}.weight"
+    if key not in state:
+        raise ValueError(f"{weights} is not a {name} checkpoint: it has no {key!r}")
+    options = {"num_classes": int(state[key].shape[0])}
+    if spec.aux_heads:
+        options["aux_logits"] = any(k.startswith(spec.aux_heads[0].name + ".") for k in state)
+    return options
