@@ -99,6 +99,10 @@ class Adapter(Protocol):
     def save(self, out: Path, stem: str, epoch: int) -> None:
         """Writes ``out/<stem><weights_suffix>`` and ``out/<stem><optimizer_suffix>`` atomically."""
 
+    def new_model(self, run: RunSetup) -> Any:
+        """A model with a new classifier for ``run.classes``, its backbone from ``run.opts.weights``
+        (published weights or a file) or random init; built the way ``run.model_options`` says."""
+
     def checkpoint_model(self, info: dict[str, Any]) -> Any:
         """The fine-tuned model a checkpoint's info describes, with its weights loaded."""
 
@@ -169,6 +173,12 @@ def finetune(adapter: Adapter, options: FinetuneOptions | None = None, **overrid
         return _epochs(adapter, opts, arch, model_options, classes, Path(root), device, info, out)
     finally:
         adapter.close()
+
+
+def starting_model(adapter: Adapter, run: RunSetup) -> Any:
+    """The model a run starts from (adapters call this in ``setup``, seeded, inside their device
+    scope): the resumed checkpoint's, else a new one."""
+    return adapter.checkpoint_model(run.info) if run.info is not None else adapter.new_model(run)
 
 
 def load_checkpoint(adapter: Adapter, path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:

@@ -8,59 +8,26 @@ and without the feature cache.
 
 Prints a table and writes experiments/results/transfer_torch.json. Accuracies are the best
 validation accuracy over the epochs (the checkpoint finetune keeps), on a validation set much
-larger than the few training labels.
+larger than the few training labels. The experiment itself is experiments/transfer_common.py,
+shared with the Keras twin.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the checkout
 
 import torch
+import transfer_common as common
 
-import cnntoydata
-from cnntune import FinetuneOptions
 from torch_impl import resnet18
 from torch_impl.distributed import select_device
 from torch_impl.finetune import finetune
-
-RESULTS = Path(__file__).resolve().parent / "results" / "transfer_torch.json"
-SETTINGS = {  # full run / --quick
-    "full": {
-        "size": 64,
-        "pretrain_per_class": 100,
-        "pretrain_epochs": 10,
-        "pretrain_lr": 5e-4,
-        "shots": 10,
-        "target_val": 30,
-        "target_epochs": 8,
-        "fe_epochs": 30,
-        "timing_epochs": 3,
-        "batch_size": 8,
-    },
-    "quick": {
-        "size": 48,
-        "pretrain_per_class": 40,
-        "pretrain_epochs": 3,
-        "pretrain_lr": 5e-4,
-        "shots": 5,
-        "target_val": 20,
-        "target_epochs": 3,
-        "fe_epochs": 10,
-        "timing_epochs": 2,
-        "batch_size": 16,
-    },
-}
 
 
 def _warm_up(size: int, device: str) -> None:
@@ -73,199 +40,57 @@ def _warm_up(size: int, device: str) -> None:
         model(x).sum().backward()
 
 
-def _row(result, seconds: float) -> dict[str, Any]:
-    times = result.epoch_times
-    return {
-        "best_val_acc": result.best_val_acc,
-        "best_epoch": result.best_epoch,
-        "final_val_acc": result.history[-1]["val_acc"],
-        "epochs": len(result.history),
-        "seconds": seconds,
-        "mean_epoch_seconds": sum(times) / len(times),
-        "cache_seconds": result.cache_seconds,
-    }
-
-
 def run(settings: dict[str, Any], work: Path, device: str, seed: int) -> dict[str, Any]:
-    s = settings
-    common = dict(size=s["size"], batch_size=s["batch_size"], device=device, seed=seed, progress=False)
-    t0 = time.perf_counter()
-    pre_data = cnntoydata.generate(
-        work / "pretrain",
-        part="pretrain",
-        train_per_class=s["pretrain_per_class"],
-        val_per_class=20,
-        size=s["size"],
-        seed=seed,
-    )
-    target_data = cnntoydata.generate(
-        work / "target",
-        part="target",
-        train_per_class=s["shots"],
-        val_per_class=s["target_val"],
-        size=s["size"],
-        seed=seed + 1,
-    )
-    data_seconds = time.perf_counter() - t0
-    _warm_up(s["size"], device)
-
-    def timed(**kw: Any):
-        start = time.perf_counter()
-        result = finetune(FinetuneOptions(**{**common, **kw}))
-        return result, time.perf_counter() - start
-
-    print(
-        f"pretraining resnet18 on {cnntoydata.PARTS['pretrain']} ({s['pretrain_per_class']} images per class, {s['size']}px)...",
-        flush=True,
-    )
-    pre, pre_s = timed(
-        data=str(pre_data),
-        mode="fine-tune",
-        backbone_lr_factor=1.0,
-        augment=True,
-        epochs=s["pretrain_epochs"],
-        lr=s["pretrain_lr"],
-        out=str(work / "pretrain-run"),
-    )
-    weights = str(pre.best_checkpoint)
-    print(
-        f"  val acc {pre.best_val_acc:.3f} in {pre_s:.0f}s; transferring to {cnntoydata.PARTS['target']} with {s['shots']} labels per class",
-        flush=True,
-    )
-    target = dict(data=str(target_data))
-    runs = {
-        "feature-extract (pretrained, cached)": timed(
-            **target, mode="feature-extract", weights=weights, epochs=s["fe_epochs"], out=str(work / "fe")
-        ),
-        "fine-tune (pretrained)": timed(
-            **target, mode="fine-tune", weights=weights, augment=True, epochs=s["target_epochs"], out=str(work / "ft")
-        ),
-        "from scratch": timed(
-            **target,
-            mode="fine-tune",
-            backbone_lr_factor=1.0,
-            augment=True,
-            epochs=s["target_epochs"],
-            out=str(work / "scratch"),
-        ),
-    }
-    # Cache ratio: the same feature-extraction epochs with the backbone run live; with the same
-    # seed both see the same batches, so their accuracies must agree too.
-    cached, _ = runs["feature-extract (pretrained, cached)"]
-    live, live_s = timed(
-        **target,
-        mode="feature-extract",
-        weights=weights,
-        cache=False,
-        epochs=s["timing_epochs"],
-        out=str(work / "fe-live"),
-    )
-    n = s["timing_epochs"]
+    results = common.transfer_runs(settings, work, device, seed, finetune, _warm_up)
+    # with the same seed the cached and the live run see the same batches: their accuracies agree too
+    (cached, _), (live, _) = results["runs"]["feature-extract (pretrained, cached)"], results["live"]
+    n = settings["timing_epochs"]
     cached_epoch = sum(cached.epoch_times[:n]) / n
     live_epoch = sum(live.epoch_times) / n
     same = all(abs(a["val_acc"] - b["val_acc"]) < 1e-9 for a, b in zip(cached.history[:n], live.history))
-    return {
-        "pretrain": {"classes": list(cnntoydata.PARTS["pretrain"]), **_row(pre, pre_s)},
-        "target": {
-            "classes": list(cnntoydata.PARTS["target"]),
-            "train_per_class": s["shots"],
-            "val_per_class": s["target_val"],
-            "runs": {name: _row(r, sec) for name, (r, sec) in runs.items()},
-        },
-        "cache": {
-            "epochs_compared": n,
-            "cached_epoch_seconds": cached_epoch,
-            "live_epoch_seconds": live_epoch,
-            "speedup": live_epoch / cached_epoch,
-            "cache_build_seconds": cached.cache_seconds,
-            "same_val_acc_cached_vs_live": same,
-        },
-        "data_seconds": data_seconds,
+    cache = {
+        "epochs_compared": n,
+        "cached_epoch_seconds": cached_epoch,
+        "live_epoch_seconds": live_epoch,
+        "speedup": live_epoch / cached_epoch,
+        "cache_build_seconds": cached.cache_seconds,
+        "same_val_acc_cached_vs_live": same,
     }
+    return common.report(settings, results, cache)
 
 
-def _table(report: dict[str, Any]) -> str:
-    pre = report["pretrain"]
-    lines = [
-        f"pretrain: resnet18 from scratch on {len(pre['classes'])} shapes, best val acc {pre['best_val_acc']:.3f}, {pre['seconds']:.0f}s",
-        f"target: {len(report['target']['classes'])} other shapes, {report['target']['train_per_class']} labels per class "
-        f"(chance {1 / len(report['target']['classes']):.2f})",
-        "",
-        f"{'method':38s} {'best val acc':>12s} {'epochs':>6s} {'s/epoch':>8s} {'total s':>8s}",
-    ]
-    for name, r in report["target"]["runs"].items():
-        lines.append(
-            f"{name:38s} {r['best_val_acc']:12.3f} {r['epochs']:6d} {r['mean_epoch_seconds']:8.2f} {r['seconds']:8.1f}"
-        )
-    c = report["cache"]
-    lines += [
-        "",
+def _cache_line(c: dict[str, Any]) -> str:
+    return (
         f"feature-extract epoch: {c['live_epoch_seconds']:.2f}s live vs {c['cached_epoch_seconds']:.4f}s cached "
-        f"= {c['speedup']:.0f}x (cache built once in {c['cache_build_seconds']:.2f}s; same val acc: {c['same_val_acc_cached_vs_live']})",
-    ]
-    return "\n".join(lines)
+        f"= {c['speedup']:.0f}x (cache built once in {c['cache_build_seconds']:.2f}s; "
+        f"same val acc: {c['same_val_acc_cached_vs_live']})"
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="smaller data, fewer epochs, 48px: a smoke run, not a result"
-    )
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = common.parser(__doc__.split("\n\n")[0], "torch")
     parser.add_argument(
         "--threads",
         type=int,
         help="torch CPU threads (default: torch's choice), e.g. 2 to time a 2-core machine on a bigger one",
     )
-    parser.add_argument(
-        "--out", default=str(RESULTS), help="JSON file (default experiments/results/transfer_torch.json)"
-    )
-    parser.add_argument("--workdir", help="where data and runs go (default: a temp folder, removed after)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=f"override a setting: {', '.join(SETTINGS['full'])}",
-    )
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", message="feature extraction without weights")
+    settings = common.settings_from(parser, args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = dict(SETTINGS["quick" if args.quick else "full"])
-    for item in args.set:
-        key, _, value = item.partition("=")
-        if key not in settings:
-            parser.error(f"--set {item}: unknown setting {key!r}; expected one of {', '.join(settings)}")
-        settings[key] = type(settings[key])(value)
     device = select_device(args.device)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="transfer-torch-") as tmp:
-        report = run(settings, Path(args.workdir or tmp), args.device, args.seed)
-    report = {
-        "settings": {"name": "quick" if args.quick else "full", **settings, "seed": args.seed},
-        **report,
-        "total_seconds": time.perf_counter() - start,
-        "environment": {
+
+    def environment() -> dict[str, Any]:
+        return {
             "torch": torch.__version__,
             "device": str(device),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "threads": torch.get_num_threads(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-        },
-        "command": "python experiments/transfer_torch.py " + " ".join(sys.argv[1:]),
-    }
-    print()
-    print(_table(report))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(report, indent=1))
-    os.replace(tmp_out, out)
-    print(f"\nwrote {out} ({report['total_seconds']:.0f}s)")
-    return 0
+        }
+
+    return common.run_and_write("torch", args, settings, run, environment, _cache_line)
 
 
 if __name__ == "__main__":

@@ -299,20 +299,20 @@ class KerasAdapter:
             self.scope.enter_context(keras.device(device.name))
         self.scope.enter_context(_dtype_policy("mixed_float16" if amp else None))
         keras.utils.set_random_seed(opts.seed)
-        if info is not None:
-            self.model = self.checkpoint_model(info)
-        else:
-            self.model = tuning_model(
-                opts.model,
-                len(setup.classes),
-                weights=opts.weights,
-                hidden=opts.hidden,
-                size=setup.size,
-                model_options=setup.model_options,
-            )
-        set_trainable(self.model, setup.trainable)
+        self.model = set_trainable(loop.starting_model(self, setup), setup.trainable)
         self.train_model = _training_model(self.model, opts, opts.use_cache)
         return str(device)
+
+    def new_model(self, run: RunSetup) -> keras.Model:
+        opts = run.opts
+        return tuning_model(
+            opts.model,
+            len(run.classes),
+            weights=opts.weights,
+            hidden=opts.hidden,
+            size=run.size,
+            model_options=run.model_options,
+        )
 
     def checkpoint_model(self, info: dict[str, Any]) -> keras.Model:
         model = tuning_model(
@@ -351,33 +351,14 @@ class KerasAdapter:
             "train": DecodedImages(setup.size, channels),
             "val": DecodedImages(setup.size, channels, resize=setup.eval_resize),
         }
-        self.stats = {"mean": setup.mean, "std": setup.std}
-        self.val_ds, val_paths = image_dataset(
-            os.path.join(setup.root, "val"),
-            setup.spec,
-            setup.size,
-            setup.classes,
-            self.batch,
-            images=self.images["val"],
-            workers=opts.workers,
-            **self.stats,
-        )
+        self.val_ds, val_paths = self._dataset("val")
         n_train = len(list_images(os.path.join(setup.root, "train"), setup.classes)[0])
         self._compile(steps_per_epoch(n_train, self.batch))
         self.cache = None
         if not cache:
             return None
         t0 = time.perf_counter()
-        train_plain, train_paths = image_dataset(
-            os.path.join(setup.root, "train"),
-            setup.spec,
-            setup.size,
-            setup.classes,
-            self.batch,
-            images=self.images["train"],
-            workers=opts.workers,
-            **self.stats,
-        )
+        train_plain, train_paths = self._dataset("train")
         train_x, val_x = extract_features(self.model, [train_plain, self.val_ds], opts.progress)
         self.cache = {
             "train": (train_x, _labels(train_paths, setup.classes)),
@@ -385,8 +366,24 @@ class KerasAdapter:
         }
         return time.perf_counter() - t0
 
+    def _dataset(self, split: str, **kwargs: Any) -> tuple[ImageFolderDataset, list[str]]:
+        """``split``'s images (decoded once per run), batched for this run; ``kwargs`` as :func:`image_dataset`'s."""
+        setup = self.setup_
+        return image_dataset(
+            os.path.join(setup.root, split),
+            setup.spec,
+            setup.size,
+            setup.classes,
+            self.batch,
+            images=self.images[split],
+            workers=self.opts.workers,
+            mean=setup.mean,
+            std=setup.std,
+            **kwargs,
+        )
+
     def epoch(self, epoch: int, seed: int, tag: str) -> dict[str, float]:
-        opts, setup = self.opts, self.setup_
+        opts = self.opts
         keras.utils.set_random_seed(seed)  # shuffle, augmentation, dropout: the same on resume
         clock = _EpochClock()
         fit = dict(epochs=opts.epochs, initial_epoch=epoch - 1, callbacks=[clock], verbose=1 if opts.progress else 0)
@@ -405,19 +402,7 @@ class KerasAdapter:
                 **fit,
             ).history
         else:
-            train_ds, _ = image_dataset(
-                os.path.join(setup.root, "train"),
-                setup.spec,
-                setup.size,
-                setup.classes,
-                self.batch,
-                shuffle_seed=seed,
-                augment=opts.augment,
-                drop_last=True,
-                images=self.images["train"],
-                workers=opts.workers,
-                **self.stats,
-            )
+            train_ds, _ = self._dataset("train", shuffle_seed=seed, augment=opts.augment, drop_last=True)
             logs = self.train_model.fit(train_ds, validation_data=self.val_ds, shuffle=False, **fit).history
         return {
             "train_loss": float(logs["loss"][-1]),

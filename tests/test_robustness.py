@@ -834,7 +834,7 @@ ELSEWHERE = [
     ),
     (
         "a JPEG whose data ends early (header intact)",
-        "torch_impl/keras_impl DecodedImages",
+        "torch_impl CachingImageLoader, keras_impl DecodedImages",
         "cannot read image PATH: image file is truncated ...",
         "tests/test_bad_image_folders.py",
     ),

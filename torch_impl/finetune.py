@@ -285,17 +285,7 @@ class TorchAdapter:
         self.factors: list[float] = []
         self.amp = use_amp(opts.amp, self.device.type == "cuda", "float16 autocast", "CUDA", self.device)
         torch.manual_seed(opts.seed)
-        if info is not None:
-            self.model = self.checkpoint_model(info)
-        else:
-            self.model = tuning_model(
-                opts.model,
-                len(setup.classes),
-                weights=opts.weights,
-                hidden=opts.hidden,
-                model_options=setup.model_options,
-            )
-        set_trainable(self.model, setup.trainable)
+        self.model = set_trainable(loop.starting_model(self, setup), setup.trainable)
         if opts.sync_bn and self.cluster.distributed and opts.mode == "fine-tune":
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)  # batch statistics over all processes
         self.model.to(self.device)
@@ -305,6 +295,12 @@ class TorchAdapter:
         if info is not None:
             self._restore_optimizer(info)
         return str(self.device)
+
+    def new_model(self, run: RunSetup) -> SpecModel:
+        opts = run.opts
+        return tuning_model(
+            opts.model, len(run.classes), weights=opts.weights, hidden=opts.hidden, model_options=run.model_options
+        )
 
     def checkpoint_model(self, info: dict[str, Any]) -> SpecModel:
         model = tuning_model(
