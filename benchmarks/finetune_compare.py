@@ -1,10 +1,12 @@
-"""The project's fine-tuning CLI against a plain torchvision loop, on the same images, epochs and
+r"""The project's fine-tuning CLI against a plain torchvision loop, on the same images, epochs and
 size: does ``python -m torch_impl finetune`` with its defaults reach the accuracy, and the speed,
 of what a knowledgeable user would write by hand (finetune_reference.py)?
 
     python benchmarks/finetune_compare.py --epochs 5 --size 32 --out /tmp/cmp --no-flip
-    python benchmarks/finetune_compare.py --data /tmp/digits --epochs 2 --size 32 --out /tmp/cmp --reference-args "--no-flip"
-    python benchmarks/finetune_compare.py --data DIR --epochs 10 --keras --keras-backend jax --cli-args "--mode fine-tune --augment"
+    python benchmarks/finetune_compare.py --data /tmp/digits --epochs 2 --size 32 --out /tmp/cmp \
+        --reference-args "--no-flip"
+    python benchmarks/finetune_compare.py --data DIR --epochs 10 --keras --keras-backend jax \
+        --cli-args "--mode fine-tune --augment"
 
 Contenders: ``reference`` (finetune_reference.run_reference, in this process), ``torch_cli``
 (``python -m torch_impl finetune --data DIR --model M --epochs N --size S --out OUT/torch_cli
@@ -241,7 +243,8 @@ def format_table(results: list[dict[str, Any]], epochs: int, rel: dict[str, dict
         if r["epoch_seconds"] is None and r["best_val_acc"] is None:
             continue
         lines.append(
-            f"{name}/reference: mean epoch time x{_fmt(r['epoch_seconds'], '.2f')}, best val acc x{_fmt(r['best_val_acc'], '.3f')}"
+            f"{name}/reference: mean epoch time x{_fmt(r['epoch_seconds'], '.2f')}, "
+            f"best val acc x{_fmt(r['best_val_acc'], '.3f')}"
         )
     for r in results:
         if r.get("error"):
@@ -276,7 +279,8 @@ def plot(results: list[dict[str, Any]], path: Path, title: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Compare the project's fine-tuning CLI (defaults) with a plain torchvision loop on one image folder."
+        description="Compare the project's fine-tuning CLI (defaults) with a plain torchvision loop on one image "
+        "folder."
     )
     p.add_argument(
         "--data",
@@ -298,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-flip",
         action="store_true",
-        help="reference: no random horizontal flip (the CLIs flip when they augment, which is their default from scratch)",
+        help="reference: no random horizontal flip (the CLIs flip when they augment, which is their default from "
+        "scratch)",
     )
     p.add_argument(
         "--reference-args",

@@ -38,10 +38,11 @@ def group_rows(
 
     import cnnspec
     import keras_impl
+    from cnntune.policy import no_aux_heads
 
     backend = keras.config.backend()
     macs = cnnspec.analyse(cnnspec.get(name), (size, size), include_aux=False).total_macs
-    options = {"aux_logits": False} if "aux_logits" in cnnspec.options(name) else {}
+    options = no_aux_heads(name)
     variants = {"xla": True} if backend == "jax" else {"graph": False, "xla": True}
     models = {}
     for variant, jit in variants.items():

@@ -159,7 +159,7 @@ def fixed_options(
                 raise ValueError(
                     f"weights {entry.key} have {n} classes, received {argument}={given}: a model with their head takes "
                     f"{n} classes (Keras: with include_top=True, classes must be {n}; torch: num_classes={n}); "
-                    "replace the head after loading (transfer.replace_head), build without it (Keras: "
+                    "replace the head after loading (surgery.replace_head), build without it (Keras: "
                     "include_top=False), or fine-tune from these weights (--weights)"
                 )
             options["num_classes"] = entry.num_classes

@@ -25,8 +25,6 @@ from .options import DEFAULT_SIZE, WARMUP_START, positive_int
 
 CHECKPOINT_FORMAT = 2  # 2: "framework" recorded on both sides, "model_options" saved
 READABLE_FORMATS = (1, 2)  # format 1 (no model_options) still resumes
-PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")  # torch.save files (loaded with weights_only=True)
-TORCH_SUFFIXES = PICKLE_SUFFIXES + (".safetensors",)  # every torch checkpoint kind, wherever a file kind is guessed
 FRAMEWORK_SUFFIXES = {"torch": ".safetensors", "keras": ".weights.h5"}  # the weights file of a checkpoint
 SEED_MODULUS = 2**31 - 1  # fits every RNG both frameworks seed (keras.utils.set_random_seed takes < 2**32)
 

@@ -36,12 +36,12 @@ import numpy as np
 
 import cnnspec
 from cnnbase.atomic import atomic_write
+from cnnbase.weight_files import TORCH_SUFFIXES
 from cnnspec import published
 from cnntune import loop, policy
 from cnntune.loop import RunSetup
 from cnntune.options import FinetuneOptions
 from cnntune.policy import (
-    TORCH_SUFFIXES,
     FinetuneResult,
     build_options,
     check_optimizer_epoch,

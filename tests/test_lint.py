@@ -30,7 +30,7 @@ def test_ruff_under_the_project_config_rejects_bad_code(tmp_path: Path) -> None:
     unformatted file, so the two tests above can fail."""
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
     bad = tmp_path / "bad.py"
-    bad.write_text("import os\nx = {  'a':1}\n")
+    bad.write_text("import os\nx = {  'a':1}\n" + "# " + "x" * 130 + "\n")
     done = ruff("check", "--no-cache", "bad.py", cwd=tmp_path)
-    assert done.returncode == 1 and "F401" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 1 and "F401" in done.stdout and "E501" in done.stdout, done.stdout + done.stderr
     assert ruff("format", "--check", "--no-cache", "bad.py", cwd=tmp_path).returncode == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import cnnspec
 import cnnspec.registry
 from cnnbase.atomic import atomic_path
-from cnntune.policy import TORCH_SUFFIXES
+from cnnbase.weight_files import TORCH_SUFFIXES
 
 from .copying import transfer_weights
 
