@@ -13,5 +13,7 @@ top-1 agreement and relative error against float32 eager. Every row also gets it
 ceiling. Writes benchmarks/results/suite.{json,md,png}. Tests never assert timings.
 
 The other scripts here measure one thing each: fine-tuning against a hand-written loop
-(finetune_compare.py), ONNX export time and memory per model (onnx_export.py).
+(finetune_compare.py), ONNX export time and memory per model (onnx_export.py), whether pretraining
+helps a small labelled set (transfer_torch.py and transfer_keras.py, one experiment in
+transfer_common.py).
 """

@@ -7,6 +7,8 @@ This package never imports torch: it runs on the tensorflow, jax and torch backe
 
 Importing the package loads nothing heavy: Keras (and with it TensorFlow) loads at the first use
 of a name below, so ``python -m keras_impl`` quiets TensorFlow's start-up lines before they print.
+A saved ``.keras`` file that holds this package's layers loads after ``import keras_impl.layers``
+(which registers them with Keras), as a keras_hub model's file loads after ``import keras_hub``.
 """
 
 from __future__ import annotations

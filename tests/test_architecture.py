@@ -28,9 +28,8 @@ LAYERS: dict[str, int] = {
     "keras_impl": 4,
     "parity": 5,
     "benchmarks": 6,
-    "experiments": 6,
 }
-FOLDERS = ("benchmarks", "experiments")
+FOLDERS = ("benchmarks",)  # not installed: read from the checkout
 # the one side effect an import may have: registering specs (each family file's @register)
 REGISTERS = {
     "cnnspec.models": "imports every family file of the folder, so a new model is one file"

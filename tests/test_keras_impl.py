@@ -186,3 +186,23 @@ def test_model_suite_runs_on_every_backend(backend):
     assert result.pop("backend") == backend
     for name, (shape, finite) in result.items():
         assert shape == [1, cnnspec.get(name).num_classes] and finite, name
+
+
+def test_a_saved_keras_file_loads_back_after_importing_the_layers(tmp_path):
+    """``import keras_impl`` loads Keras lazily, so a ``.keras`` file holding this package's layers
+    loads after ``import keras_impl.layers`` (which registers them), in safe mode; without it,
+    Keras cannot find the classes (the twin)."""
+    model = keras_impl.mobilenet_v2(input_shape=(32, 32, 3), classes=10)
+    path = tmp_path / "mobilenet_v2.keras"
+    model.save(path)
+    load = f"import keras; m = keras.saving.load_model({str(path)!r}, safe_mode=True); print(m.count_params())"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import keras_impl.layers; " + load], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) == model.count_params()
+    without = subprocess.run(
+        [sys.executable, "-c", "import keras_impl; " + load], capture_output=True, text=True, env=env
+    )
+    assert without.returncode != 0 and "TorchBatchNormalization" in without.stderr

@@ -1,4 +1,4 @@
-"""What experiments/transfer_torch.py and transfer_keras.py share, written once and framework-free:
+"""What benchmarks/transfer_torch.py and transfer_keras.py share, written once and framework-free:
 the settings, the data, the pretraining run, the three ways of learning the target half, the live
 feature-extraction run the cache is timed against, the table and the JSON file. Each script only
 adds its framework: which ``finetune`` runs, how a process is warmed up, what is compared.
@@ -202,7 +202,7 @@ def parser(description: str, framework: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         default=str(RESULTS / f"transfer_{framework}.json"),
-        help=f"JSON file (default experiments/results/transfer_{framework}.json)",
+        help=f"JSON file (default benchmarks/results/transfer_{framework}.json)",
     )
     p.add_argument("--workdir", help="where data and runs go (default: a temp folder, removed after)")
     p.add_argument(
@@ -244,7 +244,7 @@ def run_and_write(
         **body,
         "total_seconds": time.perf_counter() - start,
         "environment": environment(),
-        "command": f"python experiments/transfer_{framework}.py " + " ".join(sys.argv[1:]),
+        "command": f"python benchmarks/transfer_{framework}.py " + " ".join(sys.argv[1:]),
     }
     print()
     print(table(result, cache_line(result["cache"])))

@@ -3,12 +3,12 @@ half from a few labels per class three ways: (a) feature extraction on the pretr
 (b) fine-tuning it, (c) the same network from scratch. Also times a feature-extraction epoch with
 and without the feature cache.
 
-    .venv/bin/python experiments/transfer_torch.py            # a few minutes on 2 CPU cores
-    .venv/bin/python experiments/transfer_torch.py --quick    # smaller, for a smoke run
+    .venv/bin/python benchmarks/transfer_torch.py            # a few minutes on 2 CPU cores
+    .venv/bin/python benchmarks/transfer_torch.py --quick    # smaller, for a smoke run
 
-Prints a table and writes experiments/results/transfer_torch.json. Accuracies are the best
+Prints a table and writes benchmarks/results/transfer_torch.json. Accuracies are the best
 validation accuracy over the epochs (the checkpoint finetune keeps), on a validation set much
-larger than the few training labels. The experiment itself is experiments/transfer_common.py,
+larger than the few training labels. The experiment itself is benchmarks/transfer_common.py,
 shared with the Keras twin.
 """
 

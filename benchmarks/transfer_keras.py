@@ -1,18 +1,18 @@
-"""Does transfer help, in Keras? The twin of experiments/transfer_torch.py: pretrain ResNet-18 on
+"""Does transfer help, in Keras? The twin of benchmarks/transfer_torch.py: pretrain ResNet-18 on
 one half of the cnntoydata shapes, then learn the other half from a few labels per class three ways:
 (a) feature extraction on the pretrained backbone, (b) fine-tuning it (backbone at 0.1 x lr),
 (c) the same network from scratch. Also times a feature-extraction epoch with and without the
 feature cache.
 
-    .venv/bin/python experiments/transfer_keras.py            # several minutes on 2 CPU cores
-    .venv/bin/python experiments/transfer_keras.py --quick    # smaller, for a smoke run
+    .venv/bin/python benchmarks/transfer_keras.py            # several minutes on 2 CPU cores
+    .venv/bin/python benchmarks/transfer_keras.py --quick    # smaller, for a smoke run
 
 Runs on the active Keras backend (KERAS_BACKEND, default tensorflow). Prints a table and writes
-experiments/results/transfer_keras.json. Accuracies are the best validation accuracy over the
+benchmarks/results/transfer_keras.json. Accuracies are the best validation accuracy over the
 epochs (the checkpoint finetune keeps), on a validation set much larger than the few training
 labels. Epoch times are Keras ``fit`` calls, one per epoch (each pays a fixed ``fit`` and
 validation overhead); the first epoch of a run also traces the training step, so the cache
-comparison uses the epochs after it. The experiment itself is experiments/transfer_common.py.
+comparison uses the epochs after it. The experiment itself is benchmarks/transfer_common.py.
 """
 
 from __future__ import annotations
