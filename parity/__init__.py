@@ -8,7 +8,7 @@ True
 The only package that imports both frameworks, grouped by concept: ``weights`` (the mapping,
 copying weights between the twins, converting files, seeded random weights), ``comparison``
 (``compare``, ``check``, side by side, Keras backends, plots), ``onnx`` (exports and the four-way
-comparison), ``training`` (training steps and the train-curve demonstration), ``published``
+comparison), ``training`` (training steps and the train-curve demonstration), ``fetch``
 (published weights fetched, converted for Keras and verified) and ``twins`` (building the pair).
 :mod:`parity._frameworks` comes first: it loads torch (and torchvision) before anything loads Keras.
 """

@@ -404,7 +404,7 @@ def cmd_export(args, parser) -> int:
 
 
 def cmd_fetch(args, parser) -> int:
-    from .published import fetch
+    from .fetch import fetch
 
     t0 = time.perf_counter()
     result = fetch(args.model, args.weights, framework=args.framework, progress=not args.no_progress, force=args.force)

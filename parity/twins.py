@@ -2,7 +2,7 @@
 
 Every comparison, conversion and export starts from such a pair: ``python -m parity check`` and
 ``sidebyside`` (:mod:`parity.comparison`), ``convert`` (:mod:`parity.weights.convert`), ``export``
-(:mod:`parity.onnx.artifact`) and the published weights' conversion (:mod:`parity.published`).
+(:mod:`parity.onnx.artifact`) and the published weights' conversion (:mod:`parity.fetch`).
 """
 
 from __future__ import annotations

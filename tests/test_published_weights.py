@@ -138,7 +138,7 @@ def test_adding_a_model_with_published_weights_is_one_file(registries, tmp_path)
 
     # parity converts it (writing the ConversionRecord) and keras_impl loads it (reading it)
     from keras_impl import pretrained as keras_pretrained
-    from parity.published import convert_to_keras
+    from parity.fetch import convert_to_keras
 
     record = convert_to_keras(entry, weights)
     assert isinstance(record, published.ConversionRecord)

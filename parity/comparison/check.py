@@ -84,7 +84,7 @@ def check(
         prestart_keras_export()
     options = {}
     if weights is not None and published.is_weights_name(weights):  # published weights: fetched, options from the entry
-        from ..published import fetch, published_options
+        from ..fetch import fetch, published_options
 
         fetched = fetch(name, weights, framework="torch")
         weights, options = fetched.torch_path, published_options(fetched.entry)
