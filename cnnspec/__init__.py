@@ -8,6 +8,8 @@
 This package imports no deep-learning framework: torch_impl and keras_impl interpret its specs.
 """
 
+from cnnbase.version import __version__ as __version__
+
 from . import models as _models  # noqa: F401  (registers every model)
 from .analysis import Analysis, LayerInfo, ShapeError, analyse
 from .edit import map_nodes, replace_at

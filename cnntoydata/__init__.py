@@ -17,6 +17,8 @@ Example (``root/train/diamond/diamond_0000.png`` ...)::
 
 from __future__ import annotations
 
+from cnnbase.version import __version__ as __version__
+
 from .shapes import PARTS, SHAPES, draw
 from .writer import default_root, ensure, generate
 

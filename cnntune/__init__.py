@@ -8,6 +8,8 @@ and curves), the epoch loop (:mod:`.loop`) that calls a framework through a smal
 imports no framework; its files are written by :mod:`cnnbase.atomic`.
 """
 
+from cnnbase.version import __version__ as __version__
+
 from .options import FinetuneOptions, add_finetune_arguments, options_from_args
 
 __all__ = ["FinetuneOptions", "add_finetune_arguments", "options_from_args"]

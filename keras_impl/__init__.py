@@ -18,6 +18,7 @@ import importlib.util
 from typing import Any
 
 import cnnspec
+from cnnbase.version import __version__ as __version__
 
 # public name -> the module that defines it; one factory per registered model comes from .models
 _EXPORTS = {

@@ -13,6 +13,8 @@ comparison), ``training`` (training steps and the train-curve demonstration), ``
 :mod:`parity._frameworks` comes first: it loads torch (and torchvision) before anything loads Keras.
 """
 
+from cnnbase.version import __version__ as __version__
+
 from . import _frameworks  # noqa: F401  (first: torch and torchvision before Keras, see its docstring)
 from .comparison.compare import Figures, Report, compare, figures
 from .weights.copying import TransferError, transfer_weights

@@ -6,10 +6,12 @@
 
 from typing import Any
 
+from cnnbase.version import __version__ as __version__
+
 from . import models as _models
 from .builder import GoogLeNetOutputs, SpecModel, build_node
 from .fastpath import bf16_supported, fast_inference
-from .models import FACTORIES, get_model, list_models
+from .models import FACTORIES, get_model, get_model_weights, list_models
 from .pretrained import Weights, get_weights
 from .weights import read_state_dict, save_state_dict
 
@@ -24,6 +26,7 @@ __all__ = [
     "read_state_dict",
     "save_state_dict",
     "get_model",
+    "get_model_weights",
     "list_models",
     *_models.__all__,
 ]
