@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .model import ModelSpec
@@ -28,6 +29,18 @@ def register(name: str) -> Callable[[SpecBuilder], SpecBuilder]:
 def names() -> list[str]:
     """All registered model names, in registration order (families grouped)."""
     return list(_BUILDERS)
+
+
+def matching(include: str | Iterable[str] | None = None, exclude: str | Iterable[str] | None = None) -> list[str]:
+    """torchvision's ``list_models`` filter, written once for both frameworks: the registered names
+    that match any ``include`` pattern (fnmatch, all names when None) and no ``exclude`` one, sorted."""
+    every = names()
+    include = [include] if isinstance(include, str) else include
+    exclude = [exclude] if isinstance(exclude, str) else exclude
+    found = set(every) if not include else {m for pattern in include for m in fnmatch.filter(every, pattern)}
+    for pattern in exclude or ():
+        found -= set(fnmatch.filter(every, pattern))
+    return sorted(found)
 
 
 class UnknownModelError(KeyError, ValueError):

@@ -18,6 +18,7 @@ model has fixed outputs.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -31,8 +32,10 @@ from .builder import build_model
 from .weights import load_weights_file
 
 
-def list_models() -> list[str]:
-    return cnnspec.names()
+def list_models(include: str | Iterable[str] | None = None, exclude: str | Iterable[str] | None = None) -> list[str]:
+    """The model names, sorted, filtered by fnmatch patterns as torchvision's ``list_models``
+    (``list_models(include="resnet*")``)."""
+    return registry.matching(include, exclude)
 
 
 def model_info(name: str) -> cnnspec.ModelSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable
 
@@ -218,6 +219,7 @@ class SpecModel(nn.Module):
         self.feature_names = [node.name for node in spec.features]
         self.head_names = [node.name for node in spec.head]
         self.aux_sources = {aux.name: aux.source for aux in spec.aux_heads}
+        self.num_features = shapes[spec.classifier].in_features  # timm's: the width the classifier reads
         features = [(node.name, build_node(node, node.name, shapes)) for node in spec.features]
         _not_in_place_first(features)  # the caller's input tensor is never changed
         layers.add_children(self, features)
@@ -235,11 +237,24 @@ class SpecModel(nn.Module):
 
     @property
     def num_classes(self) -> int:
-        return self.get_classifier().out_features
+        return getattr(self.get_classifier(), "out_features", 0)  # 0 after reset_classifier(0), as timm's
 
-    def get_classifier(self) -> nn.Linear:
+    def get_classifier(self) -> nn.Module:
         """The final Linear layer (``classifier.6`` for VGG, ``fc`` for ResNet)."""
         return self.get_submodule(self.spec.classifier)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """timm's: a fresh final Linear with ``num_classes`` outputs at the classifier's place (same
+        device and dtype), or none for 0 (the model then returns its ``num_features`` pre-logits)."""
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an int >= 0 (0: no classifier), received {num_classes!r}")
+        like = next(self.parameters())
+        new = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        parent, _, leaf = self.spec.classifier.rpartition(".")
+        setattr(self.get_submodule(parent) if parent else self, leaf, new.to(device=like.device, dtype=like.dtype))
+        if num_classes:
+            spec = cnnspec.replace_at(self.spec, self.spec.classifier, out=num_classes)
+            self.spec = dataclasses.replace(spec, num_classes=num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, (N, C, H, W): what a frozen backbone hands to a new head."""
@@ -248,10 +263,22 @@ class SpecModel(nn.Module):
             x = layers.run_child(self, name, x)
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        for name in self.head_names:
-            x = getattr(self, name)(x)
-        return x
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The head on :meth:`forward_features`' output; ``pre_logits=True`` stops before the final
+        Linear and returns what it reads, (N, ``num_features``), as timm's models do."""
+        seen: list[torch.Tensor] = []
+        hook = (
+            self.get_classifier().register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+            if pre_logits
+            else None
+        )
+        try:
+            for name in self.head_names:
+                x = getattr(self, name)(x)
+        finally:
+            if hook is not None:
+                hook.remove()
+        return seen[-1] if pre_logits else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         want_aux = self.training and bool(self.aux_sources)

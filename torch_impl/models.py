@@ -10,6 +10,8 @@ checkpoint works as is); or a state dict.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any
 
 import cnnspec
@@ -18,20 +20,43 @@ from cnnspec import published, registry
 from . import pretrained
 from .builder import SpecModel
 from .init import initialise
+from .pretrained import Weights
 from .weights import WeightsLike, load_into
 
 
-def list_models() -> list[str]:
-    return cnnspec.names()
+def list_models(
+    module: ModuleType | None = None,
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+) -> list[str]:
+    """torchvision's ``list_models``: the model names, sorted, filtered by fnmatch patterns
+    (``list_models(include="vgg1*", exclude="*_bn")``). ``module`` selects models by the module
+    that holds them, as torchvision's does: every model is in torch_impl."""
+    if module is not None and not __name__.startswith(module.__name__.split(".")[0] + "."):
+        return []
+    return registry.matching(include, exclude)
+
+
+def get_model_weights(name: str | Callable[..., Any]) -> type[Weights]:
+    """torchvision's ``get_model_weights``: the enum of a model's published weights
+    (``get_model_weights("resnet50").DEFAULT``, ``["IMAGENET1K_V1"]``, iteration); takes the name or
+    the factory."""
+    return pretrained.weights_enum(getattr(name, "__name__", name))
 
 
 def get_model(
-    name: str, *, weights: WeightsLike | None = None, init_weights: bool | None = None, **options: Any
+    name: str,
+    *,
+    weights: WeightsLike | None = None,
+    progress: bool = True,
+    init_weights: bool | None = None,
+    **options: Any,
 ) -> SpecModel:
     """Builds ``name`` with spec options (``num_classes``, ``dropout``, ``aux_logits``...).
 
     ``init_weights`` (default True) applies torchvision's initialisation for the family; it is
-    skipped when ``weights`` are given. Published weights fix ``num_classes`` (another value is an
+    skipped when ``weights`` are given. ``progress`` shows a download's progress bar, as
+    torchvision's factories do. Published weights fix ``num_classes`` (another value is an
     error) and set the options the file needs (GoogLeNet's ``transform_input=True``) unless given.
     A checkpoint's auxiliary-head weights are ignored when the model is built without them
     (``aux_logits=False``), as torchvision does.
@@ -41,7 +66,7 @@ def get_model(
         options = published.fixed_options(entry, options)
         published.warn_unusable_head(entry, options, stacklevel=3)
         cnnspec.get(name, **options)  # bad options fail before any download
-        weights = pretrained.download(entry)
+        weights = pretrained.download(entry, progress=progress)
     spec = cnnspec.get(name, **options)
     model = SpecModel(spec)
     if weights is None:
@@ -56,8 +81,8 @@ def get_model(
 def _factory(name: str):
     """``name(weights=None, **options)``: :func:`get_model` for one registered spec, documented by it."""
 
-    def factory(*, weights: WeightsLike | None = None, **kwargs: Any) -> SpecModel:
-        return get_model(name, weights=weights, **kwargs)
+    def factory(*, weights: WeightsLike | None = None, progress: bool = True, **kwargs: Any) -> SpecModel:
+        return get_model(name, weights=weights, progress=progress, **kwargs)
 
     factory.__name__ = factory.__qualname__ = name
     factory.__module__ = __name__
@@ -72,4 +97,4 @@ def _factory(name: str):
 # One factory per registered spec (``vgg16``, ``resnet50``...): a new spec file needs no code here.
 FACTORIES = {name: _factory(name) for name in cnnspec.names()}
 globals().update(FACTORIES)
-__all__ = ["get_model", "list_models", *FACTORIES]
+__all__ = ["get_model", "get_model_weights", "list_models", *FACTORIES]

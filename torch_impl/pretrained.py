@@ -10,6 +10,8 @@ Files already in the cache are trusted, as torch.hub trusts them.
 
 from __future__ import annotations
 
+import enum
+import functools
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,46 @@ class Weights:
         from .weights import read_state_dict
 
         return read_state_dict(download(self.entry, progress=progress))
+
+
+class WeightsEnum(enum.Enum):
+    """One model's published weights as torchvision's ``<Model>_Weights`` enums are: members by name,
+    ``DEFAULT`` an alias of the recommended one, each with ``url``, ``meta``, ``transforms()`` and
+    ``get_state_dict()``; a member is accepted wherever ``weights=`` is."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+    @property
+    def entry(self) -> PublishedWeights:
+        return self.value.entry
+
+    @property
+    def url(self) -> str:
+        return self.value.url
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.value.meta
+
+    def transforms(self):
+        return self.value.transforms()
+
+    def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
+        return self.value.get_state_dict(progress=progress)
+
+
+@functools.cache
+def weights_enum(model: str) -> type[WeightsEnum]:
+    """The :class:`WeightsEnum` of ``model`` (``RESNET50_Weights``), made once per model."""
+    names = cnnspec.weights_names(model)
+    if not names:
+        reason = published.no_weights_reasons().get(model)
+        cnnspec.get(model)  # an unknown name fails with the closest one
+        raise ValueError(f"{model} has no published weights" + (f": {reason}" if reason else ""))
+    members = [(name, Weights(cnnspec.published_weights(model, name))) for name in names]
+    members.append((published.DEFAULT, Weights(cnnspec.published_weights(model))))  # an alias, as torchvision's
+    return WeightsEnum(f"{model.upper()}_Weights", members, module=__name__)  # type: ignore[return-value]
 
 
 def get_weights(model: str, name: str = published.DEFAULT) -> Weights:

@@ -30,12 +30,9 @@ forward; ``frozen_in_eval(model)`` lists the modules that are held in eval mode.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
-import cnnspec
 from cnntune.policy import check_head, check_rates, trained_paths, under
 
 from .builder import SpecModel
@@ -84,14 +81,12 @@ def replace_head(model: SpecModel, num_classes: int, hidden: int | None = None) 
     """
     model = _check_model(model)
     check_head(num_classes, hidden)
-    old = model.get_classifier()
-    like = old.weight
-    new = nn.Linear(old.in_features, num_classes) if hidden is None else MLPHead(old.in_features, hidden, num_classes)
-    new = new.to(device=like.device, dtype=like.dtype)
-    parent, _, leaf = model.spec.classifier.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, leaf, new)  # keeps the slot's position
-    spec = cnnspec.replace_at(model.spec, model.spec.classifier, out=num_classes)
-    model.spec = dataclasses.replace(spec, num_classes=num_classes)
+    model.reset_classifier(num_classes)  # keeps the slot's position, device and dtype
+    if hidden is not None:
+        like = next(model.parameters())
+        head = MLPHead(model.num_features, hidden, num_classes).to(device=like.device, dtype=like.dtype)
+        parent, _, leaf = model.spec.classifier.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, leaf, head)
     return model
 
 
