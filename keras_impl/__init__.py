@@ -20,6 +20,8 @@ from typing import Any
 import cnnspec
 from cnnbase.version import __version__ as __version__
 
+from .naming import constructors
+
 # public name -> the module that defines it; one factory per registered model comes from .models
 _EXPORTS = {
     "ChannelAffine": "layers",
@@ -38,7 +40,7 @@ _EXPORTS = {
     "model_info": "models",
 }
 
-__all__ = [*_EXPORTS, *cnnspec.names()]
+__all__ = [*_EXPORTS, *cnnspec.names(), *constructors()]
 
 
 def __getattr__(name: str) -> Any:
@@ -47,6 +49,8 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     if name in cnnspec.names():
         return importlib.import_module(".models", __name__).FACTORIES[name]
+    if name in constructors():
+        return importlib.import_module(".models", __name__).CONSTRUCTORS[name]
     if importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

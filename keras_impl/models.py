@@ -29,6 +29,7 @@ from cnnspec import published, registry
 
 from . import pretrained
 from .builder import build_model
+from .naming import constructor_name
 from .weights import load_weights_file
 
 
@@ -45,6 +46,7 @@ def model_info(name: str) -> cnnspec.ModelSpec:
 
 def get_model(
     name: str,
+    /,
     include_top: bool = True,
     weights: str | None = None,
     input_tensor=None,
@@ -54,7 +56,9 @@ def get_model(
     classifier_activation="softmax",
     **options: Any,
 ) -> keras.Model:
-    """Builds ``name`` the way keras.applications builds its models (see the module docstring)."""
+    """Builds ``name`` the way keras.applications builds its models (see the module docstring);
+    ``name=`` among the options names the Keras model, as keras.applications' ``name`` does."""
+    model_name = options.pop("name", None)
     if weights is not None and not isinstance(weights, (str, bytes)) and not hasattr(weights, "__fspath__"):
         raise TypeError(
             "weights must be None, 'imagenet', a weights name or a path to a .weights.h5 file. "
@@ -69,7 +73,7 @@ def get_model(
     spec = cnnspec.get(name, **options)
     if spec.aux_heads and "aux_logits" not in options:  # fixed outputs: aux heads only when asked for
         spec = replace(spec, aux_heads=())
-    model = build_model(spec, include_top, input_tensor, input_shape, pooling, classifier_activation)
+    model = build_model(spec, include_top, input_tensor, input_shape, pooling, classifier_activation, model_name)
     if entry is not None:
         pretrained.load_pretrained(model, entry, options)
     elif weights is not None:
@@ -77,24 +81,73 @@ def get_model(
     return model
 
 
+def _signature(name: str, weights: str | None) -> inspect.Signature:
+    """keras.applications' parameters, in its order (the anchor's own where Keras has the model,
+    MobileNetV2's ``input_shape`` first included), then the spec's options as keywords."""
+    anchor = getattr(keras.applications, constructor_name(name), None)
+    default = cnnspec.get(name).num_classes
+    if anchor is not None:
+        params = list(inspect.signature(anchor).parameters.values())
+    else:
+        P = inspect.Parameter
+        params = [
+            P("include_top", P.POSITIONAL_OR_KEYWORD, default=True),
+            P("weights", P.POSITIONAL_OR_KEYWORD, default="imagenet"),
+            P("input_tensor", P.POSITIONAL_OR_KEYWORD, default=None),
+            P("input_shape", P.POSITIONAL_OR_KEYWORD, default=None),
+            P("pooling", P.POSITIONAL_OR_KEYWORD, default=None),
+            P("classes", P.POSITIONAL_OR_KEYWORD, default=default),
+            P("classifier_activation", P.POSITIONAL_OR_KEYWORD, default="softmax"),
+            P("name", P.POSITIONAL_OR_KEYWORD, default=name),
+        ]
+    fixed = {"weights": weights, "classes": default} if anchor is None or weights is None else {}
+    if weights is None:
+        fixed["name"] = name
+    params = [p.replace(default=fixed[p.name]) if p.name in fixed else p for p in params]
+    options = inspect.Parameter("options", inspect.Parameter.VAR_KEYWORD)
+    return inspect.Signature([*params, options])
+
+
+def _constructor(name: str, public: str, weights: str | None):
+    """A keras.applications-style constructor of ``name``: positional arguments in its order."""
+    signature = _signature(name, weights)
+
+    def constructor(*args: Any, **kwargs: Any) -> keras.Model:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        options = arguments.pop("options")
+        alpha = arguments.pop("alpha", 1.0)
+        if alpha != 1.0:
+            raise ValueError(f"{public} is torchvision's width, alpha=1.0; received alpha={alpha!r}")
+        return get_model(name, **arguments, **options)
+
+    constructor.__name__ = constructor.__qualname__ = public
+    constructor.__module__ = __name__
+    constructor.__signature__ = signature  # type: ignore[attr-defined]
+    doc = inspect.cleandoc(registry.builder(name).__doc__ or name)
+    constructor.__doc__ = (
+        f"{doc}\n\nA functional keras.Model (NHWC) with keras.applications' arguments, in its order; "
+        f"weights={weights!r} by default; spec options as keywords: "
+        f"{', '.join(o for o in cnnspec.options(name) if o != 'num_classes') or 'none'}."
+    )
+    return constructor
+
+
 def _factory(name: str):
     """``name(include_top=True, weights=None, ...)``: :func:`get_model` for one registered spec."""
+    return _constructor(name, name, None)
 
-    def factory(**kwargs: Any) -> keras.Model:
-        return get_model(name, **kwargs)
 
-    factory.__name__ = factory.__qualname__ = name
-    factory.__module__ = __name__
-    doc = inspect.cleandoc(registry.builder(name).__doc__ or name)
-    factory.__doc__ = (
-        f"{doc}\n\nA functional keras.Model (NHWC) with keras.applications' arguments (include_top, weights, "
-        f"input_tensor, input_shape, pooling, classes, classifier_activation); spec options: "
-        f"{', '.join(o for o in cnnspec.options(name) if o != 'num_classes')}."
-    )
-    return factory
+def _default_weights(name: str) -> str | None:
+    return published.KERAS_ALIAS if cnnspec.weights_names(name) else None
 
 
 # One factory per registered spec (``vgg16``, ``resnet50``...): a new spec file needs no code here.
 FACTORIES = {name: _factory(name) for name in cnnspec.names()}
+# and keras.applications' capitalised constructors (``VGG16``, ``ResNet50``), weights="imagenet"
+# by default as there (None for a model without published weights)
+CONSTRUCTORS = {constructor_name(n): _constructor(n, constructor_name(n), _default_weights(n)) for n in cnnspec.names()}
 globals().update(FACTORIES)
-__all__ = ["get_model", "list_models", "model_info", *FACTORIES]
+globals().update(CONSTRUCTORS)
+__all__ = ["constructor_name", "get_model", "list_models", "model_info", *FACTORIES, *CONSTRUCTORS]
