@@ -200,8 +200,10 @@ class InferenceOnly(layers.Layer):
 
 def features_model(model: keras.Model) -> keras.Model:
     """The model up to the classifier's input (pooled, flattened features): what feature
-    extraction computes once per image. Shares its layers with ``model``."""
-    return keras.Model(model.inputs, classifier_layers(model)[0].input, name=f"{model.name}_features")
+    extraction computes once per image, and timm's ``pre_logits``. Shares its layers with ``model``;
+    takes one array as ``model`` does (no input-structure warning)."""
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, classifier_layers(model)[0].input, name=f"{model.name}_features")
 
 
 def head_model(model: keras.Model) -> keras.Model:

@@ -68,3 +68,24 @@ def test_beside_timm_the_same_numbers():
         a = ours.forward_head(ours.forward_features(x), pre_logits=True)
         assert torch.allclose(a, theirs.forward_head(theirs.forward_features(x), pre_logits=True), atol=1e-5)
     assert ours.num_features == theirs.num_features
+
+
+@pytest.mark.parametrize("name", ["vgg11", "resnet18"])
+def test_the_keras_pre_logits_model_computes_torchs_pre_logits(name):
+    """Keras' way to timm's ``pre_logits``: ``keras_impl.surgery.features_model(model)``, the model
+    up to the classifier's input; with the same weights it gives torch's numbers."""
+    np = pytest.importorskip("numpy")
+    import keras_impl
+    import parity
+    from keras_impl.surgery import features_model
+
+    ours = torch_impl.get_model(name, num_classes=10).eval()
+    twin = keras_impl.get_model(name, input_shape=(64, 64, 3), classes=10, classifier_activation=None)
+    parity.transfer_weights(ours, twin)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        want = ours.forward_head(ours.forward_features(x), pre_logits=True).numpy()
+    got = np.asarray(features_model(twin)(x.permute(0, 2, 3, 1).numpy()))
+    assert got.shape == want.shape == (2, ours.num_features)
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(got[:1], want[1:], rtol=1e-4, atol=1e-4)  # the twin: another image's differ
