@@ -4,9 +4,10 @@ A spec names its scheme (``spec.init``: "default", "vgg", "resnet", ...). For ev
 every node, :func:`draw` says how torchvision draws its first values: a normal, a uniform or a
 constant, with the numbers resolved here (torch's fans, kaiming's and xavier's gains), so that
 torch_impl and keras_impl only map the three kinds to their own calls and a new scheme is one
-function in this file. A parameter a scheme leaves alone keeps torch's layer default
-(``at_construction``): torch_impl does not draw it again (torch drew it when it built the layer),
-keras_impl draws the same distribution.
+function in this file; a builder drawing a whole model takes :func:`drawer` once per model (as
+:func:`draws` does), so what a draw reads from the whole spec is read once, not per parameter. A
+parameter a scheme leaves alone keeps torch's layer default (``at_construction``): torch_impl does
+not draw it again (torch drew it when it built the layer), keras_impl draws the same distribution.
 """
 
 from __future__ import annotations
@@ -189,21 +190,34 @@ def last_bns_of_blocks(spec: ModelSpec) -> set[str]:
     return out
 
 
-def draw(spec: ModelSpec, path: str, node: n.Node, name: str, in_features: int, scheme: str | None = None) -> Draw:
-    """How parameter ``name`` of the node at ``path`` starts, under ``scheme`` (the spec's own by
-    default). ``in_features`` is the node's input width (channels, features or token width)."""
+def drawer(spec: ModelSpec, scheme: str | None = None) -> Callable[[str, n.Node, str, int], Draw]:
+    """:func:`draw` for the parameters of one model, as ``drawer(spec)(path, node, name, in_features)``:
+    what a draw needs from the whole spec (the scheme, the classifier paths, each residual body's
+    last BatchNorm, which takes a walk of the spec) is read here once, not once per parameter."""
     scheme = spec.init if scheme is None else scheme
     check_scheme(scheme)
-    fan_in, fan_out = _fans(node, name, in_features)
-    classifier = path == spec.classifier or any(path == f"{a.name}.fc2" for a in spec.aux_heads)
-    zeroed = spec.zero_init_residual and path in last_bns_of_blocks(spec)
-    param = Param(path, node, name, fan_in, fan_out, classifier, zeroed)
-    return SCHEMES[scheme](param) or torch_default(param)
+    classifiers = {spec.classifier, *(f"{a.name}.fc2" for a in spec.aux_heads)}
+    zeroed = last_bns_of_blocks(spec) if spec.zero_init_residual else set()
+
+    def draw_one(path: str, node: n.Node, name: str, in_features: int) -> Draw:
+        fan_in, fan_out = _fans(node, name, in_features)
+        param = Param(path, node, name, fan_in, fan_out, path in classifiers, path in zeroed)
+        return SCHEMES[scheme](param) or torch_default(param)
+
+    return draw_one
+
+
+def draw(spec: ModelSpec, path: str, node: n.Node, name: str, in_features: int, scheme: str | None = None) -> Draw:
+    """How parameter ``name`` of the node at ``path`` starts, under ``scheme`` (the spec's own by
+    default). ``in_features`` is the node's input width (channels, features or token width). One
+    parameter's; for a whole model's, take :func:`drawer` once."""
+    return drawer(spec, scheme)(path, node, name, in_features)
 
 
 def draws(spec: ModelSpec, in_features: dict[str, int], scheme: str | None = None) -> Iterator[tuple[str, Draw]]:
     """Every parameter's draw, ``(torch state_dict key, draw)`` in module order."""
+    draw_one = drawer(spec, scheme)
     for path, node in spec.walk():
         for name in parameter_names(node):
             key = f"{path}.{name}" if name else path
-            yield key, draw(spec, path, node, name, in_features[path], scheme)
+            yield key, draw_one(path, node, name, in_features[path])

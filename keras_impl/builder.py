@@ -48,6 +48,7 @@ class _Context:
     def __init__(self, spec: cnnspec.ModelSpec, classifier_activation) -> None:
         self.spec = spec
         self.shapes = cnnspec.analyse(spec).by_path()
+        self.draw = spec_init.drawer(spec)  # the spec's scheme, read once per model
         self.classifier_activation = classifier_activation
 
 
@@ -74,7 +75,7 @@ def keras_initializer(draw: spec_init.Draw):
 
 
 def _init(ctx: _Context, path: str, node: n.Node, name: str):
-    return keras_initializer(spec_init.draw(ctx.spec, path, node, name, ctx.shapes[path].in_features))
+    return keras_initializer(ctx.draw(path, node, name, ctx.shapes[path].in_features))
 
 
 # ------------------------------------------------------------------ parameterised nodes
