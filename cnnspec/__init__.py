@@ -13,6 +13,7 @@ from cnnbase.version import __version__ as __version__
 from . import models as _models  # noqa: F401  (registers every model)
 from .analysis import Analysis, LayerInfo, ShapeError, analyse
 from .edit import map_nodes, replace_at
+from .features import FeatureInfo, FeatureLevel, feature_info, feature_levels
 from .model import IMAGENET_MEAN, IMAGENET_STD, AuxHead, ModelSpec
 from .nodes import (
     GELU,
@@ -62,6 +63,8 @@ __all__ = [
     "Conv",
     "Dropout",
     "EvalTransform",
+    "FeatureInfo",
+    "FeatureLevel",
     "Flatten",
     "GELU",
     "Gate",
@@ -92,6 +95,8 @@ __all__ = [
     "analyse",
     "categories",
     "children_of",
+    "feature_info",
+    "feature_levels",
     "get",
     "map_nodes",
     "names",
