@@ -239,6 +239,12 @@ class SpecModel(nn.Module):
     def num_classes(self) -> int:
         return getattr(self.get_classifier(), "out_features", 0)  # 0 after reset_classifier(0), as timm's
 
+    @property
+    def feature_info(self) -> cnnspec.FeatureInfo:
+        """timm's ``model.feature_info``: the feature levels (``channels()``, ``reduction()``,
+        ``module_name()``, ``[i]["num_chs"]``) that ``features_only=True`` returns (cnnspec.feature_levels)."""
+        return cnnspec.feature_info(self.spec)
+
     def get_classifier(self) -> nn.Module:
         """The final Linear layer (``classifier.6`` for VGG, ``fc`` for ResNet)."""
         return self.get_submodule(self.spec.classifier)
@@ -296,7 +302,12 @@ class SpecModel(nn.Module):
 
     def _check_input(self, x: torch.Tensor) -> None:
         """A clear error for a wrong input instead of a conv's shape traceback."""
-        if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export():
+        if (
+            torch.jit.is_tracing()
+            or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export()
+            or layers.fx_tracing(x)  # torch.fx (create_feature_extractor): a Proxy has no shape to check
+        ):
             return
         channels = self.spec.input_size[0]
         if not isinstance(x, torch.Tensor):

@@ -114,6 +114,25 @@ class SelectToken(nn.Module):
         return f"index={self.index}"
 
 
+def fx_tracing(x: object = None) -> bool:
+    """True while torch.fx traces symbolically (torchvision's create_feature_extractor): the input is
+    a Proxy with no values, so eager-only branches (input checks, in-place sums) step aside."""
+    return isinstance(x, torch.fx.Proxy) or _symbolic_tracing()
+
+
+# torch >= 2.10 names the symbolic-trace flag apart from torch.export (is_fx_tracing logs a warning there)
+_symbolic_tracing = getattr(
+    torch.fx._symbolic_trace, "is_fx_symbolic_tracing", getattr(torch.fx._symbolic_trace, "is_fx_tracing", bool)
+)
+
+
+@torch.fx.wrap
+def self_attend(attention: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+    """``attention(x, x, x)``'s output alone: one call_function node in an FX graph, as torch.fx
+    keeps nn.MultiheadAttention a leaf in torchvision's ViT (its forward branches on shapes)."""
+    return nn.MultiheadAttention.forward(attention, x, x, x, need_weights=False)[0]
+
+
 class SelfAttention(nn.MultiheadAttention):
     """nn.MultiheadAttention called on one input, returning the output alone (torchvision calls
     ``self_attention(x, x, x, need_weights=False)[0]``); the same parameters and state_dict keys."""
@@ -122,7 +141,7 @@ class SelfAttention(nn.MultiheadAttention):
         super().__init__(dim, heads, dropout=dropout, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return super().forward(x, x, x, need_weights=False)[0]
+        return self_attend(self, x)
 
 
 class ResidualChain(nn.Module):
@@ -178,8 +197,8 @@ class Residual(nn.Module):
             out = getattr(self, name)(out)
         identity = getattr(self, self.shortcut_name)(x) if self.shortcut_name else x
         if (
-            out.requires_grad or out is x or torch.compiler.is_compiling()
-        ):  # autograd may need `out`; an empty body's out is x
+            fx_tracing() or out.requires_grad or out is x or torch.compiler.is_compiling()
+        ):  # autograd may need `out`; an empty body's out is x; a traced graph stays out of place
             out = out + identity
         else:
             out += identity  # in eager inference, in place as torchvision's blocks: no new tensor per block
@@ -200,6 +219,20 @@ class Gate(nn.Module):
         return scale * x
 
 
+@torch.fx.wrap
+def stochastic_depth(x: torch.Tensor, p: float, mode: str, training: bool) -> torch.Tensor:
+    """:class:`StochasticDepth`'s rule; one node of an FX graph in both modes (torchvision's
+    ``stochastic_depth`` is wrapped alike), so a traced model's eval nodes equal its training nodes."""
+    if not training or p == 0.0:
+        return x
+    survival = 1.0 - p
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+    noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+    if survival > 0.0:
+        noise.div_(survival)
+    return x * noise
+
+
 class StochasticDepth(nn.Module):
     """torchvision.ops.StochasticDepth's rule, without torchvision: the identity in eval mode; in
     training, rows (``mode="row"``) or the whole batch are zeroed with probability ``p`` and the
@@ -210,14 +243,7 @@ class StochasticDepth(nn.Module):
         self.p, self.mode = p, mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        survival = 1.0 - self.p
-        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
-        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
-        if survival > 0.0:
-            noise.div_(survival)
-        return x * noise
+        return stochastic_depth(x, self.p, self.mode, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode}"
