@@ -13,7 +13,6 @@ import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -35,11 +34,6 @@ class FetchResult:
     torch_path: Path | None = None
     keras_path: Path | None = None
     record: ConversionRecord | None = None
-
-
-def published_options(entry: PublishedWeights) -> dict[str, Any]:
-    """The options both models are built with: the checkpoint's, the file's classes, no aux heads."""
-    return fixed_options(entry)
 
 
 def fetch(
@@ -74,7 +68,7 @@ def convert_to_keras(entry: PublishedWeights, torch_file: Path, progress: bool =
     from .twins import keras_factory_options
 
     start = time.perf_counter()
-    options = published_options(entry)
+    options = fixed_options(entry)  # the file's options and classes, no aux heads: both models built alike
     torch_model = torch_impl.get_model(entry.model, weights=torch_file, **options).eval()
     keras_model = keras_impl.get_model(entry.model, classifier_activation=None, **keras_factory_options(options))
     transfer_weights(torch_model, keras_model)

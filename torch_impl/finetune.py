@@ -84,7 +84,7 @@ def tuning_model(
     classifier, built with the core's options (``cnntune.policy.build_options``: no auxiliary
     heads, what published weights fix, then ``model_options``, e.g. a resumed run's)."""
     options = build_options(name, weights, model_options)
-    entry = pretrained.resolve(name, weights) if weights is not None else None
+    entry = cnnspec.published.lookup(name, weights)  # None for a file, a state dict or None
     if entry is not None:
         weights = pretrained.download(entry)
     model = get_model(name, init_weights=weights is None, **options)

@@ -123,12 +123,6 @@ def get_weights(model: str, name: str = published.DEFAULT) -> Weights:
     return Weights(cnnspec.published_weights(model, name))
 
 
-def resolve(model: str, weights: Any) -> PublishedWeights | None:
-    """The entry ``weights`` names (a name, a torchvision enum member, a :class:`Weights`), or None
-    when ``weights`` is a file or a state dict: :func:`cnnspec.published.lookup`."""
-    return published.lookup(model, weights)
-
-
 def cache_path(entry: PublishedWeights) -> Path:
     """Where torch.hub (and torchvision) keep this file."""
     return Path(torch.hub.get_dir()) / "checkpoints" / entry.file_name

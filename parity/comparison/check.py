@@ -84,10 +84,10 @@ def check(
         prestart_keras_export()
     options = {}
     if weights is not None and published.is_weights_name(weights):  # published weights: fetched, options from the entry
-        from ..fetch import fetch, published_options
+        from ..fetch import fetch
 
         fetched = fetch(name, weights, framework="torch")
-        weights, options = fetched.torch_path, published_options(fetched.entry)
+        weights, options = fetched.torch_path, published.fixed_options(fetched.entry)
     elif weights is not None:
         options = options_from_checkpoint(name, weights)
     torch_model, keras_model = build_pair(name, size, weights=weights, **{**user_options, **options})
