@@ -24,20 +24,16 @@ from cnnspec import published
 from cnnspec.published import PublishedWeights
 
 
-@dataclass(frozen=True)
-class Weights:
-    """A published-weights entry with torch-side helpers, shaped like torchvision's ``Weights``: ``url``,
-    ``meta``, ``transforms()``, ``get_state_dict()``."""
+class _TorchvisionWeights:
+    """torchvision's weights interface over ``self.entry`` (a :class:`PublishedWeights`): ``url``,
+    ``meta``, ``transforms()``, ``get_state_dict()``; written once for :class:`Weights` and for the
+    members of every :class:`WeightsEnum`."""
 
     entry: PublishedWeights
 
     @property
     def url(self) -> str:
         return self.entry.url
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -78,10 +74,23 @@ class Weights:
         return read_state_dict(download(self.entry, progress=progress))
 
 
-class WeightsEnum(enum.Enum):
+@dataclass(frozen=True)
+class Weights(_TorchvisionWeights):
+    """A published-weights entry with torch-side helpers, shaped like torchvision's ``Weights``: ``url``,
+    ``meta``, ``transforms()``, ``get_state_dict()``."""
+
+    entry: PublishedWeights
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+class WeightsEnum(_TorchvisionWeights, enum.Enum):
     """One model's published weights as torchvision's ``<Model>_Weights`` enums are: members by name,
     ``DEFAULT`` an alias of the recommended one, each with ``url``, ``meta``, ``transforms()`` and
-    ``get_state_dict()``; a member is accepted wherever ``weights=`` is."""
+    ``get_state_dict()``; a member is accepted wherever ``weights=`` is. A member's value is its
+    :class:`Weights`; ``name`` is the enum's (the alias's target for ``DEFAULT``)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}.{self.name}"
@@ -89,20 +98,6 @@ class WeightsEnum(enum.Enum):
     @property
     def entry(self) -> PublishedWeights:
         return self.value.entry
-
-    @property
-    def url(self) -> str:
-        return self.value.url
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self.value.meta
-
-    def transforms(self):
-        return self.value.transforms()
-
-    def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
-        return self.value.get_state_dict(progress=progress)
 
 
 @functools.cache
