@@ -244,6 +244,23 @@ def categories(name: str = "imagenet1k") -> list[str]:
     return list(_categories(name))
 
 
+@cache
+def _class_index(name: str) -> tuple[tuple[str, str], ...]:
+    path = Path(__file__).with_name("data") / f"{name}_class_index.json"
+    if not path.is_file():
+        raise KeyError(f"no class index {name!r} in {path.parent}")
+    table = json.loads(path.read_text(encoding="utf-8"))
+    return tuple((wnid, label) for wnid, label in (table[str(i)] for i in range(len(table))))
+
+
+def class_index(name: str = "imagenet1k") -> list[tuple[str, str]]:
+    """``(WordNet id, keras.applications' class name)`` per class (index i = class i), from the
+    package's copy of keras.applications' ``imagenet_class_index.json`` (the same bytes: Keras'
+    own md5 accepts it), so ``decode_predictions`` needs no download. :func:`categories` holds
+    torchvision's names for the same classes."""
+    return list(_class_index(name))
+
+
 # ----------------------------------------------------------------------------- registration
 _ENTRIES: dict[str, dict[str, PublishedWeights]] = {}
 _DEFAULTS: dict[str, str] = {}

@@ -1,11 +1,12 @@
 """Public factories with keras.applications' arguments::
 
     vgg16(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-          classes=1000, classifier_activation="softmax", **model_options)
+          classes=1000, classifier_activation="softmax", name="vgg16", *, dropout=0.5)
 
-``model_options`` are the spec's own (``dropout``, ``aux_logits``, ``transform_input``,
-``zero_init_residual``). ``weights`` is None, ``"imagenet"`` (the model's DEFAULT published weights),
-a weights name (``"IMAGENET1K_V1"``; see ``cnnspec.weights_names``), or a local ``.weights.h5``.
+then the spec's own options, typed and keyword-only (``dropout``, ``aux_logits``,
+``transform_input``, ``zero_init_residual``). ``weights`` is None, ``"imagenet"`` (the model's
+DEFAULT published weights), a weights name (``"IMAGENET1K_V1"``; see ``cnnspec.weights_names``), or
+a local ``.weights.h5``.
 Published weights are torchvision's files converted once by the parity layer and cached under
 ``$KERAS_HOME`` (see :mod:`keras_impl.pretrained`). Inputs are channels-last (NHWC) and
 preprocessed the torch way (``keras_impl.preprocess_input``), since the architectures and their
@@ -18,6 +19,7 @@ model has fixed outputs.
 from __future__ import annotations
 
 import inspect
+import os  # noqa: F401  (named in the signatures' annotations)
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -81,15 +83,30 @@ def get_model(
     return model
 
 
+# keras.applications' parameters, typed (Keras leaves them unannotated): the stubs and IDEs show these
+_KERAS_TYPES = {
+    "include_top": "bool",
+    "weights": "str | os.PathLike[str] | None",
+    "input_tensor": "Any",
+    "input_shape": "tuple[int | None, ...] | None",
+    "alpha": "float",
+    "pooling": "str | None",
+    "classes": "int",
+    "classifier_activation": "str | Callable[..., Any] | None",
+    "name": "str | None",
+}
+
+
 def _signature(name: str, weights: str | None) -> inspect.Signature:
     """keras.applications' parameters, in its order (the anchor's own where Keras has the model,
-    MobileNetV2's ``input_shape`` first included), then the spec's options as keywords."""
+    MobileNetV2's ``input_shape`` first included), then the spec's options (but ``num_classes``,
+    which is ``classes``) as typed keywords: one signature that ``inspect``, IDEs and the stubs read."""
+    P = inspect.Parameter
     anchor = getattr(keras.applications, constructor_name(name), None)
     default = cnnspec.get(name).num_classes
     if anchor is not None:
         params = list(inspect.signature(anchor).parameters.values())
     else:
-        P = inspect.Parameter
         params = [
             P("include_top", P.POSITIONAL_OR_KEYWORD, default=True),
             P("weights", P.POSITIONAL_OR_KEYWORD, default="imagenet"),
@@ -103,9 +120,12 @@ def _signature(name: str, weights: str | None) -> inspect.Signature:
     fixed = {"weights": weights, "classes": default} if anchor is None or weights is None else {}
     if weights is None:
         fixed["name"] = name
-    params = [p.replace(default=fixed[p.name]) if p.name in fixed else p for p in params]
-    options = inspect.Parameter("options", inspect.Parameter.VAR_KEYWORD)
-    return inspect.Signature([*params, options])
+    params = [p.replace(default=fixed.get(p.name, p.default), annotation=_KERAS_TYPES[p.name]) for p in params]
+    spec_options = inspect.signature(registry.builder(name)).parameters.values()
+    options = [p.replace(kind=P.KEYWORD_ONLY) for p in spec_options if p.name != "num_classes"]
+    # a functional model's outputs are fixed: aux heads only when asked for (see get_model)
+    options = [p.replace(default=False) if p.name == "aux_logits" else p for p in options]
+    return inspect.Signature([*params, *options], return_annotation="keras.Model")
 
 
 def _constructor(name: str, public: str, weights: str | None):
@@ -113,14 +133,17 @@ def _constructor(name: str, public: str, weights: str | None):
     signature = _signature(name, weights)
 
     def constructor(*args: Any, **kwargs: Any) -> keras.Model:
+        unknown = sorted(set(kwargs) - set(signature.parameters))
+        if unknown:
+            raise TypeError(f"{public} does not accept {unknown}; its parameters are {list(signature.parameters)}")
         bound = signature.bind(*args, **kwargs)
+        given = dict(bound.arguments)  # spec options only when given: get_model knows their defaults
         bound.apply_defaults()
-        arguments = dict(bound.arguments)
-        options = arguments.pop("options")
+        arguments = {k: v for k, v in bound.arguments.items() if k in given or k in _KERAS_TYPES}
         alpha = arguments.pop("alpha", 1.0)
         if alpha != 1.0:
             raise ValueError(f"{public} is torchvision's width, alpha=1.0; received alpha={alpha!r}")
-        return get_model(name, **arguments, **options)
+        return get_model(name, **arguments)
 
     constructor.__name__ = constructor.__qualname__ = public
     constructor.__module__ = __name__

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 import cnnspec
+from cnnspec import published
 from cnnspec.published import ConversionRecord, PublishedWeights
 
 from .builder import build_model, layer_name
@@ -165,22 +166,26 @@ def _check_channels(shape: tuple, data_format: str) -> None:
         )
 
 
-def decode_predictions(preds, top: int = 5, *, categories: str = "imagenet1k") -> list[list[tuple[int, str, float]]]:
-    """keras.applications' decode_predictions for the shipped category names (never downloaded):
-    one list per sample of ``(class_index, class_name, score)``, best first."""
-    preds = np.asarray(preds)
-    names = cnnspec.categories(categories)
-    if preds.ndim != 2 or preds.shape[1] != len(names):
+def decode_predictions(preds, top: int = 5) -> list[list[tuple[str, str, float]]]:
+    """keras.applications' ``decode_predictions``, without its download: one list per sample of
+    ``(WordNet id, class name, score)``, best first, the same tuples Keras returns (its class
+    index ships with the package). torchvision's names for the same classes:
+    ``cnnspec.categories()``."""
+    import keras
+
+    table = published.class_index("imagenet1k")
+    preds = keras.ops.convert_to_numpy(preds)
+    if preds.ndim != 2 or preds.shape[1] != len(table):
         raise ValueError(
-            f"decode_predictions expects a batch of predictions shaped (samples, {len(names)}), "
+            f"decode_predictions expects a batch of predictions shaped (samples, {len(table)}), "
             f"received shape {preds.shape}"
         )
-    if not 1 <= top <= len(names):
-        raise ValueError(f"top must be between 1 and {len(names)}, received top={top}")
+    if not 1 <= top <= len(table):
+        raise ValueError(f"top must be between 1 and {len(table)}, received top={top}")
     out = []
-    for row in preds:
-        best = np.argsort(-row, kind="stable")[:top]
-        out.append([(int(i), names[i], float(row[i])) for i in best])
+    for row in preds:  # keras.applications' order, ties included
+        best = sorted(row.argsort()[-top:][::-1], key=lambda i: row[i], reverse=True)
+        out.append([(*table[i], float(row[i])) for i in best])
     return out
 
 

@@ -46,7 +46,8 @@ def test_the_wheel_holds_every_package_and_the_data(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [p for p in packages() if f"{p}/__init__.py" not in names]
     assert missing == [], f"packages without an __init__.py in the wheel: {missing}"
-    assert "cnnspec/data/imagenet1k_categories.txt" in names
+    assert {"cnnspec/data/imagenet1k_categories.txt", "cnnspec/data/imagenet1k_class_index.json"} <= names
+    assert "keras_impl/applications/resnet.py" in names
     assert "cnnspec/models/resnet.py" in names and not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 
 

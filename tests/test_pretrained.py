@@ -394,8 +394,8 @@ def test_preprocess_input_load_image_and_decode_predictions(tmp_path):
     preds[0, 1], preds[1, 207] = 0.9, 0.8
     decoded = keras_impl.decode_predictions(preds, top=3)
     assert (
-        decoded[0][0] == (1, "goldfish", pytest.approx(0.9))
-        and decoded[1][0][:2] == (207, "golden retriever")
+        decoded[0][0] == ("n01443537", "goldfish", pytest.approx(0.9))
+        and decoded[1][0][:2] == ("n02099601", "golden_retriever")
         and len(decoded[1]) == 3
     )
     with pytest.raises(ValueError, match=r"shaped \(samples, 1000\)"):

@@ -1,0 +1,10 @@
+"""GoogLeNet, with preprocess_input and decode_predictions, as the family's module:
+``from keras_impl.applications.googlenet import GoogLeNet, preprocess_input, decode_predictions``.
+
+``preprocess_input`` normalises the torchvision way, which the published weights expect
+(keras.applications' ``"torch"`` mode), whatever mode Keras' module of the same name uses.
+"""
+
+from keras_impl import GoogLeNet, decode_predictions, preprocess_input
+
+__all__ = ["GoogLeNet", "decode_predictions", "preprocess_input"]
