@@ -11,6 +11,7 @@ from cnnbase.version import __version__ as __version__
 from . import models as _models
 from .builder import GoogLeNetOutputs, SpecModel, build_node
 from .fastpath import bf16_supported, fast_inference
+from .features import feature_extractor, features_only
 from .models import FACTORIES, get_model, get_model_weights, list_models
 from .pretrained import Weights, get_weights
 from .weights import read_state_dict, save_state_dict
@@ -22,6 +23,8 @@ __all__ = [
     "bf16_supported",
     "build_node",
     "fast_inference",
+    "feature_extractor",
+    "features_only",
     "get_weights",
     "read_state_dict",
     "save_state_dict",

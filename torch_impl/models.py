@@ -10,15 +10,18 @@ checkpoint works as is); or a state dict.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any
+
+from torch.nn import Module
 
 import cnnspec
 from cnnspec import published, registry
 
 from . import pretrained
 from .builder import SpecModel
+from .features import features_only as cut_to_features
 from .init import initialise
 from .pretrained import Weights
 from .weights import WeightsLike, load_into
@@ -50,8 +53,10 @@ def get_model(
     weights: WeightsLike | None = None,
     progress: bool = True,
     init_weights: bool | None = None,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
     **options: Any,
-) -> SpecModel:
+) -> SpecModel | Module:
     """Builds ``name`` with spec options (``num_classes``, ``dropout``, ``aux_logits``...).
 
     ``init_weights`` (default True) applies torchvision's initialisation for the family; it is
@@ -60,7 +65,18 @@ def get_model(
     error) and set the options the file needs (GoogLeNet's ``transform_input=True``) unless given.
     A checkpoint's auxiliary-head weights are ignored when the model is built without them
     (``aux_logits=False``), as torchvision does.
+
+    ``features_only=True`` returns timm's features-only model instead (see
+    :func:`torch_impl.features.features_only`): the model built and loaded as above, cut to the maps
+    of its feature levels (``out_indices``: None for all, an int n for the last n, or a tuple,
+    negative indices counting from the end), a list of NCHW tensors, with ``.feature_info``.
     """
+    if out_indices is not None and not features_only:
+        raise ValueError(f"out_indices selects feature levels: pass features_only=True with it (model {name!r})")
+    if features_only:
+        cnnspec.feature_info(cnnspec.get(name, **options), out_indices)  # a bad index fails before any download
+        model = get_model(name, weights=weights, progress=progress, init_weights=init_weights, **options)
+        return cut_to_features(model, out_indices)
     entry = published.lookup(name, weights)
     if entry is not None:
         options = published.fixed_options(entry, options)
@@ -81,15 +97,25 @@ def get_model(
 def _factory(name: str):
     """``name(weights=None, **options)``: :func:`get_model` for one registered spec, documented by it."""
 
-    def factory(*, weights: WeightsLike | None = None, progress: bool = True, **kwargs: Any) -> SpecModel:
-        return get_model(name, weights=weights, progress=progress, **kwargs)
+    def factory(
+        *,
+        weights: WeightsLike | None = None,
+        progress: bool = True,
+        features_only: bool = False,
+        out_indices: int | Sequence[int] | None = None,
+        **kwargs: Any,
+    ) -> SpecModel | Module:
+        return get_model(
+            name, weights=weights, progress=progress, features_only=features_only, out_indices=out_indices, **kwargs
+        )
 
     factory.__name__ = factory.__qualname__ = name
     factory.__module__ = __name__
     doc = inspect.cleandoc(registry.builder(name).__doc__ or name)
     factory.__doc__ = (
         f'{doc}\n\nA torch model with torchvision\'s state_dict keys, e.g. ``{name}(weights="DEFAULT")`` '
-        f"or ``{name}(num_classes=10)``; options: {', '.join(cnnspec.options(name))}."
+        f"or ``{name}(num_classes=10)``; options: {', '.join(cnnspec.options(name))}. "
+        f"``features_only=True, out_indices=(...)`` gives timm's features-only model (a list of maps)."
     )
     return factory
 
