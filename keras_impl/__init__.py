@@ -30,6 +30,8 @@ _EXPORTS = {
     "TorchMaxPool2D": "layers",
     "build_model": "builder",
     "layer_name": "builder",
+    "feature_extractor": "features",
+    "features_only": "features",
     "decode_predictions": "pretrained",
     "load_image": "pretrained",
     "preprocess_input": "pretrained",

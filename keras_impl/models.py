@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import os  # noqa: F401  (named in the signatures' annotations)
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -56,10 +56,31 @@ def get_model(
     pooling: str | None = None,
     classes: int | None = None,
     classifier_activation="softmax",
+    *,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
     **options: Any,
 ) -> keras.Model:
     """Builds ``name`` the way keras.applications builds its models (see the module docstring);
-    ``name=`` among the options names the Keras model, as keras.applications' ``name`` does."""
+    ``name=`` among the options names the Keras model, as keras.applications' ``name`` does.
+
+    ``features_only=True`` returns timm's features-only model instead (see
+    :func:`keras_impl.features.features_only`): the backbone built (``include_top=False``, any
+    input size the spec takes) and loaded as above, cut to the NHWC maps of its feature levels
+    (``out_indices``: None for all, an int n for the last n, or a tuple, negative indices counting
+    from the end), a list of outputs, with ``model.feature_info``.
+    """
+    if out_indices is not None and not features_only:
+        raise ValueError(f"out_indices selects feature levels: pass features_only=True with it (model {name!r})")
+    if features_only:
+        from .features import features_only as cut_to_features
+
+        spec_options = {k: v for k, v in options.items() if k != "name"}
+        if classes is not None:
+            spec_options["num_classes"] = classes
+        cnnspec.feature_info(cnnspec.get(name, **spec_options), out_indices)  # a bad index fails before any download
+        model = get_model(name, False, weights, input_tensor, input_shape, None, classes, **options)
+        return cut_to_features(model, out_indices)
     model_name = options.pop("name", None)
     if weights is not None and not isinstance(weights, (str, bytes)) and not hasattr(weights, "__fspath__"):
         raise TypeError(
@@ -125,7 +146,11 @@ def _signature(name: str, weights: str | None) -> inspect.Signature:
     options = [p.replace(kind=P.KEYWORD_ONLY) for p in spec_options if p.name != "num_classes"]
     # a functional model's outputs are fixed: aux heads only when asked for (see get_model)
     options = [p.replace(default=False) if p.name == "aux_logits" else p for p in options]
-    return inspect.Signature([*params, *options], return_annotation="keras.Model")
+    pyramid = [
+        P("features_only", P.KEYWORD_ONLY, default=False, annotation="bool"),
+        P("out_indices", P.KEYWORD_ONLY, default=None, annotation="int | Sequence[int] | None"),
+    ]
+    return inspect.Signature([*params, *options, *pyramid], return_annotation="keras.Model")
 
 
 def _constructor(name: str, public: str, weights: str | None):
@@ -139,7 +164,8 @@ def _constructor(name: str, public: str, weights: str | None):
         bound = signature.bind(*args, **kwargs)
         given = dict(bound.arguments)  # spec options only when given: get_model knows their defaults
         bound.apply_defaults()
-        arguments = {k: v for k, v in bound.arguments.items() if k in given or k in _KERAS_TYPES}
+        keep = given.keys() | _KERAS_TYPES.keys() | {"features_only", "out_indices"}
+        arguments = {k: v for k, v in bound.arguments.items() if k in keep}
         alpha = arguments.pop("alpha", 1.0)
         if alpha != 1.0:
             raise ValueError(f"{public} is torchvision's width, alpha=1.0; received alpha={alpha!r}")
@@ -152,7 +178,8 @@ def _constructor(name: str, public: str, weights: str | None):
     constructor.__doc__ = (
         f"{doc}\n\nA functional keras.Model (NHWC) with keras.applications' arguments, in its order; "
         f"weights={weights!r} by default; spec options as keywords: "
-        f"{', '.join(o for o in cnnspec.options(name) if o != 'num_classes') or 'none'}."
+        f"{', '.join(o for o in cnnspec.options(name) if o != 'num_classes') or 'none'}. "
+        "``features_only=True, out_indices=(...)`` gives timm's features-only model (a list of NHWC maps)."
     )
     return constructor
 

@@ -149,12 +149,13 @@ def run_inference(args, names: list[str], size) -> dict:
             layers=args.layers or args.record_layers or bool(args.plot),
             weights=args.weights,
             onnx=not args.no_onnx,
+            features=args.features,
         )
         results.append(result)
         _release_models()
         for r in result.reports:
             print(_report_line(name, r), f"  ({result.timings.get('total', 0):.1f}s)", flush=True)
-            if args.layers:
+            if args.layers or r.label.endswith("features"):  # a pyramid: one row per level
                 print("\n".join(_layer_table(r)))
         if result.onnx is not None:
             for r in result.onnx.reports:
@@ -212,6 +213,7 @@ def child_argv(args) -> list[str]:
         argv += ["--size", *map(str, args.size)]
     for flag, on in (
         ("--layers", args.layers),
+        ("--features", args.features),
         ("--record-layers", bool(args.plot) and not args.train),
         ("--no-onnx", args.no_onnx),
         ("--train", args.train),
@@ -436,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help="max error relative to the output's scale")
     c.add_argument("--atol", type=float, default=DEFAULT_ATOL)
     c.add_argument("--layers", action="store_true", help="compare every layer and name the first divergence")
+    c.add_argument(
+        "--features",
+        action="store_true",
+        help="compare every feature-pyramid level (features_only on both sides), one row per level",
+    )
     c.add_argument("--json", metavar="FILE", help="write the results as JSON")
     c.add_argument(
         "--weights",

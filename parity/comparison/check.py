@@ -16,6 +16,7 @@ from ..twins import build_pair, options_from_checkpoint
 from ..weights.copying import transfer_weights
 from ..weights.randomise import randomise_keras, randomise_torch
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Report, compare
+from .features import compare_features
 
 DIRECTIONS = ("torch2keras", "keras2torch", "both")
 
@@ -56,13 +57,15 @@ def check(
     onnx: bool = False,
     onnx_dir: str | None = None,
     options: dict | None = None,
+    features: bool = False,
 ) -> CheckResult:
     """Seeded random weights (random BatchNorm statistics too) or ``weights`` (a torch checkpoint, or
     a published weights name such as ``IMAGENET1K_V1``, fetched through torch.hub's cache),
     transferred torch -> keras and/or keras -> torch, then compared on a seeded random input.
     With ``onnx=True`` both models are also exported and run in onnxruntime (four-way), on a batch
     of another size than the export's, so the dynamic batch axis is proven too. ``options`` are spec
-    options (``num_classes=10``; ``image_size=32`` builds a small ViT)."""
+    options (``num_classes=10``; ``image_size=32`` builds a small ViT). With ``features=True`` each
+    direction also compares the feature pyramids level by level (:mod:`.features`)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, received {direction!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -116,6 +119,8 @@ def check(
             if direction == "torch2keras":
                 start_keras_export()
             result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="torch -> keras"))
+            if features:
+                result.reports.append(compare_features(torch_model, keras_model, inputs, rtol=rtol, atol=atol))
             timings["torch2keras"] = round(time.perf_counter() - t0, 3)
         if direction in ("keras2torch", "both"):
             t0 = time.perf_counter()
@@ -127,6 +132,12 @@ def check(
             start_keras_export()
             transfer_weights(keras_model, torch_model)
             result.reports.append(compare(torch_model, keras_model, inputs, layers, rtol, atol, label="keras -> torch"))
+            if features:
+                result.reports.append(
+                    compare_features(
+                        torch_model, keras_model, inputs, rtol=rtol, atol=atol, label="keras -> torch features"
+                    )
+                )
             timings["keras2torch"] = round(time.perf_counter() - t0, 3)
         if onnx:
             from ..onnx.export import EXPORT_BATCH
