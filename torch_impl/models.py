@@ -12,9 +12,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal  # noqa: F401  (Literal: in the factories' signatures)
 
-from torch.nn import Module
+from torch import fx
 
 import cnnspec
 from cnnspec import published, registry
@@ -23,7 +23,7 @@ from . import pretrained
 from .builder import SpecModel
 from .features import features_only as cut_to_features
 from .init import initialise
-from .pretrained import Weights
+from .pretrained import WeightsEnum
 from .weights import WeightsLike, load_into
 
 
@@ -40,7 +40,7 @@ def list_models(
     return registry.matching(include, exclude)
 
 
-def get_model_weights(name: str | Callable[..., Any]) -> type[Weights]:
+def get_model_weights(name: str | Callable[..., Any]) -> type[WeightsEnum]:
     """torchvision's ``get_model_weights``: the enum of a model's published weights
     (``get_model_weights("resnet50").DEFAULT``, ``["IMAGENET1K_V1"]``, iteration); takes the name or
     the factory."""
@@ -56,7 +56,7 @@ def get_model(
     features_only: bool = False,
     out_indices: int | Sequence[int] | None = None,
     **options: Any,
-) -> SpecModel | Module:
+) -> SpecModel | fx.GraphModule:
     """Builds ``name`` with spec options (``num_classes``, ``dropout``, ``aux_logits``...).
 
     ``init_weights`` (default True) applies torchvision's initialisation for the family; it is
@@ -94,23 +94,40 @@ def get_model(
     return model
 
 
-def _factory(name: str):
-    """``name(weights=None, **options)``: :func:`get_model` for one registered spec, documented by it."""
+def _signature(name: str, features: bool | None = None) -> inspect.Signature:
+    """The factory's keywords, typed: torchvision's (``weights``, ``progress``), timm's
+    (``features_only``, ``out_indices``), then the spec's options. ``features`` True/False gives
+    the overload a checker picks for ``features_only=True``/``False`` (its return type)."""
+    P = inspect.Parameter
+    kw = P.KEYWORD_ONLY
+    features_only = {
+        None: P("features_only", kw, default=False, annotation="bool"),
+        False: P("features_only", kw, default=False, annotation="Literal[False]"),
+        True: P("features_only", kw, annotation="Literal[True]"),
+    }[features]
+    params = [
+        P("weights", kw, default=None, annotation="WeightsLike | None"),
+        P("progress", kw, default=True, annotation="bool"),
+        P("init_weights", kw, default=None, annotation="bool | None"),
+        features_only,
+        P("out_indices", kw, default=None, annotation="None" if features is False else "int | Sequence[int] | None"),
+        *(p.replace(kind=kw) for p in inspect.signature(registry.builder(name)).parameters.values()),
+    ]
+    returns = {None: "SpecModel | fx.GraphModule", False: "SpecModel", True: "fx.GraphModule"}[features]
+    return inspect.Signature(params, return_annotation=returns)
 
-    def factory(
-        *,
-        weights: WeightsLike | None = None,
-        progress: bool = True,
-        features_only: bool = False,
-        out_indices: int | Sequence[int] | None = None,
-        **kwargs: Any,
-    ) -> SpecModel | Module:
-        return get_model(
-            name, weights=weights, progress=progress, features_only=features_only, out_indices=out_indices, **kwargs
-        )
+
+def _factory(name: str):
+    """``name(*, weights=None, progress=True, ..., **spec options)``: :func:`get_model` for one
+    registered spec, with a typed signature that ``inspect``, IDEs and the stubs read."""
+
+    def factory(**kwargs: Any) -> SpecModel | fx.GraphModule:
+        return get_model(name, **kwargs)
 
     factory.__name__ = factory.__qualname__ = name
     factory.__module__ = __name__
+    factory.__signature__ = _signature(name)  # type: ignore[attr-defined]
+    factory.__overloads__ = [_signature(name, False), _signature(name, True)]  # type: ignore[attr-defined]
     doc = inspect.cleandoc(registry.builder(name).__doc__ or name)
     factory.__doc__ = (
         f'{doc}\n\nA torch model with torchvision\'s state_dict keys, e.g. ``{name}(weights="DEFAULT")`` '

@@ -92,6 +92,10 @@ class WeightsEnum(_TorchvisionWeights, enum.Enum):
     ``get_state_dict()``; a member is accepted wherever ``weights=`` is. A member's value is its
     :class:`Weights`; ``name`` is the enum's (the alias's target for ``DEFAULT``)."""
 
+    # every model's enum has this member (an alias); declared for type checkers, which cannot see
+    # members made at run time (an annotation without a value is not a member)
+    DEFAULT: WeightsEnum
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}.{self.name}"
 
