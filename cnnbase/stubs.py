@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from .atomic import write_text
+from .cli import run
 
 # where the typing names that annotations use come from
 _TYPING_HOMES = {
@@ -237,4 +238,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("python -m cnnbase.stubs", main))
