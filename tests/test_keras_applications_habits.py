@@ -32,7 +32,8 @@ def test_the_signature_is_keras_applications(public):
     assert parameters(ours) == parameters(theirs)
     # then the spec's options, keyword-only, as the README says
     spec_options = [p for p in inspect.signature(ours).parameters.values() if p.kind == p.KEYWORD_ONLY]
-    assert {p.name for p in spec_options} == set(cnnspec.options(keras_impl.constructors()[public])) - {"num_classes"}
+    expected = set(cnnspec.options(keras_impl.constructors()[public])) - {"num_classes"}
+    assert {p.name for p in spec_options} == expected | {"features_only", "out_indices"}  # timm's, as on torch
 
 
 def test_spec_options_are_typed_keywords():
