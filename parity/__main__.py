@@ -9,6 +9,7 @@ python -m parity check resnet50 --weights IMAGENET1K_V2   # the published weight
 python -m parity fetch googlenet --framework both         # download, convert for Keras, verify
 python -m parity convert --model vgg16 vgg16.pth vgg16.weights.h5
 python -m parity export vgg19 --framework keras --out vgg19.keras.onnx
+python -m parity style-transfer --size 128 --steps 20   # Gatys on VGG19, torch and Keras from one start, one PNG
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cnnbase import cli
 from cnnbase.atomic import check_writable, write_text
 from cnnspec import registry
 
+from . import style_transfer
 from .comparison.backends import BACKENDS
 from .comparison.compare import DEFAULT_ATOL, DEFAULT_RTOL, Report
 
@@ -552,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="convert for Keras again even when a verified conversion is cached"
     )
     f.add_argument("--no-progress", action="store_true", help="no download progress bar")
+    style_transfer.add_subparser(sub, BACKENDS)
     sub.add_parser("list", help="list the models")
     s = sub.add_parser("summary", help="spec, torch and keras summaries side by side")
     s.add_argument("model", type=registry.model_name, metavar="MODEL")
@@ -586,6 +589,7 @@ def _main(argv: list[str]) -> int:
         "convert": cmd_convert,
         "export": cmd_export,
         "fetch": cmd_fetch,
+        "style-transfer": style_transfer.command,
     }
     return commands[args.command](args, args.command_parser)  # its errors print the subcommand's usage
 
