@@ -9,6 +9,8 @@ python -m parity check resnet50 --weights IMAGENET1K_V2   # the published weight
 python -m parity fetch googlenet --framework both         # download, convert for Keras, verify
 python -m parity convert --model vgg16 vgg16.pth vgg16.weights.h5
 python -m parity export vgg19 --framework keras --out vgg19.keras.onnx
+python -m parity export resnet18 --format litert --framework keras --out resnet18.tflite
+python -m parity check resnet18 --size 64 --targets onnx,litert,saved_model,openvino,pt2
 python -m parity style-transfer --size 128 --steps 20   # Gatys on VGG19, torch and Keras from one start, one PNG
 """
 
@@ -29,6 +31,8 @@ from cnnspec import registry
 from . import style_transfer
 from .comparison.backends import BACKENDS
 from .comparison.compare import DEFAULT_ATOL, DEFAULT_RTOL, Report
+from .deploy.targets import TARGETS, targets_argument
+from .deploy.targets import help_text as target_help
 
 
 def _peak_rss_mb() -> float:
@@ -150,8 +154,9 @@ def run_inference(args, names: list[str], size) -> dict:
             atol=args.atol,
             layers=args.layers or args.record_layers or bool(args.plot),
             weights=args.weights,
-            onnx=not args.no_onnx,
+            onnx=not args.no_onnx and not args.targets,  # --targets: onnx is one of them, if named
             features=args.features,
+            targets=args.targets,
         )
         results.append(result)
         _release_models()
@@ -168,6 +173,10 @@ def run_inference(args, names: list[str], size) -> dict:
             print(f"{'':17s} {exports}; graphs: {'ok' if not result.onnx.problems else 'PROBLEMS'}", flush=True)
             for problem in result.onnx.problems:
                 print(f"{'':17s} ! {problem}")
+        if result.deploy is not None:
+            from .deploy.targets import row_line
+
+            print("\n".join(row_line(name, row) for row in result.deploy.rows), flush=True)
     elapsed = time.perf_counter() - start
     failed = [r.model for r in results if not r.passed]
     print(
@@ -208,6 +217,7 @@ def child_argv(args) -> list[str]:
         ("--steps", args.steps),
         ("--dtype", args.dtype),
         ("--train-rtol", args.train_rtol),
+        ("--targets", ",".join(args.targets) if args.targets else None),
     ):
         if value is not None:
             argv += [flag, str(value)]
@@ -397,6 +407,14 @@ def cmd_convert(args, parser) -> int:
 
 
 def cmd_export(args, parser) -> int:
+    if args.format != "onnx":
+        from .deploy.targets import export as export_target
+
+        info = export_target(
+            args.model, args.format, args.framework, args.out, args.weights, _size(args.size, parser), args.seed
+        )
+        print(json.dumps(info.to_dict()))
+        return 0
     from .onnx.artifact import export
 
     check_writable(args.out, (".onnx",))
@@ -453,6 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of random weights",
     )
     c.add_argument("--no-onnx", action="store_true", help="skip exporting both models and comparing in onnxruntime")
+    c.add_argument(
+        "--targets",
+        type=targets_argument,
+        metavar="T1,T2",
+        help=f"export to these deployment targets ({', '.join(TARGETS)}) instead of the ONNX check and run each "
+        "in its own runtime against the torch model, one row per target and framework",
+    )
     c.add_argument(
         "--train",
         action="store_true",
@@ -523,10 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", metavar="FILE.png", help="default train-curve-MODEL.png")
     t.add_argument("--no-plot", action="store_true", help=argparse.SUPPRESS)
     t.add_argument("--json", metavar="FILE")
-    e = sub.add_parser("export", help="write one ONNX export (atomically)")
+    e = sub.add_parser("export", help="write one ONNX (or other deployment target) export (atomically)")
     e.add_argument("model", type=registry.model_name, metavar="MODEL")
     e.add_argument("--framework", choices=("torch", "keras"), required=True)
-    e.add_argument("--out", required=True, metavar="FILE")
+    e.add_argument("--format", choices=tuple(TARGETS), default="onnx", help=f"default onnx. {target_help()}")
+    e.add_argument("--out", required=True, metavar="FILE|DIR", help="a folder for saved_model and openvino")
     e.add_argument(
         "--weights",
         metavar="FILE",

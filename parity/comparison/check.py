@@ -28,10 +28,16 @@ class CheckResult:
     reports: list[Report] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     onnx: OnnxResult | None = None  # noqa: F821
+    deploy: DeployResult | None = None  # noqa: F821  (--targets: one row per target and framework)
 
     @property
     def passed(self) -> bool:
-        return bool(self.reports) and all(r.passed for r in self.reports) and (self.onnx is None or self.onnx.passed)
+        return (
+            bool(self.reports)
+            and all(r.passed for r in self.reports)
+            and (self.onnx is None or self.onnx.passed)
+            and (self.deploy is None or self.deploy.passed)
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -41,6 +47,7 @@ class CheckResult:
             "timings_s": self.timings,
             "reports": [r.to_dict() for r in self.reports],
             "onnx": self.onnx.to_dict() if self.onnx is not None else None,
+            **({"deploy": self.deploy.to_dict()} if self.deploy is not None else {}),
         }
 
 
@@ -58,6 +65,7 @@ def check(
     onnx_dir: str | None = None,
     options: dict | None = None,
     features: bool = False,
+    targets: list[str] | None = None,
 ) -> CheckResult:
     """Seeded random weights (random BatchNorm statistics too) or ``weights`` (a torch checkpoint, or
     a published weights name such as ``IMAGENET1K_V1``, fetched through torch.hub's cache),
@@ -65,7 +73,9 @@ def check(
     With ``onnx=True`` both models are also exported and run in onnxruntime (four-way), on a batch
     of another size than the export's, so the dynamic batch axis is proven too. ``options`` are spec
     options (``num_classes=10``; ``image_size=32`` builds a small ViT). With ``features=True`` each
-    direction also compares the feature pyramids level by level (:mod:`.features`)."""
+    direction also compares the feature pyramids level by level (:mod:`.features`). ``targets``
+    (``["litert", "pt2"]``...) exports both models to each deployment target once they agree and runs
+    each artifact in its own runtime against the torch model (:mod:`parity.deploy`)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, received {direction!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -159,6 +169,12 @@ def check(
                 keras_export=keras_export,
             )
             timings["onnx"] = round(time.perf_counter() - t0, 3)
+        if targets:
+            from ..deploy.targets import deploy_check
+
+            t0 = time.perf_counter()
+            result.deploy = deploy_check(torch_model, keras_model, targets, inputs, rtol, atol, size=size)
+            timings["deploy"] = round(time.perf_counter() - t0, 3)
     finally:
         if keras_export is not None:
             keras_export.cancel()  # a no-op once it finished; after an error, no orphan child

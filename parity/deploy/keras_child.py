@@ -1,0 +1,71 @@
+"""Child process of :class:`parity.deploy.targets.KerasDeployExport`; runs with ``KERAS_BACKEND=tensorflow``.
+
+    python parity/deploy/keras_child.py < JOB_JSON_LINE
+    stdin: {"config": CONFIG_JSON, "weights": WEIGHTS_SAFETENSORS,
+               "exports": [{"format": "litert", "out": TEMP_PATH}, ...]}
+
+Run by path (like :mod:`parity.onnx.keras_child`), so it imports keras_impl's layers and TensorFlow
+but not parity's package. Rebuilds the functional model from its config, loads the weights and runs
+Keras' own ``model.export(path, format=...)`` once per job entry ("litert", "tf_saved_model",
+"openvino"): those three go through TensorFlow (LiteRT's converter, the SavedModel writer,
+``openvino.convert_model`` of a ``tf.function``), so this child needs the TensorFlow backend whatever
+the caller's. The parent renames each temp output onto its target. Prints one JSON line: seconds per
+format and this process's peak memory.
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+
+STARTED = time.perf_counter()
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
+
+from cnnbase import startup_lines  # noqa: E402  (framework-free)
+
+startup_lines.install()
+
+
+def read_weights(model, path: str) -> None:
+    """Sets ``model``'s variables from the file ``parity.onnx.export.write_weights`` wrote."""
+    from safetensors import safe_open
+
+    with safe_open(path, framework="numpy") as f:
+        paths = json.loads(f.metadata()["paths"])
+        if paths != [v.path for v in model.weights]:
+            raise ValueError(f"{path} holds the weights of another model")
+        for i, variable in enumerate(model.weights):
+            variable.assign(f.get_tensor(f"{i:05d}"))
+
+
+def main(argv) -> int:
+    job = json.loads(sys.stdin.readline())
+    for unused in ("jax",):
+        sys.modules.setdefault(unused, None)
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        print(f"needs KERAS_BACKEND=tensorflow, running on {keras.backend.backend()}", file=sys.stderr)
+        return 2
+    import keras_impl.layers  # noqa: F401  (registers the custom layers)
+
+    seconds = {"imports": round(time.perf_counter() - STARTED, 2)}
+    with open(job["config"]) as f:
+        model = keras.models.model_from_json(f.read())
+    read_weights(model, job["weights"])
+    for entry in job["exports"]:
+        t0 = time.perf_counter()
+        model.export(entry["out"], format=entry["format"], verbose=False)
+        seconds[entry["format"]] = round(time.perf_counter() - t0, 2)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak, 1)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    status = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
