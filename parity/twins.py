@@ -1,11 +1,14 @@
 """A torch_impl model and its keras_impl twin, built with the same options; the options themselves.
 
 Every comparison, conversion and export starts from such a pair: ``python -m parity check`` and
-``sidebyside`` (:mod:`parity.comparison`), ``convert`` (:mod:`parity.weights.convert`), ``export``
-(:mod:`parity.onnx.artifact`) and the published weights' conversion (:mod:`parity.fetch`).
+``sidebyside`` (:mod:`parity.comparison`), ``convert`` (:mod:`parity.weights.convert`), every
+export (:func:`model_to_export`: ONNX and the deployment targets) and the published weights'
+conversion (:mod:`parity.fetch`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cnnspec
 from cnntune.policy import no_aux_heads
@@ -49,3 +52,30 @@ def options_from_checkpoint(name: str, weights) -> dict:
     if spec.aux_heads:
         options["aux_logits"] = any(k.startswith(spec.aux_heads[0].name + ".") for k in state)
     return options
+
+
+def model_to_export(name: str, framework: str, weights=None, size: tuple[int, int] | None = None, seed: int = 0):
+    """The one model ``python -m parity export`` writes, from ``framework`` ("torch" or "keras"):
+    from a torch checkpoint (transferred to the twin for keras), a Keras ``.weights.h5`` (keras
+    only), or seeded random weights when ``weights`` is None."""
+    import keras_impl
+
+    from .weights.copying import transfer_weights
+    from .weights.randomise import randomise_torch
+
+    if framework not in ("torch", "keras"):
+        raise ValueError(f"framework must be 'torch' or 'keras', received {framework!r}")
+    if weights is not None and Path(weights).name.endswith(".weights.h5"):
+        if framework != "keras":
+            raise ValueError("a Keras .weights.h5 exports with --framework keras (or convert it first)")
+        spec = cnnspec.get(name, **inference_options(name))
+        c, (h, w) = spec.input_size[0], size or spec.input_size[1:]
+        return keras_impl.get_model(name, weights=weights, classifier_activation=None, input_shape=(h, w, c))
+    options = options_from_checkpoint(name, weights) if weights is not None else {}
+    torch_model, keras_model = build_pair(name, size, weights=weights, **options)
+    if weights is None:
+        randomise_torch(torch_model, seed)
+    if framework == "torch":
+        return torch_model
+    transfer_weights(torch_model, keras_model)
+    return keras_model

@@ -457,12 +457,8 @@ def deploy_check(
 
 def export(name: str, target_name: str, framework: str, out, weights=None, size=None, seed: int = 0) -> DeployExport:
     """``python -m parity export NAME --format TARGET``: one artifact from ``framework``."""
-    import keras_impl
-    import torch_impl
 
-    from ..twins import build_pair, options_from_checkpoint
-    from ..weights.copying import transfer_weights
-    from ..weights.randomise import randomise_torch
+    from ..twins import model_to_export
 
     t = target(target_name)
     check_framework(target_name, framework)
@@ -470,21 +466,10 @@ def export(name: str, target_name: str, framework: str, out, weights=None, size=
         check_writable(out, (t.suffix,))
     elif Path(out).exists() and not Path(out).is_dir():
         raise NotADirectoryError(f"cannot write {out}: {target_name} writes a folder and a file is in its place")
-    if weights is not None and Path(weights).name.endswith(".weights.h5"):
-        if framework != "keras":
-            raise ValueError("a Keras .weights.h5 exports with --framework keras (or convert it first)")
-        spec = torch_impl.get_model(name).spec
-        c, (h, w) = spec.input_size[0], size or spec.input_size[1:]
-        model = keras_impl.get_model(name, weights=weights, classifier_activation=None, input_shape=(h, w, c))
-        return export_keras(model, {target_name: out})[target_name]
-    options = options_from_checkpoint(name, weights) if weights is not None else {}
-    torch_model, keras_model = build_pair(name, size, weights=weights, **options)
-    if weights is None:
-        randomise_torch(torch_model, seed)
+    model = model_to_export(name, framework, weights, size, seed)
     if framework == "torch":
-        return export_torch(target_name, torch_model, out, size=size)
-    transfer_weights(torch_model, keras_model)
-    return export_keras(keras_model, {target_name: out})[target_name]
+        return export_torch(target_name, model, out, size=size)
+    return export_keras(model, {target_name: out})[target_name]
 
 
 def targets_argument(text: str) -> list[str]:
