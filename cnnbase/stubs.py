@@ -21,6 +21,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from functools import cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
 from types import ModuleType
@@ -43,8 +44,10 @@ _WIDTH = 120  # the project's line length
 _IDENTIFIER = re.compile(r"[A-Za-z_][\w.]*")
 
 
-def _static_names(module_name: str) -> set[str]:
-    """The names a module binds at top level in its source (definitions, assignments, imports)."""
+@cache
+def _static_names(module_name: str) -> frozenset[str]:
+    """The names a module binds at top level in its source (definitions, assignments, imports);
+    read once per module, though a package re-exports many names from one."""
     module = sys.modules[module_name]
     tree = ast.parse(Path(inspect.getfile(module)).read_text(encoding="utf-8"))
     names: set[str] = set()
@@ -57,7 +60,7 @@ def _static_names(module_name: str) -> set[str]:
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
-    return names
+    return frozenset(names)
 
 
 def _annotation_text(annotation: Any) -> str:

@@ -1,7 +1,9 @@
-"""Loading weights into keras_impl models: our own .weights.h5, and keras.applications' VGG16."""
+"""Loading weights into keras_impl models: our own .weights.h5, keras.applications' VGG16, and the
+variables file parity's export children read (:func:`save_variables` / :func:`load_variables`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -161,3 +163,33 @@ def load_keras_applications_vgg16(model: keras.Model, source: keras.Model | Path
 
 def _classes(model: keras.Model) -> int:
     return int(model.outputs[0].shape[-1])
+
+
+def save_variables(model: keras.Model, path: str | os.PathLike) -> None:
+    """Every variable of a Keras model, in ``model.weights`` order, as one safetensors file (its
+    variable paths in the metadata, so :func:`load_variables` can check it rebuilt the same model).
+    Faster to write and read than a ``.weights.h5``: VGG19's 575 MB took 2.5 s + 3 s that way."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    arrays = {
+        f"{i:05d}": np.ascontiguousarray(np.asarray(v.numpy() if hasattr(v, "numpy") else v))
+        for i, v in enumerate(model.weights)
+    }
+    save_file(arrays, str(path), metadata={"paths": json.dumps([v.path for v in model.weights])})
+
+
+def load_variables(model: keras.Model, path: str | os.PathLike) -> None:
+    """Sets ``model``'s variables from the file :func:`save_variables` wrote (parity's export
+    children rebuild the model from its config, then read this)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        paths = json.loads(f.metadata()["paths"])
+        if paths != [v.path for v in model.weights]:
+            raise ValueError(
+                f"{path} holds the weights of another model "
+                f"({len(paths)} variables, the model has {len(model.weights)})"
+            )
+        for i, variable in enumerate(model.weights):
+            variable.assign(f.get_tensor(f"{i:05d}"))

@@ -15,26 +15,15 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
+from feature_models import FAMILIES, small_vit_spec  # noqa: E402
 from torch_helpers import randomise  # noqa: E402
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names  # noqa: E402
 
 import cnnspec  # noqa: E402
 import torch_impl  # noqa: E402
-from cnnspec.models.vit import vision_transformer  # noqa: E402
 
 # torchvision's own note on a model whose training graph has more nodes (GoogLeNet's aux heads), as for its googlenet
 AUX_NOTE = "ignore:NOTE. The nodes obtained by tracing the model in eval mode are a subsequence:UserWarning"
-# one model per family, at a small input side it takes
-FAMILIES = {
-    "lenet5": 32,
-    "alexnet": 64,
-    "vgg11_bn": 32,
-    "googlenet": 64,
-    "resnet18": 64,
-    "mobilenet_v2": 64,
-    "efficientnet_b0": 64,
-    "small_vit": 32,
-}
 # timm's names for ours, and timm's feature_info (timm 1.0: create_model(name, features_only=True).feature_info)
 TIMM = {
     "resnet50": "resnet50",
@@ -48,10 +37,6 @@ TIMM_LEVELS = {  # channels, reductions: what the test against timm asserts wher
     "efficientnet_b0": ([16, 24, 40, 112, 320], [2, 4, 8, 16, 32]),
     "vgg16": ([64, 128, 256, 512, 512, 512], [1, 2, 4, 8, 16, 32]),
 }
-
-
-def small_vit_spec() -> cnnspec.ModelSpec:
-    return vision_transformer("small_vit", 32, 8, 2, 4, 64, 128, num_classes=10)
 
 
 @functools.cache

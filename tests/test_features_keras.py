@@ -16,32 +16,18 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
+from feature_models import FAMILIES, small_vit_spec  # noqa: E402
+
 import cnnspec  # noqa: E402
 import keras_impl  # noqa: E402
 import parity  # noqa: E402
 import torch_impl  # noqa: E402
-from cnnspec.models.vit import vision_transformer  # noqa: E402
 from keras_impl import layer_name  # noqa: E402
 from parity.__main__ import main  # noqa: E402
 from parity.comparison.compare import to_nhwc  # noqa: E402
 from parity.comparison.features import compare_features  # noqa: E402
 
-# one model per family, at a small input side it takes (as tests/test_features.py)
-FAMILIES = {
-    "lenet5": 32,
-    "alexnet": 64,
-    "vgg11_bn": 32,
-    "googlenet": 64,
-    "resnet18": 64,
-    "mobilenet_v2": 64,
-    "efficientnet_b0": 64,
-    "small_vit": 32,
-}
 TOLERANCE = 1e-5  # max abs error relative to the torch map's scale
-
-
-def small_vit_spec() -> cnnspec.ModelSpec:
-    return vision_transformer("small_vit", 32, 8, 2, 4, 64, 128, num_classes=10)
 
 
 def spec_of(name: str) -> cnnspec.ModelSpec:

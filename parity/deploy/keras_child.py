@@ -28,18 +28,6 @@ from cnnbase import startup_lines  # noqa: E402  (framework-free)
 startup_lines.install()
 
 
-def read_weights(model, path: str) -> None:
-    """Sets ``model``'s variables from the file ``parity.onnx.export.write_weights`` wrote."""
-    from safetensors import safe_open
-
-    with safe_open(path, framework="numpy") as f:
-        paths = json.loads(f.metadata()["paths"])
-        if paths != [v.path for v in model.weights]:
-            raise ValueError(f"{path} holds the weights of another model")
-        for i, variable in enumerate(model.weights):
-            variable.assign(f.get_tensor(f"{i:05d}"))
-
-
 def main(argv) -> int:
     job = json.loads(sys.stdin.readline())
     for unused in ("jax",):
@@ -50,11 +38,12 @@ def main(argv) -> int:
         print(f"needs KERAS_BACKEND=tensorflow, running on {keras.backend.backend()}", file=sys.stderr)
         return 2
     import keras_impl.layers  # noqa: F401  (registers the custom layers)
+    from keras_impl.weights import load_variables
 
     seconds = {"imports": round(time.perf_counter() - STARTED, 2)}
     with open(job["config"]) as f:
         model = keras.models.model_from_json(f.read())
-    read_weights(model, job["weights"])
+    load_variables(model, job["weights"])
     for entry in job["exports"]:
         t0 = time.perf_counter()
         model.export(entry["out"], format=entry["format"], verbose=False)

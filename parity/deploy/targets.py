@@ -249,7 +249,7 @@ def export_keras(
     jobs = {n: p for n, p in outs.items() if n != "onnx"}
     if not jobs:
         return results
-    from ..onnx.export import write_weights
+    from keras_impl.weights import save_variables
 
     start = time.perf_counter()
     env = {
@@ -264,7 +264,7 @@ def export_keras(
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="keras_deploy_")))
         config, weights = work / "model.json", work / "model.safetensors"
         config.write_text(model.to_json())
-        write_weights(model, weights)
+        save_variables(model, weights)
         # its output goes to files: a pipe nobody reads while the child runs could fill and stall it
         log_out, log_err = open(work / "stdout", "w+"), open(work / "stderr", "w+")
         stack.callback(log_out.close)

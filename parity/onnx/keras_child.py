@@ -85,21 +85,6 @@ def traceable_layer_norm_class():
     return TraceableLayerNormalization
 
 
-def read_weights(model, path: str) -> None:
-    """Sets ``model``'s variables from the file ``parity.onnx.export.write_weights`` wrote."""
-    from safetensors import safe_open
-
-    with safe_open(path, framework="numpy") as f:
-        paths = json.loads(f.metadata()["paths"])
-        if paths != [v.path for v in model.weights]:
-            raise ValueError(
-                f"{path} holds the weights of another model "
-                f"({len(paths)} variables, the model has {len(model.weights)})"
-            )
-        for i, variable in enumerate(model.weights):
-            variable.assign(f.get_tensor(f"{i:05d}"))
-
-
 def export_torchscript(module, example, args) -> None:
     """torch.onnx's TorchScript exporter: it traces Keras' torch-backend layers once, 5x faster
     than torch.export's passes (ResNet50 5.3 s against 28 s, ResNet152 ~15 s against 83 s)."""
@@ -162,6 +147,7 @@ def main(argv=None) -> int:
     import torch
 
     import keras_impl.layers  # noqa: F401  (registers the custom layers; keras_impl itself loads lazily)
+    from keras_impl.weights import load_variables
 
     phases = {"imports": time.perf_counter() - STARTED}
     torch.set_grad_enabled(False)
@@ -181,7 +167,7 @@ def main(argv=None) -> int:
         print("the parent closed before the weights were written", file=sys.stderr)
         return 2
     phases["build_and_wait"] = time.perf_counter() - started
-    read_weights(model, args.weights)
+    load_variables(model, args.weights)
     phases["read_weights"] = time.perf_counter() - started - phases["build_and_wait"]
 
     class Logits(torch.nn.Module):
