@@ -48,6 +48,7 @@ STARTUP_LINES: list[Pattern[str]] = [
         _PREFIX + r"cuda_diagnostics\.cc:\d+\] ",
         _PREFIX + r"gpu_device\.cc:\d+\] Cannot dlopen some GPU libraries",
         r"^Skipping registering GPU devices\.\.\.$",
+        r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$",  # LiteRT's interpreter, once per process
     )
 ]
 

@@ -31,8 +31,8 @@ from cnnspec import registry
 from . import style_transfer
 from .comparison.backends import BACKENDS
 from .comparison.compare import DEFAULT_ATOL, DEFAULT_RTOL, Report
-from .deploy.targets import TARGETS, targets_argument
-from .deploy.targets import help_text as target_help
+from .deploy.table import QUANTIZE_MODES, TARGETS, quantize_help, targets_argument
+from .deploy.table import help_text as target_help
 
 
 def _peak_rss_mb() -> float:
@@ -157,6 +157,7 @@ def run_inference(args, names: list[str], size) -> dict:
             onnx=not args.no_onnx and not args.targets,  # --targets: onnx is one of them, if named
             features=args.features,
             targets=args.targets,
+            quantize=args.quantize,
         )
         results.append(result)
         _release_models()
@@ -174,7 +175,7 @@ def run_inference(args, names: list[str], size) -> dict:
             for problem in result.onnx.problems:
                 print(f"{'':17s} ! {problem}")
         if result.deploy is not None:
-            from .deploy.targets import row_line
+            from .deploy.rows import row_line
 
             print("\n".join(row_line(name, row) for row in result.deploy.rows), flush=True)
     elapsed = time.perf_counter() - start
@@ -218,6 +219,7 @@ def child_argv(args) -> list[str]:
         ("--dtype", args.dtype),
         ("--train-rtol", args.train_rtol),
         ("--targets", ",".join(args.targets) if args.targets else None),
+        ("--quantize", args.quantize),
     ):
         if value is not None:
             argv += [flag, str(value)]
@@ -270,6 +272,8 @@ def cmd_check(args, parser) -> int:
         parser.error("--train starts from seeded random weights; drop --weights")
     if args.weights and args.all:
         parser.error("--weights checks one model; drop --all")
+    if args.quantize and not args.targets:
+        parser.error(f"--quantize {args.quantize} judges the deployment targets' variants: name them with --targets")
     size = _size(args.size, parser)
     if args.rtol < 0 or args.atol < 0 or args.train_rtol < 0:
         parser.error(
@@ -407,11 +411,18 @@ def cmd_convert(args, parser) -> int:
 
 
 def cmd_export(args, parser) -> int:
-    if args.format != "onnx":
-        from .deploy.targets import export as export_target
+    if args.format != "onnx" or args.quantize:
+        from .deploy.check import export as export_target
 
         info = export_target(
-            args.model, args.format, args.framework, args.out, args.weights, _size(args.size, parser), args.seed
+            args.model,
+            args.format,
+            args.framework,
+            args.out,
+            args.weights,
+            _size(args.size, parser),
+            args.seed,
+            quantize=args.quantize,
         )
         print(json.dumps(info.to_dict()))
         return 0
@@ -477,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T1,T2",
         help=f"export to these deployment targets ({', '.join(TARGETS)}) instead of the ONNX check and run each "
         "in its own runtime against the torch model, one row per target and framework",
+    )
+    c.add_argument(
+        "--quantize", choices=QUANTIZE_MODES, help=f"with --targets, also each target's {quantize_help()}"
     )
     c.add_argument(
         "--train",
@@ -553,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--framework", choices=("torch", "keras"), required=True)
     e.add_argument("--format", choices=tuple(TARGETS), default="onnx", help=f"default onnx. {target_help()}")
     e.add_argument("--out", required=True, metavar="FILE|DIR", help="a folder for saved_model and openvino")
+    e.add_argument("--quantize", choices=QUANTIZE_MODES, help=f"write {quantize_help()}")
     e.add_argument(
         "--weights",
         metavar="FILE",

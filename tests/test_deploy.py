@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from parity.comparison.compare import DEFAULT_RTOL
-from parity.deploy import targets as deploy
+from parity.deploy import check, keras_export, runtimes, table
+from parity.deploy import rows as deploy_rows
 from parity.twins import build_pair
 from parity.weights.copying import transfer_weights
 from parity.weights.randomise import randomise_torch
@@ -19,13 +20,13 @@ from parity.weights.randomise import randomise_torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow")
 
-ALL = list(deploy.TARGETS)
-PAIRS = [(t, fw) for t, spec in deploy.TARGETS.items() for fw in spec.frameworks]
+ALL = list(table.TARGETS)
+PAIRS = [(t, fw) for t, spec in table.TARGETS.items() for fw in spec.frameworks]
 MODELS = [("lenet5", None), ("resnet18", (64, 64))]  # no BatchNorm / BatchNorm, residual adds, global pooling
 
 
 def runnable(name: str) -> bool:
-    return deploy.runtime_missing(name) is None
+    return table.runtime_missing(name) is None
 
 
 @pytest.fixture(scope="module", params=MODELS, ids=[m for m, _ in MODELS])
@@ -39,7 +40,7 @@ def exported(request, tmp_path_factory):
     h, w = size or spec.input_size[1:]
     inputs = np.random.default_rng(1).standard_normal((3, spec.input_size[0], h, w)).astype(np.float32)
     names = [t for t in ALL if runnable(t)]
-    exports, missing = deploy.export_all(torch_model, keras_model, names, tmp_path_factory.mktemp(name), size=size)
+    exports, missing = check.export_all(torch_model, keras_model, names, tmp_path_factory.mktemp(name), size=size)
     assert not missing
     return torch_model, exports, inputs
 
@@ -47,13 +48,15 @@ def exported(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def rows(exported):
     torch_model, exports, inputs = exported
-    return {(r.target, r.framework): r for r in deploy.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)}
+    return {
+        (r.target, r.framework): r for r in deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
+    }
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids=[f"{t}-{fw}" for t, fw in PAIRS])
 def test_export_agrees_with_torch(rows, pair):
     if not runnable(pair[0]):
-        pytest.skip(deploy.runtime_missing(pair[0]))
+        pytest.skip(table.runtime_missing(pair[0]))
     row = rows[pair]
     assert row.passed and row.max_rel <= DEFAULT_RTOL and row.top1 == 1.0, row
     assert row.size_mb > 0 and row.export_s > 0
@@ -63,37 +66,37 @@ def test_export_agrees_with_torch(rows, pair):
 def test_weight_changed_after_export_fails(exported, pair):
     """The twin: the torch reference's last layer changed after the export; the artifact must disagree."""
     if not runnable(pair[0]):
-        pytest.skip(deploy.runtime_missing(pair[0]))
+        pytest.skip(table.runtime_missing(pair[0]))
     torch_model, exports, inputs = exported
     changed = copy.deepcopy(torch_model)
     weight = changed.get_parameter(f"{changed.spec.classifier}.weight")
     weight.data[0] += 1e-3 * weight.data.abs().max()
-    (row,) = deploy.compare_all(changed, {pair: exports[pair]}, inputs, DEFAULT_RTOL, 0.0)
+    (row,) = deploy_rows.compare_all(changed, {pair: exports[pair]}, inputs, DEFAULT_RTOL, 0.0)
     assert not row.passed and row.max_rel > DEFAULT_RTOL, row
 
 
 def test_litert_is_nhwc_end_to_end(rows, exported):
     if not runnable("litert"):
-        pytest.skip(deploy.runtime_missing("litert"))
+        pytest.skip(table.runtime_missing("litert"))
     _, exports, _ = exported
-    ops = deploy.litert_ops(exports[("litert", "keras")].path)
+    ops = runtimes.litert_ops(exports[("litert", "keras")].path)
     assert ops.get("CONV_2D", 0) >= 2, ops
     assert rows[("litert", "keras")].transposes == ops.get("TRANSPOSE", 0) == 0, ops
 
 
 def test_missing_runtime_is_one_line_naming_the_extra(monkeypatch, tmp_path):
-    real = deploy.importlib.import_module
+    real = table.importlib.import_module
 
     def refuse(name, *args):
         if name in ("ai_edge_litert", "openvino"):
             raise ModuleNotFoundError(f"No module named {name!r}")
         return real(name, *args)
 
-    monkeypatch.setattr(deploy.importlib, "import_module", refuse)
-    line = deploy.runtime_missing("litert")
+    monkeypatch.setattr(table.importlib, "import_module", refuse)
+    line = table.runtime_missing("litert")
     assert line is not None and "\n" not in line and "pip install 'classic-cnns[deploy]'" in line
     torch_model, keras_model = build_pair("lenet5")
-    exports, missing = deploy.export_all(torch_model, keras_model, ["litert", "openvino"], tmp_path)
+    exports, missing = check.export_all(torch_model, keras_model, ["litert", "openvino"], tmp_path)
     assert exports == {} and not list(tmp_path.iterdir())  # nothing exported
     assert {(r.target, r.framework) for r in missing} == {
         ("litert", "keras"),
@@ -101,7 +104,7 @@ def test_missing_runtime_is_one_line_naming_the_extra(monkeypatch, tmp_path):
         ("openvino", "keras"),
     }
     assert all(not r.passed and "classic-cnns[deploy]" in r.note for r in missing)
-    assert deploy.DeployResult(missing).passed is False
+    assert deploy_rows.DeployResult(missing).passed is False
 
 
 def test_failed_export_keeps_the_old_artifact(tmp_path):
@@ -112,7 +115,7 @@ def test_failed_export_keeps_the_old_artifact(tmp_path):
     old_dir.mkdir()
     (old_dir / "keep").write_text("old")
     with pytest.raises(RuntimeError, match="did not finish in 1s"):
-        deploy.export_keras(keras_model, {"litert": old_file, "saved_model": old_dir}, timeout=1)
+        keras_export.export_keras(keras_model, {"litert": old_file, "saved_model": old_dir}, timeout=1)
     assert old_file.read_bytes() == b"old" and (old_dir / "keep").read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == ["m.saved_model", "m.tflite"]
     assert sorted(os.listdir(old_dir)) == ["keep"]

@@ -66,6 +66,7 @@ def check(
     options: dict | None = None,
     features: bool = False,
     targets: list[str] | None = None,
+    quantize: str | None = None,
 ) -> CheckResult:
     """Seeded random weights (random BatchNorm statistics too) or ``weights`` (a torch checkpoint, or
     a published weights name such as ``IMAGENET1K_V1``, fetched through torch.hub's cache),
@@ -75,7 +76,8 @@ def check(
     options (``num_classes=10``; ``image_size=32`` builds a small ViT). With ``features=True`` each
     direction also compares the feature pyramids level by level (:mod:`.features`). ``targets``
     (``["litert", "pt2"]``...) exports both models to each deployment target once they agree and runs
-    each artifact in its own runtime against the torch model (:mod:`parity.deploy`)."""
+    each artifact in its own runtime against the torch model (:mod:`parity.deploy`); ``quantize``
+    (``"float16"``, ``"dynamic-int8"``) adds each target's variant of that mode, judged on its own."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, received {direction!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -170,10 +172,12 @@ def check(
             )
             timings["onnx"] = round(time.perf_counter() - t0, 3)
         if targets:
-            from ..deploy.targets import deploy_check
+            from ..deploy.check import deploy_check
 
             t0 = time.perf_counter()
-            result.deploy = deploy_check(torch_model, keras_model, targets, inputs, rtol, atol, size=size)
+            result.deploy = deploy_check(
+                torch_model, keras_model, targets, inputs, rtol, atol, size=size, quantize=quantize
+            )
             timings["deploy"] = round(time.perf_counter() - t0, 3)
     finally:
         if keras_export is not None:
