@@ -20,6 +20,7 @@ from cnnbase.atomic import atomic_write, write_json
 from cnnspec import published
 from cnntune.folders import check_layout
 
+from . import header
 from .options import FinetuneOptions
 from .policy import (
     CHECKPOINT_FORMAT,
@@ -51,6 +52,8 @@ class RunSetup:
         None  # the published weights' preprocessing (mean/std, resize/crop ratio)
     )
     trainable: list[str] = dataclasses.field(default_factory=lambda: [""])  # spec paths that train (policy)
+    # (choice, why) of each default the core derived from the data: printed in the run's header
+    choices: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def mean(self):
@@ -80,6 +83,7 @@ class Adapter(Protocol):
 
     framework: str  # "torch" | "keras": recorded in every checkpoint
     is_main: bool  # the process that writes files and prints (rank 0 of a distributed run; set by setup)
+    placement: header.Placement  # device, world size and backend (set by setup): the run's header says them
     weights_suffix: str  # ".safetensors" | ".weights.h5"
     optimizer_suffix: str  # ".optim.pth" | ".optim.npz"
 
@@ -140,6 +144,7 @@ def finetune(adapter: Adapter, options: FinetuneOptions | None = None, **overrid
         root,
         entry.transforms.crop_size if entry else None,
     )
+    choices = header.size_choice(opts.size, spec.fixed_input, info is not None, size)
     opts = dataclasses.replace(opts, size=size)
     arch = {
         "model": opts.model,
@@ -157,20 +162,30 @@ def finetune(adapter: Adapter, options: FinetuneOptions | None = None, **overrid
     out = Path(opts.out or (info["_dir"] if info else f"runs/{opts.model}-{opts.mode}"))
     trainable = trained_paths(spec, opts.mode, opts.last_n_blocks)
     try:
-        device = adapter.setup(
-            RunSetup(
-                opts,
-                spec,
-                size,
-                Path(root),
-                classes,
-                model_options,
-                info,
-                entry.transforms if entry else None,
-                trainable,
-            )
+        run = RunSetup(
+            opts,
+            spec,
+            size,
+            Path(root),
+            classes,
+            model_options,
+            info,
+            entry.transforms if entry else None,
+            trainable,
+            choices,
         )
-        return _epochs(adapter, opts, arch, model_options, classes, Path(root), device, info, out)
+        device = adapter.setup(run)
+        head = header.run_header(
+            adapter.framework,
+            opts,
+            adapter.placement,
+            info["epoch"] if info else None,
+            run.choices,
+            adapter.describe().get("backend"),
+        )
+        if adapter.is_main:  # before the data is read or cached: what runs, where, with which recipe
+            print(head.line(), flush=True)
+        return _epochs(adapter, opts, arch, model_options, classes, Path(root), device, info, out, head)
     finally:
         adapter.close()
 
@@ -198,6 +213,7 @@ def _epochs(
     device: str,
     info: dict[str, Any] | None,
     out: Path,
+    head: header.RunHeader,
 ) -> FinetuneResult:
     history: list[dict[str, float]] = []
     start, best_acc, best_epoch = 0, -1.0, 0
@@ -230,6 +246,7 @@ def _epochs(
         **adapter.describe(),
         "data": str(root),
         "cache_seconds": cache_seconds,
+        "run": head.to_dict(),  # this call's header: model, batch, placement, recipe, choices
     }
     history_path, plot_path = out / "history.json", out / "curves.png"
     epoch_times: list[float] = []

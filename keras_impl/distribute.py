@@ -24,6 +24,7 @@ class DataParallelRun:
     distribution: Any
     devices: int
     is_main: bool  # process 0 of a multi-host run writes the files
+    kind: str = "cpu"  # the devices' kind, as Keras names them ("cpu", "gpu", "tpu")
 
 
 def data_parallel() -> DataParallelRun:
@@ -39,7 +40,12 @@ def data_parallel() -> DataParallelRun:
     import jax  # the jax backend is active: its process index says which host writes
 
     devices = keras.distribution.list_devices()
-    return DataParallelRun(keras.distribution.DataParallel(devices=devices), len(devices), jax.process_index() == 0)
+    return DataParallelRun(
+        keras.distribution.DataParallel(devices=devices),
+        len(devices),
+        jax.process_index() == 0,
+        devices[0].partition(":")[0] if devices else "cpu",
+    )
 
 
 @dataclass(frozen=True)

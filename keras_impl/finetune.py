@@ -39,6 +39,7 @@ from cnnbase.atomic import atomic_write
 from cnnbase.weight_files import TORCH_SUFFIXES
 from cnnspec import published
 from cnntune import loop, policy
+from cnntune.header import Placement
 from cnntune.loop import RunSetup
 from cnntune.options import FinetuneOptions
 from cnntune.policy import (
@@ -294,8 +295,10 @@ class KerasAdapter:
             parallel = data_parallel()
             self.scope.enter_context(parallel.distribution.scope())
             self.batch, self.is_main = opts.batch_size * parallel.devices, parallel.is_main
+            self.placement = Placement(parallel.kind, parallel.devices, f"{device.backend} DataParallel", "device")
             device = f"DataParallel over {parallel.devices} devices ({device.backend})"
         else:
+            self.placement = Placement(device.name)
             self.scope.enter_context(keras.device(device.name))
         self.scope.enter_context(_dtype_policy("mixed_float16" if amp else None))
         keras.utils.set_random_seed(opts.seed)

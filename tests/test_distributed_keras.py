@@ -14,6 +14,7 @@ pytest.importorskip("jax")
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
+import json
 import sys
 from pathlib import Path
 import numpy as np
@@ -22,6 +23,7 @@ import keras_impl.finetune as ft
 from keras_impl.optimizers import TorchAdam
 sys.path.insert(0, "tests")
 from image_folders import write_colours
+from run_records import check_run_record
 
 build = ft.tuning_model
 
@@ -61,6 +63,10 @@ for k in weights_one:
     np.testing.assert_allclose(weights_two[k], weights_one[k], rtol=1e-5, atol=1e-6)
 assert not all(np.allclose(weights_one[k], weights_big[k], rtol=1e-5, atol=1e-6) for k in weights_one)
 assert "DataParallel over 2 devices" in two.device
+# history.json's "run": two devices of DataParallel for the distributed run, one process for the twin
+run_one, run_two = (json.loads((root / d / "history.json").read_text())["run"] for d in ("one", "two"))
+check_run_record(run_two, "keras", world_size=2, backend="jax DataParallel", batch=4, unit="device")
+check_run_record(run_one, "keras", world_size=1, backend=None, batch=8)
 # twin of "it trained": a run whose optimizer steps do nothing ends where it started
 TorchAdam.update_step = lambda self, gradient, variable, learning_rate: None
 _, still_start, still = run(**{**common, "epochs": 1}, batch_size=8, out=str(root / "still"))
@@ -86,6 +92,11 @@ def test_data_parallel_on_two_devices_equals_one_with_the_doubled_batch(tmp_path
         timeout=900,
     )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-4000:]
+    # one header per run (one, two, big, still), each the first thing the run printed
+    headers = [line for line in proc.stdout.splitlines() if line.startswith("keras/jax finetune: lenet5, ")]
+    assert len(headers) == 4, proc.stdout
+    assert "batch 8 per process (8 total), device cpu:0, 1 process; recipe: AdamW lr 0.003" in headers[0]
+    assert "batch 4 per device (8 total), device cpu, 2 devices, jax DataParallel; recipe: AdamW" in headers[1]
 
 
 def test_distribute_on_another_backend_is_one_clear_error(tmp_path):

@@ -3,6 +3,7 @@ resumed two-process run ends where an uninterrupted one does."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from image_folders import write_colours
+from run_records import check_run_record
 from safetensors.torch import load_file
 
 import torch_impl.finetune as ft
@@ -93,6 +95,12 @@ def test_two_processes_equal_one_with_the_doubled_batch(digits, tmp_path, monkey
     )
     proc = _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "two"))
     assert proc.stdout.count("best val accuracy") == 1  # rank 0 alone reports (and writes)
+    # rank 0's header says the run is distributed; the single run's (the twin) says it is not
+    assert proc.stdout.count("torch finetune: lenet5, ") == 1
+    two_run, one_run = (json.loads((tmp_path / d / "history.json").read_text())["run"] for d in ("two", "one"))
+    assert proc.stdout.splitlines()[0] == two_run["line"]
+    check_run_record(two_run, "torch", world_size=2, backend="gloo", batch=4)
+    check_run_record(one_run, "torch", world_size=1, backend=None, batch=8)
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert _changed(start, one) == set(one)  # it trained: every weight moved from the run's own (seeded) start
     for key in one:
@@ -130,7 +138,8 @@ def test_resumed_distributed_run_equals_an_uninterrupted_one(digits, tmp_path):
         "--data", str(digits), *COMMON, "--batch-size", "4", "--out", str(tmp_path / "resumed"), "--stop-after", "1"
     )
     assert ft.read_checkpoint_info(tmp_path / "resumed")["epoch"] == 1
-    _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--resume", str(tmp_path / "resumed"))
+    proc = _torchrun("--data", str(digits), *COMMON, "--batch-size", "4", "--resume", str(tmp_path / "resumed"))
+    assert "lenet5, fine-tune resumed at epoch 1, 32x32 px, batch 4 per process (8 total)" in proc.stdout
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key], rtol=1e-5, atol=1e-6)

@@ -18,6 +18,7 @@ import pytest
 from divergence import check_divergence_keeps_the_good_run
 from image_folders import interrupted_after_first_epoch, write_colours
 from PIL import Image
+from run_records import check_run_record
 
 import cnnspec
 import cnntoydata
@@ -378,6 +379,9 @@ def test_cli_runs_end_to_end_on_the_embedded_data(tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert history["classes"] == sorted(cnntoydata.PARTS["target"]) and [h["epoch"] for h in history["epochs"]] == [1]
     assert history["framework"] == "keras" and history["backend"] == backend
+    assert proc.stdout.splitlines()[0] == history["run"]["line"] and proc.stdout.count(" finetune: lenet5, ") == 1
+    assert history["run"]["line"].startswith(f"keras/{backend} finetune: lenet5, fine-tune from scratch, 32x32 px")
+    check_run_record(history["run"], "keras", world_size=1, backend=None, batch=32)
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith("cnntoydata-")]
     assert _checkpoint(out / "best.json")["classifier_2/kernel"].shape == (84, 5)
 

@@ -16,6 +16,7 @@ import torch
 from divergence import check_divergence_keeps_the_good_run
 from image_folders import interrupted_after_first_epoch, write_colours
 from PIL import Image
+from run_records import check_run_record
 from torch_helpers import randomise
 
 import cnntoydata
@@ -282,6 +283,9 @@ def test_cli_runs_end_to_end_on_the_embedded_data(tmp_path):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = json.loads((out / "history.json").read_text())
     assert history["classes"] == sorted(cnntoydata.PARTS["target"]) and [h["epoch"] for h in history["epochs"]] == [1]
+    # the header: the first line, one process (the twin of the torchrun test's "2 processes, gloo")
+    assert proc.stdout.splitlines()[0] == history["run"]["line"] and proc.stdout.count(" finetune: lenet5, ") == 1
+    check_run_record(history["run"], "torch", world_size=1, backend=None, batch=32)
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith("cnntoydata-")]
     assert _state(out / "best.safetensors")["classifier.2.weight"].shape == (5, 84)
 

@@ -25,6 +25,7 @@ class Cluster:
     rank: int = 0
     local_rank: int = 0
     owns_group: bool = False  # this code started the process group, so it ends it
+    backend: str | None = None  # the process group's ("gloo", "nccl"); None for a single process
 
     @property
     def distributed(self) -> bool:
@@ -50,7 +51,7 @@ def join(device: torch.device) -> tuple:
     owns = not dist.is_initialized()
     if owns:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Cluster(dist.get_world_size(), dist.get_rank(), local_rank, owns), device
+    return Cluster(dist.get_world_size(), dist.get_rank(), local_rank, owns, str(dist.get_backend())), device
 
 
 def wrap(net: nn.Module, cluster: Cluster, device: torch.device) -> nn.Module:

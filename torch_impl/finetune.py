@@ -37,6 +37,7 @@ import cnnspec
 from cnnbase.atomic import atomic_write
 from cnntune import loop, policy
 from cnntune.folders import is_usable_image
+from cnntune.header import Placement
 from cnntune.loop import RunSetup
 from cnntune.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES, FinetuneOptions
 from cnntune.policy import FinetuneResult, build_options, check_optimizer_epoch, should_drop_last, under, use_amp
@@ -281,6 +282,7 @@ class TorchAdapter:
         self.opts, self.setup_ = opts, setup
         self.cluster, self.device = distributed.join(distributed.select_device(opts.device))  # torchrun: N processes
         self.is_main = self.cluster.is_main
+        self.placement = Placement(str(self.device), self.cluster.world, self.cluster.backend)
         self.wrapped: dict[int, nn.Module] = {}
         self.factors: list[float] = []
         self.amp = use_amp(opts.amp, self.device.type == "cuda", "float16 autocast", "CUDA", self.device)
