@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -92,18 +93,33 @@ def test_a_corrupted_initializer_is_caught(tmp_path):
     assert not figures("corrupt", reference, run_onnx(bad, x), 1e-5, 0, classes=True).passed
 
 
-def test_export_cli_writes_one_file_atomically(tmp_path):
-    out = tmp_path / "lenet5.keras.onnx"
+def _export_keras_cli(out, backend: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    if backend:
+        env["KERAS_BACKEND"] = backend
     proc = subprocess.run(
         [sys.executable, "-m", "parity", "export", "lenet5", "--framework", "keras", "--out", str(out)],
         capture_output=True,
         text=True,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_export_cli_writes_one_file_atomically(tmp_path):
+    out = tmp_path / "lenet5.keras.onnx"
+    info = _export_keras_cli(out, backend=None)
     assert info["framework"] == "keras" and out.is_file()
+    assert info["parent_backend"] == "torch"  # no KERAS_BACKEND: the backend already loaded, not TensorFlow
     assert graph_info(out).inputs == {"input": ["batch", 32, 32, 1]}
     assert [p.name for p in tmp_path.iterdir()] == ["lenet5.keras.onnx"]  # no temp files left
+    # the twin: a TensorFlow parent, as KERAS_BACKEND asks, writes a file that computes the same numbers
+    other = tmp_path / "other" / "lenet5.keras.onnx"
+    other.parent.mkdir()
+    assert _export_keras_cli(other, backend="tensorflow")["parent_backend"] == "tensorflow"
+    x = np.random.default_rng(0).standard_normal((4, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_array_equal(run_onnx(out, x), run_onnx(other, x))
     bad = subprocess.run(
         [
             sys.executable,

@@ -75,6 +75,7 @@ class ExportInfo:
     size_mb: float
     phases: dict | None = None  # keras: the child's seconds per phase (imports, read_weights, export, save)
     exporter: str | None = None  # keras: "torchscript", or "dynamo" when the tracer failed (5x slower)
+    parent_backend: str | None = None  # keras: the backend the model was built on before the child rebuilt it
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
