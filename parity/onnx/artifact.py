@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
-from .export import ExportInfo, export_keras, export_torch, prestart_keras_export
+from .export import ExportInfo, export_torch, prestart_keras_export, start_export_keras
 
 
 def parent_backend_for_export() -> str | None:
@@ -41,6 +42,10 @@ def export(
         return export_torch(model, out, size=size)
     import keras
 
-    info = export_keras(model, out)
-    info.parent_backend = keras.backend.backend()
+    backend = keras.backend.backend()
+    job = start_export_keras(model, out)  # returns once the weights are written for the child
+    del model  # this process's copy is no longer needed while the child exports (VGG19: 575 MB)
+    gc.collect()
+    info = job.wait()
+    info.parent_backend = backend
     return info
