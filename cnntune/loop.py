@@ -31,6 +31,7 @@ from .policy import (
     lr_factors,
     plot_history,
     read_checkpoint_info,
+    resolve_recipe,
     resolve_size,
     trained_paths,
     warmup_steps,
@@ -146,6 +147,8 @@ def finetune(adapter: Adapter, options: FinetuneOptions | None = None, **overrid
     )
     choices = header.size_choice(opts.size, spec.fixed_input, info is not None, size)
     opts = dataclasses.replace(opts, size=size)
+    opts, recipe = resolve_recipe(opts, root)  # the flips, from the data unless given
+    choices = [*choices, *recipe]
     arch = {
         "model": opts.model,
         "mode": opts.mode,

@@ -19,7 +19,13 @@ SCHEDULES = ("cosine", "constant")
 # a network trained from scratch takes the larger steps of the usual AdamW recipes.
 DEFAULT_LR = {"feature-extract": 1e-2, "fine-tune": 1e-3, "scratch": 3e-3}
 DEFAULT_SIZE = 64  # the embedded cnntoydata's side
-AUGMENT_SCALE = (0.25, 1.0)  # RandomResizedCrop's area fraction (both frameworks), ratio 3/4-4/3
+FLIPS = ("none", "horizontal", "vertical", "both")
+# The area fraction a training crop keeps at least (RandomResizedCrop, both frameworks); 1: no crop,
+# the image is resized whole. A crop that keeps a quarter of the image can cut away what the label
+# is about (a digit's stroke, a defect); one that keeps 80% or more trims a margin (about a tenth of
+# each side at most) and shifts the object a little, which LeNet-5 on digits needs to pass 98%.
+DEFAULT_CROP_SCALE = 0.8
+AUGMENT_SCALE = (DEFAULT_CROP_SCALE, 1.0)  # the default crop's area range (RandomResizedCrop's scale)
 AUGMENT_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 DECODED_CACHE_BYTES = 2 * 1024**3  # decoded training images kept in memory up to this (each split)
 WARMUP_START = 0.01  # the warm-up starts at lr * this and reaches lr after warmup_epochs
@@ -50,13 +56,15 @@ class FinetuneOptions:
     last_n_blocks: int | None = None  # fine-tune: train only the last N backbone stages + head
     hidden: int | None = None  # head Linear-BatchNorm-ReLU-Linear with this width
     augment: bool | None = (
-        None  # RandomResizedCrop + horizontal flip on train/; None: on when layers below the head train
+        None  # random crop (crop_scale) and flips (flip) on train/; None: on when layers below the head train
     )
+    crop_scale: float = DEFAULT_CROP_SCALE  # augment: a crop keeps at least this area fraction; 1: no crop
+    flip: str | None = None  # augment: one of FLIPS; None: from the data (cnntune.policy.choose_flip)
     cache: bool = True  # feature-extract: compute backbone features once (only without augment)
     schedule: str = "cosine"  # learning rate: linear warm-up then cosine decay to 0, per step; or "constant"
     warmup_epochs: float = 1.0  # cosine: epochs of linear warm-up (at most half the run)
     weight_decay: float = 0.05  # AdamW's decoupled weight decay
-    label_smoothing: float = 0.1  # of the training loss (the validation loss is plain cross-entropy)
+    label_smoothing: float = 0.0  # of the training loss (the validation loss is plain cross-entropy)
     device: str = "auto"  # auto: cuda, then mps, then cpu
     amp: bool = False  # mixed precision (float16 autocast) on CUDA
     sync_bn: bool = False  # torchrun: BatchNorm statistics over all processes (SyncBatchNorm), fine-tune mode
@@ -70,6 +78,10 @@ class FinetuneOptions:
     def __post_init__(self) -> None:
         if self.mode is not None and self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, received mode={self.mode!r}")
+        if self.flip is not None and self.flip not in FLIPS:
+            raise ValueError(f"flip must be one of {FLIPS}, received flip={self.flip!r}")
+        if not 0 < self.crop_scale <= 1:
+            raise ValueError(f"crop_scale must be > 0 and <= 1, received crop_scale={self.crop_scale!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, received schedule={self.schedule!r}")
         for name in ("epochs", "batch_size"):
@@ -107,7 +119,7 @@ class FinetuneOptions:
         the images). ``recorded`` (a resumed checkpoint's options) fills what was left unset, so a
         resumed run keeps the choices of the run it continues."""
         values = {}
-        for name in ("mode", "backbone_lr_factor", "augment", "lr"):
+        for name in ("mode", "backbone_lr_factor", "augment", "lr", "flip"):
             if getattr(self, name) is None and recorded and recorded.get(name) is not None:
                 values[name] = recorded[name]
         opts = replace(self, **values)
@@ -256,9 +268,24 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
         "--augment",
         action=argparse.BooleanOptionalAction,
         default=d.augment,
+        help=("random crop (--crop-scale) and flips (--flip) on train/ (default: on when layers below the head train)"),
+    )
+    parser.add_argument(
+        "--crop-scale",
+        type=float,
+        default=d.crop_scale,
+        metavar="F",
         help=(
-            f"random resized crop (area {AUGMENT_SCALE[0]:g}-{AUGMENT_SCALE[1]:g}) and horizontal flip on train/ "
-            "(default: on when layers below the head train)"
+            f"augment: a random crop keeps at least this area fraction, then is resized; 1: no crop (default "
+            f"{d.crop_scale:g}: it trims margins, a smaller crop can cut away what the label is about)"
+        ),
+    )
+    parser.add_argument(
+        "--flip",
+        choices=FLIPS,
+        help=(
+            "augment: random flips (default: from the data: an axis is flipped when flipping the training images "
+            "keeps them closest to their own class's mean image)"
         ),
     )
     parser.add_argument(

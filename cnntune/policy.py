@@ -21,7 +21,7 @@ import cnnspec
 from cnnbase.atomic import atomic_write
 from cnnspec import published
 
-from .options import DEFAULT_SIZE, WARMUP_START, positive_int
+from .options import DEFAULT_SIZE, WARMUP_START, FinetuneOptions, positive_int
 
 CHECKPOINT_FORMAT = 2  # 2: "framework" recorded on both sides, "model_options" saved
 READABLE_FORMATS = (1, 2)  # format 1 (no model_options) still resumes
@@ -211,6 +211,88 @@ def resolve_size(spec: cnnspec.ModelSpec, size: int | None) -> int:
     except cnnspec.ShapeError as err:
         raise ValueError(f"size={size} does not fit {spec.name}: {err}") from None
     return size
+
+
+# ----------------------------------------------------------------------------- augmentation
+FLIP_SAMPLE = 100  # training images per class the flip rule looks at (every other one builds the means)
+FLIP_SIDE = 16  # ... resized to this square, grayscale, each standardised (brightness and contrast ignored)
+FLIP_LAYOUT_MARGIN = 0.1  # nearest-mean accuracy this far above chance: the classes have a layout a flip can break
+FLIP_KEEP = 0.5  # an axis flips when flipped images keep at least this share of that margin
+
+
+def flip_evidence(root: str | os.PathLike) -> dict[str, float]:
+    """How well each training class's mean image tells the classes apart, before and after a flip:
+    the nearest-class-mean accuracy of half the sampled images (the other half builds the means),
+    as they are (``none``), mirrored left-right (``horizontal``) and upside down (``vertical``),
+    and ``chance`` (1 / classes). Reads up to FLIP_SAMPLE images per class at FLIP_SIDE px."""
+    import numpy as np
+    from PIL import Image
+
+    from cnntune.folders import IMAGE_SUFFIXES
+
+    images, labels = [], []
+    classes = sorted(p for p in Path(root, "train").iterdir() if p.is_dir())
+    for k, folder in enumerate(classes):
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for path in files[:: max(1, len(files) // FLIP_SAMPLE)][:FLIP_SAMPLE]:
+            try:
+                with Image.open(path) as image:
+                    small = image.convert("L").resize((FLIP_SIDE, FLIP_SIDE), Image.BILINEAR)
+            except OSError:
+                continue
+            images.append(np.asarray(small, np.float32))
+            labels.append(k)
+    x, y = np.stack(images), np.asarray(labels)
+    x = (x - x.mean((1, 2), keepdims=True)) / (x.std((1, 2), keepdims=True) + 1e-6)
+    build = np.arange(len(y)) % 2 == 0
+    present = [k for k in range(len(classes)) if (build & (y == k)).any()]
+    means = np.stack([x[build & (y == k)].mean(0) for k in present])
+    test, truth = x[~build], y[~build]
+
+    def accuracy(batch):
+        distances = ((batch[:, None] - means[None]) ** 2).sum((2, 3))
+        return float((np.asarray(present)[distances.argmin(1)] == truth).mean())
+
+    return {
+        "none": accuracy(test),
+        "horizontal": accuracy(test[:, :, ::-1]),
+        "vertical": accuracy(test[:, ::-1]),
+        "chance": 1.0 / len(classes),
+    }
+
+
+def choose_flip(root: str | os.PathLike) -> tuple[str, str]:
+    """(flip, why): which random flips keep a training image's label, judged from the data. When
+    the classes' mean images tell them apart (nearest-mean accuracy more than FLIP_LAYOUT_MARGIN
+    above chance: digits, faces), an axis is flipped only if flipped images keep FLIP_KEEP of that
+    margin (a mirrored face is still a face, an upside-down 7 is no digit); when they do not
+    (textures, photos without a fixed layout), both axes flip, as a plain torchvision loop does."""
+    ev = flip_evidence(root)
+    margin = ev["none"] - ev["chance"]
+    if margin < FLIP_LAYOUT_MARGIN:
+        return "both", (
+            f"class mean images show no layout (nearest-mean accuracy {ev['none']:.2f}, chance {ev['chance']:.2f}): "
+            "flipped in both axes"
+        )
+    kept = {axis: (ev[axis] - ev["chance"]) / margin for axis in ("horizontal", "vertical")}
+    axes = [axis for axis, share in kept.items() if share >= FLIP_KEEP]
+    flip = "both" if len(axes) == 2 else axes[0] if axes else "none"
+    return flip, (
+        f"nearest-class-mean accuracy {ev['none']:.2f} (chance {ev['chance']:.2f}) keeps "
+        f"{kept['horizontal']:.0%} mirrored, {kept['vertical']:.0%} upside down (flips an axis at >= {FLIP_KEEP:.0%})"
+    )
+
+
+def resolve_recipe(opts: FinetuneOptions, root: str | os.PathLike) -> tuple[FinetuneOptions, list[tuple[str, str]]]:
+    """``opts`` (resolved, see :meth:`FinetuneOptions.resolved`) with the augmentation's flips
+    chosen from the data when not given, and the (choice, why) of each choice made from the data:
+    what the run's header prints. Without augmentation nothing is chosen (``flip`` "none")."""
+    if not opts.augment:
+        return dataclasses.replace(opts, flip=opts.flip or "none"), []
+    if opts.flip is not None:
+        return opts, []
+    flip, why = choose_flip(root)
+    return dataclasses.replace(opts, flip=flip), [(f"flip {flip}", why)]
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -6,7 +6,7 @@ class), decoded with PIL (grayscale for one-channel specs, RGB otherwise), resiz
 ``size`` x ``size`` (antialiased bilinear) and normalised with the spec's mean/std. Decoded,
 resized images are kept in memory after they are first read when the folder fits in
 ``cache_bytes`` (default 2 GB), so later epochs do not decode again. Augmentation (torchvision's
-``RandomResizedCrop`` with the fine-tuning core's scale and ratio, then a horizontal flip) draws
+``RandomResizedCrop`` with the run's crop scale when below 1, then the run's random flips) draws
 from a NumPy generator seeded by (seed, sample index): the same images for the same seed, in any
 order. Validation images of published weights are resized (short side) and centre-cropped in
 their evaluation ratio.
@@ -24,7 +24,7 @@ import numpy as np
 
 import cnnspec
 from cnntune.folders import is_usable_image
-from cnntune.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES
+from cnntune.options import AUGMENT_RATIO, DECODED_CACHE_BYTES, DEFAULT_CROP_SCALE
 from cnntune.policy import should_drop_last
 
 
@@ -81,32 +81,40 @@ class DecodedImages:
         return image.crop((left, top, left + self.size, top + self.size))
 
 
-def _augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """torchvision's RandomResizedCrop (area in AUGMENT_SCALE, aspect ratio in AUGMENT_RATIO, ten
-    tries, then the central crop) resized back, and a horizontal flip half of the time."""
+def _augment(
+    image: np.ndarray, rng: np.random.Generator, crop_scale: float = DEFAULT_CROP_SCALE, flip: str = "none"
+) -> np.ndarray:
+    """torchvision's RandomResizedCrop (area in ``crop_scale``-1, aspect ratio in AUGMENT_RATIO, ten
+    tries, then the central crop) resized back when ``crop_scale`` is below 1, then the ``flip``
+    axes' flips (each half of the time), as torch_impl.finetune.image_transforms does."""
     from PIL import Image
 
     height, width = image.shape[:2]
-    area = height * width
-    box = None
-    for _ in range(10):
-        target = area * rng.uniform(*AUGMENT_SCALE)
-        ratio = math.exp(rng.uniform(math.log(AUGMENT_RATIO[0]), math.log(AUGMENT_RATIO[1])))
-        w, h = int(round(math.sqrt(target * ratio))), int(round(math.sqrt(target / ratio)))
-        if 0 < w <= width and 0 < h <= height:
-            top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
-            box = (top, left, h, w)
-            break
-    if box is None:
-        side = min(height, width)
-        box = ((height - side) // 2, (width - side) // 2, side, side)
-    top, left, h, w = box
-    crop = image[top : top + h, left : left + w]
-    squeeze = crop.shape[2] == 1
-    pil = Image.fromarray(np.ascontiguousarray(crop[:, :, 0] if squeeze else crop))
-    crop = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.uint8)
-    crop = crop[:, :, None] if squeeze else crop
-    return crop[:, ::-1] if rng.random() < 0.5 else crop
+    if crop_scale < 1:
+        area = height * width
+        box = None
+        for _ in range(10):
+            target = area * rng.uniform(crop_scale, 1.0)
+            ratio = math.exp(rng.uniform(math.log(AUGMENT_RATIO[0]), math.log(AUGMENT_RATIO[1])))
+            w, h = int(round(math.sqrt(target * ratio))), int(round(math.sqrt(target / ratio)))
+            if 0 < w <= width and 0 < h <= height:
+                top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+                box = (top, left, h, w)
+                break
+        if box is None:
+            side = min(height, width)
+            box = ((height - side) // 2, (width - side) // 2, side, side)
+        top, left, h, w = box
+        crop = image[top : top + h, left : left + w]
+        squeeze = crop.shape[2] == 1
+        pil = Image.fromarray(np.ascontiguousarray(crop[:, :, 0] if squeeze else crop))
+        image = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.uint8)
+        image = image[:, :, None] if squeeze else image
+    if flip in ("horizontal", "both") and rng.random() < 0.5:
+        image = image[:, ::-1]
+    if flip in ("vertical", "both") and rng.random() < 0.5:
+        image = image[::-1]
+    return image
 
 
 class ImageFolderDataset(keras.utils.PyDataset):
@@ -131,12 +139,15 @@ class ImageFolderDataset(keras.utils.PyDataset):
         workers: int = 0,
         mean=None,
         std=None,
+        crop_scale: float = DEFAULT_CROP_SCALE,
+        flip: str = "none",
     ) -> None:
         super().__init__(workers=max(1, workers), use_multiprocessing=False)  # threads: PIL decodes without the GIL
         self.paths, self.labels = list(paths), np.asarray(labels, dtype="int32")
         self.batch_size = batch_size
         self.images = images or DecodedImages(size, spec.input_size[0])
         self.seed, self.augment = shuffle_seed, augment
+        self.crop_scale, self.flip = crop_scale, flip
         self.order = (
             np.arange(len(self.paths))
             if shuffle_seed is None
@@ -156,7 +167,7 @@ class ImageFolderDataset(keras.utils.PyDataset):
         for i in chosen:
             image = self.images(self.paths[i])
             if self.augment:
-                image = _augment(image, np.random.default_rng((self.seed or 0, int(i))))
+                image = _augment(image, np.random.default_rng((self.seed or 0, int(i))), self.crop_scale, self.flip)
             batch.append(image)
         x = (np.stack(batch).astype(np.float32) - self.mean) / self.std
         return x, self.labels[chosen]

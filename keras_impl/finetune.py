@@ -41,7 +41,7 @@ from cnnspec import published
 from cnntune import loop, policy
 from cnntune.header import Placement
 from cnntune.loop import RunSetup
-from cnntune.options import FinetuneOptions
+from cnntune.options import DEFAULT_CROP_SCALE, FinetuneOptions
 from cnntune.policy import (
     FinetuneResult,
     build_options,
@@ -142,6 +142,8 @@ def image_dataset(
     workers: int = 0,
     mean=None,
     std=None,
+    crop_scale: float = DEFAULT_CROP_SCALE,
+    flip: str = "none",
 ) -> tuple[ImageFolderDataset, list[str]]:
     """(batches of normalised NHWC images and int labels, the file paths in ImageFolder order).
     ``shuffle_seed`` shuffles (and seeds the augmentation); ``images`` shares decoded images
@@ -160,6 +162,8 @@ def image_dataset(
         workers=workers,
         mean=mean,
         std=std,
+        crop_scale=crop_scale,
+        flip=flip,
     )
     return dataset, paths
 
@@ -405,7 +409,14 @@ class KerasAdapter:
                 **fit,
             ).history
         else:
-            train_ds, _ = self._dataset("train", shuffle_seed=seed, augment=opts.augment, drop_last=True)
+            train_ds, _ = self._dataset(
+                "train",
+                shuffle_seed=seed,
+                augment=opts.augment,
+                drop_last=True,
+                crop_scale=opts.crop_scale,
+                flip=opts.flip or "none",
+            )
             logs = self.train_model.fit(train_ds, validation_data=self.val_ds, shuffle=False, **fit).history
         return {
             "train_loss": float(logs["loss"][-1]),

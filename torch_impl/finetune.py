@@ -39,7 +39,7 @@ from cnntune import loop, policy
 from cnntune.folders import is_usable_image
 from cnntune.header import Placement
 from cnntune.loop import RunSetup
-from cnntune.options import AUGMENT_RATIO, AUGMENT_SCALE, DECODED_CACHE_BYTES, FinetuneOptions
+from cnntune.options import AUGMENT_RATIO, DECODED_CACHE_BYTES, DEFAULT_CROP_SCALE, FinetuneOptions
 from cnntune.policy import FinetuneResult, build_options, check_optimizer_epoch, should_drop_last, under, use_amp
 
 from . import distributed, pretrained
@@ -97,10 +97,21 @@ def tuning_model(
 # ----------------------------------------------------------------------------- data
 
 
+FLIPPERS = {"horizontal": T.RandomHorizontalFlip, "vertical": T.RandomVerticalFlip}
+
+
 def image_transforms(
-    spec: cnnspec.ModelSpec, size: int, augment: bool, mean=None, std=None, eval_resize: int | None = None
+    spec: cnnspec.ModelSpec,
+    size: int,
+    augment: bool,
+    mean=None,
+    std=None,
+    eval_resize: int | None = None,
+    crop_scale: float = DEFAULT_CROP_SCALE,
+    flip: str = "none",
 ) -> tuple[Callable, Callable]:
-    """(train, val) transforms: resize (or RandomResizedCrop and a flip), then normalise with
+    """(train, val) transforms: resize (augmented: a RandomResizedCrop keeping ``crop_scale`` of the
+    area or more when it is below 1, and the ``flip`` axes' random flips), then normalise with
     ``mean``/``std`` (default the spec's; published weights bring their own). ``eval_resize``
     resizes the short side and centre-crops, the published weights' evaluation preprocessing."""
     channels = spec.input_size[0]
@@ -110,11 +121,12 @@ def image_transforms(
     ]
     resize = [T.Resize((size, size))]
     val = [T.Resize(eval_resize), T.CenterCrop(size)] if eval_resize else resize
-    train = (
-        [T.RandomResizedCrop(size, scale=AUGMENT_SCALE, ratio=AUGMENT_RATIO), T.RandomHorizontalFlip()]
-        if augment
-        else resize
-    )
+    train = resize
+    if augment:
+        crop = T.RandomResizedCrop(size, scale=(crop_scale, 1.0), ratio=AUGMENT_RATIO)
+        train = ([crop] if crop_scale < 1 else resize) + [
+            flipper() for axis, flipper in FLIPPERS.items() if flip in (axis, "both")
+        ]
     return T.Compose(train + tail), T.Compose(val + tail)
 
 
@@ -149,9 +161,11 @@ def image_folders(
     mean=None,
     std=None,
     eval_resize: int | None = None,
+    crop_scale: float = DEFAULT_CROP_SCALE,
+    flip: str = "none",
 ) -> tuple[datasets.ImageFolder, datasets.ImageFolder]:
     """(train, val) ImageFolders of a folder the core checked (``cnntune.folders.check_layout``)."""
-    train_tf, val_tf = image_transforms(spec, size, augment, mean, std, eval_resize)
+    train_tf, val_tf = image_transforms(spec, size, augment, mean, std, eval_resize, crop_scale, flip)
     # unreadable files are skipped (check_layout named them), the same files as keras_impl's list_images
     return tuple(
         datasets.ImageFolder(os.path.join(root, split), tf, loader=CachingImageLoader(), is_valid_file=is_usable_image)
@@ -322,7 +336,15 @@ class TorchAdapter:
     def prepare(self, cache: bool) -> float | None:
         opts, setup = self.opts, self.setup_
         train_ds, val_ds = image_folders(
-            setup.root, setup.spec, setup.size, opts.augment, setup.mean, setup.std, setup.eval_resize
+            setup.root,
+            setup.spec,
+            setup.size,
+            opts.augment,
+            setup.mean,
+            setup.std,
+            setup.eval_resize,
+            opts.crop_scale,
+            opts.flip or "none",
         )
         loader_kw = {
             "batch_size": opts.batch_size,
