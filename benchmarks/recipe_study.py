@@ -112,7 +112,10 @@ def cli_run(framework: str, data: Path, epochs: int, seed: int) -> dict[str, lis
     return {"val_acc": [h["val_acc"] for h in r.history], "seconds": [h["seconds"] for h in r.history]}
 
 
-def run_side(contender: str, datasets: dict[str, Path], epochs: int, seeds: list[int]) -> list[dict[str, Any]]:
+def run_side(
+    contender: str, datasets: dict[str, Path], epochs: int, seeds: list[int], result: Path
+) -> list[dict[str, Any]]:
+    """Runs one contender on every dataset and seed; ``result`` is rewritten after each run."""
     runs = []
     for name, path in datasets.items():
         for seed in seeds:
@@ -123,6 +126,7 @@ def run_side(contender: str, datasets: dict[str, Path], epochs: int, seeds: list
             else:
                 r = cli_run(contender.split("-")[0], path, epochs, seed)
             runs.append({"dataset": name, "contender": contender, "seed": seed, **r})
+            result.write_text(json.dumps(runs))
             print(
                 f"{contender:10s} {name:9s} seed {seed}: best {max(r['val_acc']):.3f} final {r['val_acc'][-1]:.3f} "
                 f"({statistics.mean(r['seconds']):.1f} s/epoch)",
@@ -176,17 +180,19 @@ def verdicts(rows: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
+    partial = " (a partial study: the runs done so far)" if settings.get("partial") else ""
     lines = [
-        f"resnet18 from scratch, {settings['epochs']} epochs, 32x32, {settings['seeds']} seed(s) "
-        f"({', '.join(map(str, settings['seed_list']))}); mean ± standard deviation over the seeds. "
+        f"resnet18 from scratch, {settings['epochs']} epochs, 32x32, seeds "
+        f"{', '.join(map(str, settings['seed_list']))}{partial}"
+        "; mean ± standard deviation over the seeds. "
         "Epoch time: train + validation, wall clock on a shared 2-core CPU machine (noisy: other jobs ran beside it).",
         "",
-        "| dataset | contender | best val acc | final val acc | s/epoch |",
-        "|---|---|---|---|---|",
+        "| dataset | contender | seeds | best val acc | final val acc | s/epoch |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['dataset']} | {r['contender']} | {r['best']:.3f} ± {r['best_sd']:.3f} | "
+            f"| {r['dataset']} | {r['contender']} | {r['seeds']} | {r['best']:.3f} ± {r['best_sd']:.3f} | "
             f"{r['final']:.3f} ± {r['final_sd']:.3f} | {r['epoch_seconds']:.1f} |"
         )
     return "\n".join(lines) + "\n"
@@ -236,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", default=str(FIGURE))
     parser.add_argument("--side", choices=CONTENDERS, help=argparse.SUPPRESS)  # internal: run one contender
     parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--report", action="store_true", help="only write the table and figure from the runs a study in --out has done"
+    )
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 5)
     seeds = list(range(args.seeds or (1 if args.quick else 3)))
@@ -243,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
     datasets = write_all(args.data_root, names=args.datasets)
     if args.side:
-        runs = run_side(args.side, datasets, epochs, seeds)
-        Path(args.result).write_text(json.dumps(runs))
+        run_side(args.side, datasets, epochs, seeds, Path(args.result))
         return 0
     start = time.perf_counter()
     out = Path(args.out)
@@ -264,9 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         result.unlink()
         return runs
 
-    with ThreadPoolExecutor(args.jobs) as pool:
-        for part in pool.map(side, args.contenders):
-            runs += part
+    if args.report:  # a study still running (or cut short): each side's file holds its runs so far
+        for contender in args.contenders:
+            if (out / f".{contender}.json").is_file():
+                runs += json.loads((out / f".{contender}.json").read_text())
+    else:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for part in pool.map(side, args.contenders):
+                runs += part
     settings = {
         "model": MODEL,
         "size": SIZE,
@@ -278,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "side_seconds": side_seconds,
         "total_seconds": round(time.perf_counter() - start, 1),
         "note": "epoch times are wall clock on a shared machine (other jobs beside it): noisy",
+        "partial": args.report,
     }
     rows = summarise(runs)
     checks = verdicts(rows)
