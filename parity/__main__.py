@@ -1,4 +1,4 @@
-"""``python -m parity``: check, train-curve, list, summary, convert, export, fetch.
+"""``python -m parity``: check, train-curve, list, summary, convert, export, deploy-table, fetch.
 
 python -m parity check alexnet              # torch <-> keras agree on seeded random weights
 python -m parity check --all --json out.json
@@ -11,6 +11,8 @@ python -m parity convert --model vgg16 vgg16.pth vgg16.weights.h5
 python -m parity export vgg19 --framework keras --out vgg19.keras.onnx
 python -m parity export resnet18 --format litert --framework keras --out resnet18.tflite
 python -m parity check resnet18 --size 64 --targets onnx,litert,saved_model,openvino,pt2
+python -m parity check resnet18 --size 64 --targets litert,onnx,openvino --quantize dynamic-int8
+python -m parity deploy-table --json benchmarks/results/deploy_targets.json   # the README's table
 python -m parity style-transfer --size 128 --steps 20   # Gatys on VGG19, torch and Keras from one start, one PNG
 """
 
@@ -436,6 +438,31 @@ def cmd_export(args, parser) -> int:
     return 0
 
 
+def cmd_deploy_table(args, parser) -> int:
+    """``deploy-table``: every family through every deployment target; the JSON and the README's tables."""
+    from .deploy.report import FAMILIES, deploy_table, markdown
+
+    unknown = [m for m in args.models or () if m not in FAMILIES]
+    if unknown:
+        parser.error(f"--models takes {', '.join(FAMILIES)}, received {', '.join(unknown)}")
+    check_writable(args.json, (".json",))
+    if args.markdown:
+        check_writable(args.markdown, (".md",))
+    t0 = time.perf_counter()
+    families = {m: FAMILIES[m] for m in args.models} if args.models else FAMILIES
+    data = deploy_table(
+        families,
+        modes=args.quantize if args.quantize is not None else QUANTIZE_MODES,
+        done=lambda partial: write_text(args.json, json.dumps(partial, indent=1)),
+    )
+    data["total_s"] = round(time.perf_counter() - t0, 1)
+    write_text(args.json, json.dumps(data, indent=1))
+    if args.markdown:
+        write_text(args.markdown, markdown(data) + "\n")
+    print(f"wrote {args.json} in {data['total_s']:.0f}s, peak memory {_peak_rss_mb():.0f} MB")
+    return 0 if data["passed"] else 1
+
+
 def cmd_fetch(args, parser) -> int:
     from .fetch import fetch
 
@@ -489,9 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"export to these deployment targets ({', '.join(TARGETS)}) instead of the ONNX check and run each "
         "in its own runtime against the torch model, one row per target and framework",
     )
-    c.add_argument(
-        "--quantize", choices=QUANTIZE_MODES, help=f"with --targets, also each target's {quantize_help()}"
-    )
+    c.add_argument("--quantize", choices=QUANTIZE_MODES, help=f"with --targets, also each target's {quantize_help()}")
     c.add_argument(
         "--train",
         action="store_true",
@@ -575,6 +600,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--size", type=int, nargs="+", metavar="N")
     e.add_argument("--seed", type=int, default=0)
+    d = sub.add_parser(
+        "deploy-table",
+        help="every family at a small input through every deployment target (float32 and quantized): "
+        "the JSON the README's table is rendered from",
+    )
+    d.add_argument("--json", required=True, metavar="FILE.json")
+    d.add_argument("--markdown", metavar="FILE.md", help="also the two tables, as the README holds them")
+    d.add_argument("--models", nargs="+", metavar="FAMILY", help="a subset (default: all eight families)")
+    d.add_argument("--quantize", nargs="*", choices=QUANTIZE_MODES, help="the modes (default both; none: float32 only)")
     f = sub.add_parser(
         "fetch", help="download published weights (hash-checked) and convert them for Keras, ahead of time"
     )
@@ -629,6 +663,7 @@ def _main(argv: list[str]) -> int:
         "summary": cmd_summary,
         "convert": cmd_convert,
         "export": cmd_export,
+        "deploy-table": cmd_deploy_table,
         "fetch": cmd_fetch,
         "style-transfer": style_transfer.command,
     }

@@ -12,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cnnbase.atomic import atomic_path
+from cnnbase.atomic import atomic_path, process_alive
 
 from ..onnx.export import _CHILD_WITH_PARENT
 from .files import DeployExport, atomic_dir, size_mb
@@ -26,6 +28,21 @@ from .quantize import LITERT_OPTIONS, quantized
 from .table import KERAS_FORMAT, OPENVINO_XML, TARGETS, PathLike, check_framework, check_quantize
 
 CHILD = Path(__file__).with_name("keras_child.py")
+# the child's work folder (the model's config and weights) in the system's temp folder:
+# keras_deploy_<parent pid>_<random>; one whose parent was killed outright is removed by the next export
+WORK_PREFIX = "keras_deploy_"
+_WORK_FOLDER = re.compile(re.escape(WORK_PREFIX) + r"(\d+)_[a-z0-9_]{8}")
+
+
+def remove_stale_work_folders() -> list[Path]:
+    """Removes the work folders of Keras deploy exports whose parent process has ended."""
+    removed = []
+    for entry in os.scandir(tempfile.gettempdir()):
+        match = _WORK_FOLDER.fullmatch(entry.name)
+        if match and entry.is_dir(follow_symlinks=False) and not process_alive(int(match.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 def _child_rss_mb(pid: int) -> float:
@@ -90,7 +107,8 @@ def _run_child(model, jobs: dict[str, PathLike], timeout: float, max_memory_mb: 
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
     with contextlib.ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="keras_deploy_")))
+        remove_stale_work_folders()
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}_")))
         config, weights = work / "model.json", work / "model.safetensors"
         config.write_text(model.to_json())
         save_variables(model, weights)

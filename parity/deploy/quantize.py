@@ -31,7 +31,13 @@ def quantize_onnx(src: PathLike, out: PathLike, mode: str) -> None:
 
     check_quantize("onnx", mode)
     with atomic_path(out, suffix=".onnx") as tmp:
-        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
+        logging.disable(
+            logging.WARNING
+        )  # its root-logger advice to pre-process first (shape inference) is for static int8
+        try:
+            quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 def quantize_openvino(src: PathLike, out: PathLike, mode: str) -> None:
