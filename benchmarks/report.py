@@ -111,7 +111,7 @@ def summary(rows: list[dict], meta: dict) -> str:
             cells.append(
                 "" if r is None else f"{r['ratio']:.2f} / {r['ratio_best']:.2f}" + ("" if r.get("same_math") else " *")
             )
-        fast = [r for r in group if r.get("top1") is not None]
+        fast = [r for r in group if r.get("top1") is not None and r.get("agrees", True)]  # within its own bound
         best = max(fast, key=lambda r: r["images_s"], default=None)
         cells += (
             ["", "", "", "", ""]

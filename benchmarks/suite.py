@@ -39,6 +39,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--onnx", nargs="*", default=["torch", "keras"], choices=["torch", "keras"], help="exports run in onnxruntime"
     )
+    parser.add_argument(
+        "--int8",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the onnxruntime int8 row (static quantization of the torch export; CPU only)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device for the torch rows (cpu, cuda)")
     parser.add_argument(
         "--out",
@@ -127,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             compile=name in args.compile,
             onnx=args.onnx,
             device=args.device,
+            int8=args.int8,
             log=tqdm.write,
         )
     for backend in args.keras_backends:

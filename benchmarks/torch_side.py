@@ -63,10 +63,14 @@ def group_rows(
     device: str = "cpu",
     seed: int = 0,
     bf16: bool | None = None,
+    int8: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Every torch-process row of one model, each batch size a group of its own. ``bf16``: None
-    adds the bfloat16 row where the hardware has it, True everywhere (emulated: ``native`` False)."""
+    adds the bfloat16 row where the hardware has it, True everywhere (emulated: ``native`` False).
+    ``int8``: the "onnxruntime int8" row (:mod:`parity.onnx.int8`, on the CPU; calibrated on inputs
+    drawn like the timed ones, so its agreement says what random weights allow: accuracy on real
+    data is ``benchmarks/int8.py``'s)."""
     import torch
 
     with torch.no_grad():  # scoped: the caller's grad mode is left as it was
@@ -81,11 +85,12 @@ def group_rows(
             device=device,
             seed=seed,
             bf16=bf16,
+            int8=int8,
             log=log,
         )
 
 
-def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device, seed, bf16, log) -> list[dict]:
+def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device, seed, bf16, int8, log) -> list[dict]:
     import torch
 
     import cnnspec
@@ -104,6 +109,12 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
         sessions = {f: onnx_session(p, spinning=False) for f, p in _exports(ours, keras_twin, Path(tmp), onnx).items()}
         del keras_twin
+        int8_run = None
+        if int8 and not cuda:
+            from parity.onnx.int8 import int8_inference
+
+            calibration = np.random.default_rng(seed).standard_normal((16, 3, size, size), dtype=np.float32)
+            int8_run = int8_inference(ours, calibration, workdir=Path(tmp), spinning=False)
         # Each variant gets its own copy of the modules (channels_last and compile change them).
         paths = {}
         for variant, options in (
@@ -130,6 +141,8 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
                 if variant != "compile" or batch == max(batches)
             }  # compiling each batch size: too slow
             feeds = {"torch": x, "keras": np.ascontiguousarray(x.transpose(0, 2, 3, 1))}
+            if int8_run is not None:
+                contenders["onnxruntime int8"] = lambda run=int8_run, x=x: run(x)
             for framework, session in sessions.items():
                 input_name = session.get_inputs()[0].name
                 contenders[f"onnxruntime {framework}-export"] = lambda s=session, i=input_name, f=feeds[framework]: (
@@ -156,7 +169,7 @@ def _group_rows(name, batches, size, rounds, target_s, *, compile, onnx, device,
                     row.update(
                         top1=measure.top1_agreement(out, expected), rel_err=measure.relative_error(out, expected)
                     )
-                    bound = tolerance(variant if impl == "torch_impl" else "float32")
+                    bound = tolerance(variant)  # bf16, tf32 and int8 have their own; the rest is float32
                     row.update(tolerance=bound.rel_err, agrees=bound.accepts(row["rel_err"], row["top1"]))
                     if variant == "bf16":
                         row["native"] = native_bf16

@@ -123,22 +123,33 @@ def test_tolerances_reject_what_their_precision_cannot_explain():
 
 def test_torch_rows_and_the_report(tmp_path):
     """One small group end to end: rows, ratios, parity figures, the table and the chart."""
-    # bf16=True: the bfloat16 row on every CPU (emulated where not native), held to its own bound
+    # bf16=True: the bfloat16 row on every CPU (emulated where not native), held to its own bound; int8 too
     rows = torch_side.group_rows(
-        "alexnet", [1, 2], 64, rounds=1, target_s=0.0, compile=False, onnx=["torch"], bf16=True, log=lambda line: None
+        "alexnet",
+        [1, 2],
+        64,
+        rounds=1,
+        target_s=0.0,
+        compile=False,
+        onnx=["torch"],
+        bf16=True,
+        int8=True,
+        log=lambda line: None,
     )
     assert torch.is_grad_enabled()  # no global switch left behind for whatever runs next
     labels = {(r["batch"], r["impl"], r["variant"]) for r in rows}
     assert (2, "onnxruntime", "torch-export") in labels and (1, "torchvision", "channels_last") in labels
-    assert {(1, "torch_impl", "bf16"), (2, "torch_impl", "bf16")} <= labels
+    assert {(1, "torch_impl", "bf16"), (2, "torch_impl", "bf16"), (2, "onnxruntime", "int8")} <= labels
     for r in rows:
         assert r["images_s"] > 0 and r["gflops"] > 0
         if r["impl"] == "torch_impl" and r["variant"] != "eager" or r["impl"] == "onnxruntime":
             assert r["agrees"] and r["speedup"] > 0, r
-            bound = tolerance(r["variant"] if r["impl"] == "torch_impl" else "float32")
+            bound = tolerance(r["variant"])
             assert r["tolerance"] == bound.rel_err and r["rel_err"] <= bound.rel_err and r["top1"] >= bound.top1, r
         if r["variant"] == "bf16":
             assert r["native"] is bf16_supported() and r["rel_err"] > 1e-5, r  # really bfloat16, not float32 again
+        if r["variant"] == "int8":
+            assert r["rel_err"] > 1e-5 and r["tolerance"] == tolerance("int8").rel_err, r  # really int8
         if r["impl"] == "torch_impl" and r["variant"] != "bf16":  # torchvision runs the float32 variants
             assert r["reference"] == f"torchvision {r['variant']}" and r["ratio"] > 0
     for r in rows:
