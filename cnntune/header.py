@@ -57,7 +57,10 @@ def augmentation(opts: FinetuneOptions) -> str:
         return "none"
     scale = getattr(opts, "crop_scale", AUGMENT_SCALE[0])
     flip = getattr(opts, "flip", "horizontal")
-    parts = [f"RandomResizedCrop area {scale:g}-1"] if scale < 1 else []
+    if scale is None:  # chosen from the data (cnntune.policy.resolve_recipe) when the run starts
+        parts = ["a crop from the data"]
+    else:
+        parts = [f"RandomResizedCrop area {scale:g}-1"] if scale < 1 else []
     if flip is None:
         parts.append("flips from the data")
     elif flip in FLIP_TEXT:

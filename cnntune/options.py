@@ -20,10 +20,10 @@ SCHEDULES = ("cosine", "constant")
 DEFAULT_LR = {"feature-extract": 1e-2, "fine-tune": 1e-3, "scratch": 3e-3}
 DEFAULT_SIZE = 64  # the embedded cnntoydata's side
 FLIPS = ("none", "horizontal", "vertical", "both")
-# The area fraction a training crop keeps at least (RandomResizedCrop, both frameworks); 1: no crop,
-# the image is resized whole. A crop that keeps a quarter of the image can cut away what the label
-# is about (a digit's stroke, a defect); one that keeps 80% or more trims a margin (about a tenth of
-# each side at most) and shifts the object a little, which LeNet-5 on digits needs to pass 98%.
+# The area fraction a training crop keeps at least (RandomResizedCrop, both frameworks) where the
+# classes have a layout (cnntune.policy.choose_crop): it trims a margin (a tenth of each side at most)
+# and shifts the object a little, which LeNet-5 on digits needs to pass 98%; the 25% kept before cut
+# digits apart. Data without a layout (textures) is not cropped: the crop zooms the grain it is told by.
 DEFAULT_CROP_SCALE = 0.8
 AUGMENT_SCALE = (DEFAULT_CROP_SCALE, 1.0)  # the default crop's area range (RandomResizedCrop's scale)
 AUGMENT_RATIO = (3.0 / 4.0, 4.0 / 3.0)
@@ -58,7 +58,7 @@ class FinetuneOptions:
     augment: bool | None = (
         None  # random crop (crop_scale) and flips (flip) on train/; None: on when layers below the head train
     )
-    crop_scale: float = DEFAULT_CROP_SCALE  # augment: a crop keeps at least this area fraction; 1: no crop
+    crop_scale: float | None = None  # augment: a crop keeps this area fraction or more; 1: no crop; None: from the data
     flip: str | None = None  # augment: one of FLIPS; None: from the data (cnntune.policy.choose_flip)
     cache: bool = True  # feature-extract: compute backbone features once (only without augment)
     schedule: str = "cosine"  # learning rate: linear warm-up then cosine decay to 0, per step; or "constant"
@@ -80,7 +80,7 @@ class FinetuneOptions:
             raise ValueError(f"mode must be one of {MODES}, received mode={self.mode!r}")
         if self.flip is not None and self.flip not in FLIPS:
             raise ValueError(f"flip must be one of {FLIPS}, received flip={self.flip!r}")
-        if not 0 < self.crop_scale <= 1:
+        if self.crop_scale is not None and not 0 < self.crop_scale <= 1:
             raise ValueError(f"crop_scale must be > 0 and <= 1, received crop_scale={self.crop_scale!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, received schedule={self.schedule!r}")
@@ -119,7 +119,7 @@ class FinetuneOptions:
         the images). ``recorded`` (a resumed checkpoint's options) fills what was left unset, so a
         resumed run keeps the choices of the run it continues."""
         values = {}
-        for name in ("mode", "backbone_lr_factor", "augment", "lr", "flip"):
+        for name in ("mode", "backbone_lr_factor", "augment", "lr", "flip", "crop_scale"):
             if getattr(self, name) is None and recorded and recorded.get(name) is not None:
                 values[name] = recorded[name]
         opts = replace(self, **values)
@@ -276,8 +276,9 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
         default=d.crop_scale,
         metavar="F",
         help=(
-            f"augment: a random crop keeps at least this area fraction, then is resized; 1: no crop (default "
-            f"{d.crop_scale:g}: it trims margins, a smaller crop can cut away what the label is about)"
+            "augment: a random crop keeps this area fraction or more, then is resized; 1: no crop (default: from "
+            f"the data: {DEFAULT_CROP_SCALE:g} when the classes' mean images show a layout, as digits and faces "
+            "do, 1 for textures, where a crop zooms the grain the class is told by)"
         ),
     )
     parser.add_argument(

@@ -21,7 +21,7 @@ import cnnspec
 from cnnbase.atomic import atomic_write
 from cnnspec import published
 
-from .options import DEFAULT_SIZE, WARMUP_START, FinetuneOptions, positive_int
+from .options import DEFAULT_CROP_SCALE, DEFAULT_SIZE, WARMUP_START, FinetuneOptions, positive_int
 
 CHECKPOINT_FORMAT = 2  # 2: "framework" recorded on both sides, "model_options" saved
 READABLE_FORMATS = (1, 2)  # format 1 (no model_options) still resumes
@@ -261,19 +261,25 @@ def flip_evidence(root: str | os.PathLike) -> dict[str, float]:
     }
 
 
-def choose_flip(root: str | os.PathLike) -> tuple[str, str]:
+def has_layout(evidence: dict[str, float]) -> bool:
+    """The classes' mean images tell them apart (nearest-mean accuracy more than
+    FLIP_LAYOUT_MARGIN above chance): the objects sit in the frame in a way a class shares."""
+    return evidence["none"] - evidence["chance"] >= FLIP_LAYOUT_MARGIN
+
+
+def choose_flip(root: str | os.PathLike, evidence: dict[str, float] | None = None) -> tuple[str, str]:
     """(flip, why): which random flips keep a training image's label, judged from the data. When
-    the classes' mean images tell them apart (nearest-mean accuracy more than FLIP_LAYOUT_MARGIN
-    above chance: digits, faces), an axis is flipped only if flipped images keep FLIP_KEEP of that
-    margin (a mirrored face is still a face, an upside-down 7 is no digit); when they do not
-    (textures, photos without a fixed layout), both axes flip, as a plain torchvision loop does."""
-    ev = flip_evidence(root)
-    margin = ev["none"] - ev["chance"]
-    if margin < FLIP_LAYOUT_MARGIN:
+    the classes have a layout (:func:`has_layout`: digits, faces), an axis is flipped only if
+    flipped images keep FLIP_KEEP of the nearest-mean margin above chance (a mirrored face is still
+    a face, an upside-down 7 is no digit); without one (textures), both axes flip, as a plain
+    torchvision loop does."""
+    ev = evidence or flip_evidence(root)
+    if not has_layout(ev):
         return "both", (
             f"class mean images show no layout (nearest-mean accuracy {ev['none']:.2f}, chance {ev['chance']:.2f}): "
             "flipped in both axes"
         )
+    margin = ev["none"] - ev["chance"]
     kept = {axis: (ev[axis] - ev["chance"]) / margin for axis in ("horizontal", "vertical")}
     axes = [axis for axis, share in kept.items() if share >= FLIP_KEEP]
     flip = "both" if len(axes) == 2 else axes[0] if axes else "none"
@@ -283,16 +289,44 @@ def choose_flip(root: str | os.PathLike) -> tuple[str, str]:
     )
 
 
+def choose_crop(root: str | os.PathLike, evidence: dict[str, float] | None = None) -> tuple[float, str]:
+    """(crop_scale, why): a crop keeping DEFAULT_CROP_SCALE of the area or more when the classes
+    have a layout (it shifts the object a little: LeNet-5 on digits 0.975 -> 0.986); none (1) when
+    they have not: a texture is told by its grain, which a crop zooms (resnet18 on the texture set,
+    5 epochs: 0.74 with the 0.8 crop, 0.96 without)."""
+    ev = evidence or flip_evidence(root)
+    if has_layout(ev):
+        return DEFAULT_CROP_SCALE, (
+            f"class mean images show a layout (nearest-mean accuracy {ev['none']:.2f}, chance {ev['chance']:.2f}): "
+            "a crop shifts the object"
+        )
+    return 1.0, (
+        f"class mean images show no layout (nearest-mean accuracy {ev['none']:.2f}, chance {ev['chance']:.2f}): "
+        "a crop would zoom the grain that tells the classes apart"
+    )
+
+
 def resolve_recipe(opts: FinetuneOptions, root: str | os.PathLike) -> tuple[FinetuneOptions, list[tuple[str, str]]]:
-    """``opts`` (resolved, see :meth:`FinetuneOptions.resolved`) with the augmentation's flips
-    chosen from the data when not given, and the (choice, why) of each choice made from the data:
-    what the run's header prints. Without augmentation nothing is chosen (``flip`` "none")."""
+    """``opts`` (resolved, see :meth:`FinetuneOptions.resolved`) with the augmentation's crop and
+    flips chosen from the data when not given, and the (choice, why) of each choice made from the
+    data: what the run's header prints. Without augmentation nothing is chosen (no crop, no flip)."""
     if not opts.augment:
-        return dataclasses.replace(opts, flip=opts.flip or "none"), []
-    if opts.flip is not None:
+        return dataclasses.replace(
+            opts, flip=opts.flip or "none", crop_scale=1.0 if opts.crop_scale is None else opts.crop_scale
+        ), []
+    if opts.flip is not None and opts.crop_scale is not None:
         return opts, []
-    flip, why = choose_flip(root)
-    return dataclasses.replace(opts, flip=flip), [(f"flip {flip}", why)]
+    evidence = flip_evidence(root)
+    choices = []
+    if opts.crop_scale is None:
+        scale, why = choose_crop(root, evidence)
+        opts = dataclasses.replace(opts, crop_scale=scale)
+        choices.append((f"crop area {scale:g}-1" if scale < 1 else "no crop", why))
+    if opts.flip is None:
+        flip, why = choose_flip(root, evidence)
+        opts = dataclasses.replace(opts, flip=flip)
+        choices.append((f"flip {flip}", why))
+    return opts, choices
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -414,7 +414,7 @@ class KerasAdapter:
                 shuffle_seed=seed,
                 augment=opts.augment,
                 drop_last=True,
-                crop_scale=opts.crop_scale,
+                crop_scale=opts.crop_scale or DEFAULT_CROP_SCALE,
                 flip=opts.flip or "none",
             )
             logs = self.train_model.fit(train_ds, validation_data=self.val_ds, shuffle=False, **fit).history

@@ -1,6 +1,6 @@
 """The fine-tuning defaults of issue 34 and what they rest on: the packaged real datasets are the
-sizes their docstring states with no image in both splits, and the data-derived flip rule picks
-what its reason says (cheap: small synthetic folders, no training)."""
+sizes their docstring states with no image in both splits, and the data-derived crop and flip
+rules pick what their reasons say (cheap: small synthetic folders, no training)."""
 
 from __future__ import annotations
 
@@ -63,31 +63,38 @@ def _noise(k, rng, side):
     return np.asarray(Image.fromarray(coarse).resize((side, side), Image.NEAREST))
 
 
-def test_flip_rule_keeps_the_axes_that_keep_the_label(tmp_path):
-    flip, why = policy.choose_flip(_folder(tmp_path / "lr", _left_or_right))
+def test_flip_and_crop_rules_keep_the_label(tmp_path):
+    layout, noise = _folder(tmp_path / "lr", _left_or_right), _folder(tmp_path / "noise", _noise)
+    flip, why = policy.choose_flip(layout)
     assert flip == "vertical"
     assert "upside down" in why and "mirrored" in why
-    flip, why = policy.choose_flip(_folder(tmp_path / "noise", _noise))
+    scale, why = policy.choose_crop(layout)
+    assert scale == 0.8 and "show a layout" in why
+    flip, why = policy.choose_flip(noise)
     assert flip == "both"
     assert "no layout" in why
+    scale, why = policy.choose_crop(noise)
+    assert scale == 1.0 and "no layout" in why
 
 
 def test_recipe_resolves_the_flip_from_the_data_only_when_asked(tmp_path):
     root = _folder(tmp_path / "lr", _left_or_right)
     opts = FinetuneOptions(data=str(root)).resolved()
     chosen, choices = policy.resolve_recipe(opts, root)
-    assert chosen.flip == "vertical" and [c for c, _ in choices] == ["flip vertical"]
-    given, choices = policy.resolve_recipe(FinetuneOptions(data=str(root), flip="both").resolved(), root)
-    assert given.flip == "both" and choices == []
+    assert (chosen.flip, chosen.crop_scale) == ("vertical", 0.8)
+    assert [c for c, _ in choices] == ["crop area 0.8-1", "flip vertical"]
+    given, choices = policy.resolve_recipe(FinetuneOptions(data=str(root), flip="both", crop_scale=1).resolved(), root)
+    assert (given.flip, given.crop_scale) == ("both", 1) and choices == []
     off, choices = policy.resolve_recipe(FinetuneOptions(data=str(root), augment=False).resolved(), root)
-    assert off.flip == "none" and choices == []
-    # a resumed run keeps the flips it was trained with
-    assert FinetuneOptions(data=str(root)).resolved({"flip": "horizontal"}).flip == "horizontal"
+    assert (off.flip, off.crop_scale) == ("none", 1.0) and choices == []
+    # a resumed run keeps the augmentation it was trained with
+    resumed = FinetuneOptions(data=str(root)).resolved({"flip": "horizontal", "crop_scale": 1.0})
+    assert (resumed.flip, resumed.crop_scale) == ("horizontal", 1.0)
 
 
 def test_defaults_crop_little_and_keep_the_plain_loss():
     d = FinetuneOptions()
-    assert (d.crop_scale, d.label_smoothing, d.flip) == (0.8, 0.0, None)
+    assert (d.crop_scale, d.label_smoothing, d.flip) == (None, 0.0, None)
     with pytest.raises(ValueError, match="flip must be one of"):
         FinetuneOptions(flip="diagonal")
     with pytest.raises(ValueError, match="crop_scale must be"):

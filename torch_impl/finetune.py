@@ -343,7 +343,7 @@ class TorchAdapter:
             setup.mean,
             setup.std,
             setup.eval_resize,
-            opts.crop_scale,
+            opts.crop_scale or DEFAULT_CROP_SCALE,
             opts.flip or "none",
         )
         loader_kw = {
