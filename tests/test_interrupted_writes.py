@@ -1,6 +1,8 @@
 """A conversion or an export killed mid-write (SIGKILL: no handler runs) leaves the target as it
 was: absent, or the previous good file byte for byte. Every writer goes through
-cnnbase.atomic (a temp file next to the target, renamed when complete).
+cnnbase.atomic (a temp file next to the target, renamed when complete); the deployment targets too:
+a file (.pt2) the same way, a folder (a SavedModel) through parity.deploy.files.atomic_dir (a temp
+folder beside it, renamed onto it).
 
 And it leaves nothing behind for good: the killed writer's temp file carries its process id, and
 the next write of the same target removes the temp files of writers that no longer run (never a
@@ -62,9 +64,16 @@ def assert_only_the_target(folder: Path, target: Path) -> None:
 
 
 def assert_no_work_folder(tmpdir: Path) -> None:
-    """No Keras export work folder (keras_onnx_<pid>_...) is left in the temp folder."""
-    left = sorted(p.name for p in tmpdir.iterdir() if p.name.startswith("keras_onnx_"))
+    """No Keras export work folder (keras_onnx_<pid>_..., keras_deploy_<pid>_...) is left in the temp folder."""
+    left = sorted(p.name for p in tmpdir.iterdir() if p.name.startswith(("keras_onnx_", "keras_deploy_")))
     assert not left, f"{tmpdir} holds {left}"
+
+
+def snapshot(target: Path):
+    """What ``target`` holds: a file's bytes, a folder's {relative path: bytes}, None when absent."""
+    if target.is_dir():
+        return {str(p.relative_to(target)): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()}
+    return target.read_bytes() if target.exists() else None
 
 
 def kill_and_run_again(cmd, target: Path, tmp_path: Path, monkeypatch) -> bytes:
@@ -81,7 +90,7 @@ def kill_and_run_again(cmd, target: Path, tmp_path: Path, monkeypatch) -> bytes:
     assert kill_mid_write(cmd, target, {**ENV, "TMPDIR": str(tmpdir)}), (
         "the write finished before its temp file was seen"
     )
-    after_kill = target.read_bytes() if target.exists() else None
+    after_kill = snapshot(target)
     left = temp_files(target.parent, target)
     assert left, "the killed writer left no temp file: nothing for the next run to clean"
     owners = [pid for name in left for pid in temp_owners(target, name)]
@@ -144,6 +153,47 @@ def test_an_export_killed_mid_write_leaves_the_previous_file(tmp_path, monkeypat
     ]
     assert kill_and_run_again(cmd, target, tmp_path, monkeypatch) == b"the previous good export"
     assert target.read_bytes() != b"the previous good export"
+
+
+def deploy_export(name: str, fmt: str, framework: str, target: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "parity",
+        "export",
+        name,
+        "--format",
+        fmt,
+        "--framework",
+        framework,
+        "--out",
+        str(target),
+    ]
+
+
+def test_a_pt2_export_killed_mid_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    """A file target of the deployment exports (torch.export's archive)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "lenet5.pt2"
+    target.write_bytes(b"the previous good export")
+    cmd = deploy_export("lenet5", "pt2", "torch", target)
+    assert kill_and_run_again(cmd, target, tmp_path, monkeypatch) == b"the previous good export"
+    assert target.read_bytes() != b"the previous good export"
+
+
+def test_a_saved_model_export_killed_mid_write_leaves_the_previous_folder(tmp_path, monkeypatch):
+    """A folder target (Keras' SavedModel, written by the TensorFlow child): the previous folder file
+    for file; the killed writers' temp folder and work folder are removed by the next run."""
+    previous = {"saved_model.pb": b"the previous good SavedModel"}
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "lenet5.saved_model"
+    target.mkdir()
+    (target / "saved_model.pb").write_bytes(previous["saved_model.pb"])
+    cmd = deploy_export("lenet5", "saved_model", "keras", target)
+    assert kill_and_run_again(cmd, target, tmp_path, monkeypatch) == previous
+    assert (target / "saved_model.pb").read_bytes() != b"the previous good SavedModel"
 
 
 # ------------------------------------------------------------------------- the clean-up, one rule at a time
