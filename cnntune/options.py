@@ -21,9 +21,10 @@ DEFAULT_LR = {"feature-extract": 1e-2, "fine-tune": 1e-3, "scratch": 3e-3}
 DEFAULT_SIZE = 64  # the embedded cnntoydata's side
 FLIPS = ("none", "horizontal", "vertical", "both")
 # The area fraction a training crop keeps at least (RandomResizedCrop, both frameworks) where the
-# classes have a layout (cnntune.policy.choose_crop): it trims a margin (a tenth of each side at most)
-# and shifts the object a little, which LeNet-5 on digits needs to pass 98%; the 25% kept before cut
-# digits apart. Data without a layout (textures) is not cropped: the crop zooms the grain it is told by.
+# images are enlarged 2x or more to the input size (cnntune.policy.choose_crop: digits' 8 px to 32):
+# it shifts them by under one of their own pixels, which LeNet-5 on digits needs to pass 98%. At
+# the images' own scale no crop: it cuts and zooms what tells the classes apart (the 25% kept
+# before cut digits apart; 80% still cost textures and faces 10 to 20 points).
 DEFAULT_CROP_SCALE = 0.8
 AUGMENT_SCALE = (DEFAULT_CROP_SCALE, 1.0)  # the default crop's area range (RandomResizedCrop's scale)
 AUGMENT_RATIO = (3.0 / 4.0, 4.0 / 3.0)
@@ -277,8 +278,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, models: Sequence[str
         metavar="F",
         help=(
             "augment: a random crop keeps this area fraction or more, then is resized; 1: no crop (default: from "
-            f"the data: {DEFAULT_CROP_SCALE:g} when the classes' mean images show a layout, as digits and faces "
-            "do, 1 for textures, where a crop zooms the grain the class is told by)"
+            f"the data: {DEFAULT_CROP_SCALE:g} when the images are enlarged 2x or more to the input size, else 1)"
         ),
     )
     parser.add_argument(

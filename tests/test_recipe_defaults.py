@@ -68,18 +68,18 @@ def test_flip_and_crop_rules_keep_the_label(tmp_path):
     flip, why = policy.choose_flip(layout)
     assert flip == "vertical"
     assert "upside down" in why and "mirrored" in why
-    scale, why = policy.choose_crop(layout)
-    assert scale == 0.8 and "show a layout" in why
+    scale, why = policy.choose_crop(layout, 32)  # 16 px images enlarged 2x
+    assert scale == 0.8 and "enlarged 2.0x (16 to 32 px)" in why
     flip, why = policy.choose_flip(noise)
     assert flip == "both"
     assert "no layout" in why
-    scale, why = policy.choose_crop(noise)
-    assert scale == 1.0 and "no layout" in why
+    scale, why = policy.choose_crop(noise, 24)
+    assert scale == 1.0 and "enlarged 1.5x (16 to 24 px), under 2x" in why
 
 
 def test_recipe_resolves_the_flip_from_the_data_only_when_asked(tmp_path):
     root = _folder(tmp_path / "lr", _left_or_right)
-    opts = FinetuneOptions(data=str(root)).resolved()
+    opts = FinetuneOptions(data=str(root), size=32).resolved()
     chosen, choices = policy.resolve_recipe(opts, root)
     assert (chosen.flip, chosen.crop_scale) == ("vertical", 0.8)
     assert [c for c, _ in choices] == ["crop area 0.8-1", "flip vertical"]
