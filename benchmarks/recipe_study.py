@@ -144,8 +144,8 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             mine = [r for r in runs if r["dataset"] == name and r["contender"] == contender]
             if not mine:
                 continue
-            best = [max(r["val_acc"]) for r in mine]
-            final = [r["val_acc"][-1] for r in mine]
+            best = [r["best"] if "best" in r else max(r["val_acc"]) for r in mine]
+            final = [r["final"] if "final" in r else r["val_acc"][-1] for r in mine]
             secs = [s for r in mine for s in r["seconds"]]
             rows.append(
                 {
@@ -208,7 +208,11 @@ def plot(runs: list[dict[str, Any]], path: Path, epochs: int) -> Path:
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names):
         for contender in CONTENDERS:
-            curves = [r["val_acc"] for r in runs if r["dataset"] == name and r["contender"] == contender]
+            mine = [r for r in runs if r["dataset"] == name and r["contender"] == contender]
+            curves = [r["val_acc"] for r in mine if len(r.get("val_acc") or []) == epochs]
+            if mine and not curves:  # a run that kept only its final accuracy: a dashed line at its mean
+                final = statistics.mean(r["final"] for r in mine)
+                ax.axhline(final, linestyle="--", linewidth=1, color="grey", label=f"{contender} (final only)")
             if not curves:
                 continue
             x = list(range(1, epochs + 1))
@@ -268,9 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--epochs", str(epochs), "--seeds", str(len(seeds)), "--data-root", args.data_root]
         subprocess.run([*command, "--datasets", *args.datasets], check=True, env=env)
         side_seconds[contender] = round(time.perf_counter() - t, 1)
-        runs = json.loads(result.read_text())
-        result.unlink()
-        return runs
+        return json.loads(result.read_text())  # kept: --report rebuilds the table from these
 
     if args.report:  # a study still running (or cut short): each side's file holds its runs so far
         for contender in args.contenders:
