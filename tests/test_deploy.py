@@ -1,6 +1,11 @@
 """Deployment targets (parity/deploy): each export runs in its own runtime and agrees with the torch
 model within float32's tolerance; its twin (a weight changed after export) fails; LiteRT keeps
-NHWC (no Transpose op); a missing runtime is one line naming the extra; the CLI wiring."""
+NHWC (no Transpose op); a quantized variant passes on its own criterion and its twin fails; a
+missing runtime or variant is one line; the README's table is the committed JSON's; the CLI wiring.
+
+Small on purpose (the per-commit suite's budget): lenet5 (no BatchNorm), resnet18 at 64x64
+(BatchNorm, residual adds, global pooling) and the small ViT (patches, class token, attention,
+LayerNorm) through every target; every family at its README size is ``python -m parity deploy-table``'s."""
 
 from __future__ import annotations
 
@@ -11,18 +16,17 @@ import numpy as np
 import pytest
 
 from parity.comparison.compare import DEFAULT_RTOL
-from parity.deploy import check, keras_export, runtimes, table
+from parity.deploy import check, keras_export, report, runtimes, table, torch_export
 from parity.deploy import rows as deploy_rows
 from parity.twins import build_pair
-from parity.weights.copying import transfer_weights
-from parity.weights.randomise import randomise_torch
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow")
 
 ALL = list(table.TARGETS)
 PAIRS = [(t, fw) for t, spec in table.TARGETS.items() for fw in spec.frameworks]
-MODELS = [("lenet5", None), ("resnet18", (64, 64))]  # no BatchNorm / BatchNorm, residual adds, global pooling
+MODELS = [("lenet5", 32), ("resnet18", 64), ("vit", 32)]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def runnable(name: str) -> bool:
@@ -32,15 +36,14 @@ def runnable(name: str) -> bool:
 @pytest.fixture(scope="module", params=MODELS, ids=[m for m, _ in MODELS])
 def exported(request, tmp_path_factory):
     """Both models (equal weights), every target exported once, and a batch of inputs."""
-    name, size = request.param
-    torch_model, keras_model = build_pair(name, size)
-    randomise_torch(torch_model, 0)
-    transfer_weights(torch_model, keras_model)
-    spec = torch_model.spec
-    h, w = size or spec.input_size[1:]
-    inputs = np.random.default_rng(1).standard_normal((3, spec.input_size[0], h, w)).astype(np.float32)
+    name, side = request.param
+    torch_model, keras_model = report.model_pair(name, side)
+    inputs = np.random.default_rng(1).standard_normal((3, torch_model.spec.input_size[0], side, side))
+    inputs = inputs.astype(np.float32)
     names = [t for t in ALL if runnable(t)]
-    exports, missing = check.export_all(torch_model, keras_model, names, tmp_path_factory.mktemp(name), size=size)
+    exports, missing = check.export_all(
+        torch_model, keras_model, names, tmp_path_factory.mktemp(name), size=(side, side)
+    )
     assert not missing
     return torch_model, exports, inputs
 
@@ -76,12 +79,14 @@ def test_weight_changed_after_export_fails(exported, pair):
 
 
 def test_litert_is_nhwc_end_to_end(rows, exported):
+    """No Transpose op around the convolutions; the ViT's are its attention heads' (2 per layer), no layout's."""
     if not runnable("litert"):
         pytest.skip(table.runtime_missing("litert"))
-    _, exports, _ = exported
+    torch_model, exports, _ = exported
     ops = runtimes.litert_ops(exports[("litert", "keras")].path)
-    assert ops.get("CONV_2D", 0) >= 2, ops
-    assert rows[("litert", "keras")].transposes == ops.get("TRANSPOSE", 0) == 0, ops
+    assert ops.get("CONV_2D", 0) >= 1, ops
+    heads = 4 * len(torch_model.get_submodule("encoder.layers")) if torch_model.spec.family == "vit" else 0
+    assert rows[("litert", "keras")].transposes == ops.get("TRANSPOSE", 0) == heads, ops
 
 
 def test_missing_runtime_is_one_line_naming_the_extra(monkeypatch, tmp_path):
@@ -132,3 +137,123 @@ def test_cli_wiring(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["check", "lenet5", "--targets", "tflite"])
     assert build_parser().parse_args(["check", "lenet5"]).targets is None  # today's ONNX check stays the default
+
+
+# ------------------------------------------------------------------------------ quantized variants
+# one (target, framework, mode) per quantizer: Keras' ONNX and OpenVINO variants go through the same
+# post-processing of the float export as torch's (parity.deploy.quantize); deploy-table runs them all
+QUANTIZED = [
+    ("onnx", "torch", "dynamic-int8"),
+    ("openvino", "torch", "float16"),
+    ("litert", "keras", "float16"),
+    ("litert", "keras", "dynamic-int8"),
+]
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+    """lenet5's quantized variants, exported once."""
+    torch_model, keras_model = report.model_pair("lenet5", 32)
+    inputs = np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32)
+    work = tmp_path_factory.mktemp("quantized")
+    exports = {}
+    for name, framework, mode in QUANTIZED:
+        if not runnable(name):
+            continue
+        out = work / f"{name}.{mode}{table.TARGETS[name].suffix.strip('/')}"
+        if framework == "torch":
+            exports[(name, framework, mode)] = torch_export.export_torch(name, torch_model, out, quantize=mode)
+        else:
+            exports[(name, framework, mode)] = keras_export.export_keras(keras_model, {name: out}, quantize=mode)[name]
+    return torch_model, exports, inputs
+
+
+def test_quantized_variants_pass_on_their_own_criterion(quantized):
+    torch_model, exports, inputs = quantized
+    found = deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
+    assert {(r.target, r.framework, r.quantize) for r in found} == {q for q in QUANTIZED if runnable(q[0])}
+    for row in found:
+        assert row.passed and row.top1 >= deploy_rows.QUANTIZED_TOP1[row.quantize], row
+        assert row.max_rel > DEFAULT_RTOL, row  # not float32: held to top-1 agreement, not to rtol
+        assert "top-1 >=" in row.criterion and row.size_mb > 0
+    sizes = {(r.target, r.framework, r.quantize): r.size_mb for r in found}
+    assert sizes[("litert", "keras", "dynamic-int8")] < sizes[("litert", "keras", "float16")]
+
+
+def test_quantized_twin_a_changed_classifier_fails(quantized):
+    """The twin: the reference's classifier rows shuffled after export; top-1 agreement collapses."""
+    torch_model, exports, inputs = quantized
+    changed = copy.deepcopy(torch_model)
+    for suffix in ("weight", "bias"):
+        p = changed.get_parameter(f"{changed.spec.classifier}.{suffix}")
+        p.data = p.data.roll(1, dims=0)
+    for row in deploy_rows.compare_all(changed, exports, inputs, DEFAULT_RTOL, 0.0):
+        assert not row.passed and row.top1 < deploy_rows.QUANTIZED_TOP1[row.quantize], row
+
+
+def test_a_variant_a_target_lacks_is_one_line(tmp_path):
+    torch_model, keras_model = build_pair("lenet5")
+    for name, mode in (("saved_model", "float16"), ("pt2", "dynamic-int8"), ("onnx", "float16")):
+        line = table.quantize_missing(name, mode)
+        assert line and "\n" not in line and name in line
+        with pytest.raises(ValueError, match=name):
+            table.check_quantize(name, mode)
+    exports, noted = check.export_all(torch_model, keras_model, ["pt2"], tmp_path, quantize="float16")
+    assert set(exports) == {("pt2", "torch")}  # the float32 export, no variant
+    assert [(r.target, r.passed, r.quantize) for r in noted] == [("pt2", True, "float16")]
+    with pytest.raises(ValueError, match="--quantize takes"):
+        table.quantize_missing("onnx", "int4")
+
+
+def test_quantize_cli_wiring(capsys):
+    from parity.__main__ import build_parser, main
+
+    assert (
+        main(["export", "lenet5", "--format", "pt2", "--framework", "torch", "--out", "x.pt2", "--quantize", "float16"])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pt2 has no quantized variant" in err
+    with pytest.raises(SystemExit):
+        main(["check", "lenet5", "--quantize", "float16"])
+    assert "name them with --targets" in capsys.readouterr().err
+    args = build_parser().parse_args(["check", "lenet5", "--targets", "litert", "--quantize", "dynamic-int8"])
+    assert args.quantize == "dynamic-int8"
+    help_text = build_parser()._subparsers._group_actions[0].choices["export"].format_help()
+    assert "litert: float16, dynamic-int8" in " ".join(help_text.split())
+
+
+# ------------------------------------------------------------------------------ the README's table
+def test_readme_table_is_the_committed_json():
+    """The README's deployment tables are rendered from benchmarks/results/deploy_targets.json
+    (``python -m parity deploy-table``): no figure typed by hand, every family, every target."""
+    import json
+
+    with open(os.path.join(ROOT, "benchmarks", "results", "deploy_targets.json")) as f:
+        data = json.load(f)
+    with open(os.path.join(ROOT, "README.md")) as f:
+        section = report.readme_section(f.read())
+    assert section is not None, "README.md has no deploy-table markers"
+    assert section == report.markdown(data), "README's table differs from the JSON: paste report.markdown(json)"
+    assert [m["model"] for m in data["models"]] == list(report.FAMILIES)
+    for m in data["models"]:
+        assert {(r["target"], r["framework"]) for r in m["rows"] if not r["quantize"]} == set(report.PAIRS), m["model"]
+
+
+def test_readme_table_twin():
+    """A figure changed in the JSON changes the rendered table (the comparison above can fail)."""
+    row = dict(
+        target="onnx",
+        framework="torch",
+        passed=True,
+        max_rel=1e-7,
+        top1=1.0,
+        size_mb=1.0,
+        transposes=None,
+        note="",
+        quantize=None,
+    )
+    data = {"models": [{"model": "lenet5", "input": "32x32", "rows": [row]}]}
+    before = report.markdown(data)
+    row["max_rel"] = 2e-7
+    assert report.markdown(data) != before and "2.0e-07, 1 MB" in report.markdown(data)

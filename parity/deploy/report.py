@@ -123,8 +123,8 @@ def _cell(row: dict | None, quantized: bool) -> str:
     if row is None:
         return "-"
     if row["max_rel"] is None:
-        return ("n/a: " if row["passed"] else "FAIL: ") + row["note"].splitlines()[0][:80]
-    size = f"{row['size_mb']:.3g} MB"
+        return ("n/a: " if row["passed"] else "FAIL: ") + row["note"].splitlines()[0].split(", which")[0][:90]
+    size = f"{row['size_mb']:.3g} MB" if row["size_mb"] < 1000 else f"{row['size_mb']:.0f} MB"
     verdict = "" if row["passed"] else " FAIL"
     if quantized:
         return f"{row['top1']:.0%}, {row['max_rel']:.1e}, {size}{verdict}"
