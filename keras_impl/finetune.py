@@ -209,6 +209,11 @@ class _EpochClock(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         if self.train_seconds is None:
+            # jax dispatches steps asynchronously: without waiting for the last one's results, its
+            # time was counted as validation (the jax CLI's "validation" looked slower than training)
+            variables = self.model.trainable_variables
+            if variables:
+                keras.ops.convert_to_numpy(variables[-1])
             self.train_seconds = time.perf_counter() - self.start
 
     def on_epoch_end(self, epoch, logs=None):
@@ -258,6 +263,13 @@ def smoothed_crossentropy(label_smoothing: float):
     return loss
 
 
+def _scope_name(device: str) -> str:
+    """The name to give ``keras.device``: Keras' torch backend builds the variables of a "cpu:0"
+    scope as copies of its "cpu" ones (non-leaf tensors whose trainable flag cannot be set: the
+    torch-backend CLI failed before its first epoch, Keras 3.15), so its CPU is named as it names it."""
+    return "cpu" if device == "cpu:0" and keras.backend.backend() == "torch" else device
+
+
 @contextlib.contextmanager
 def _dtype_policy(name: str | None) -> Iterator[None]:
     """Sets Keras' global dtype policy for the layers built inside, and restores it after."""
@@ -303,7 +315,7 @@ class KerasAdapter:
             device = f"DataParallel over {parallel.devices} devices ({device.backend})"
         else:
             self.placement = Placement(device.name)
-            self.scope.enter_context(keras.device(device.name))
+            self.scope.enter_context(keras.device(_scope_name(device.name)))
         self.scope.enter_context(_dtype_policy("mixed_float16" if amp else None))
         keras.utils.set_random_seed(opts.seed)
         self.model = set_trainable(loop.starting_model(self, setup), setup.trainable)
