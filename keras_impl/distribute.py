@@ -53,7 +53,7 @@ class Device:
     """Where the active Keras backend will run: ``name`` is what ``keras.device(name)`` takes."""
 
     backend: str
-    name: str  # "cpu:0", "gpu:0", "mps"
+    name: str  # "cpu:0" ("cpu" on torch), "gpu:0", "mps"
     description: str
 
     @property
@@ -93,6 +93,13 @@ def _mps(backend: str) -> bool:
     return torch.backends.mps.is_available()
 
 
+def _cpu(backend: str) -> Device:
+    """The CPU as ``keras.device`` should be told it: Keras' torch backend names it "cpu" and builds
+    the variables of a "cpu:0" scope as copies of its own (non-leaf tensors whose trainable flag
+    cannot be set, Keras 3.15); the other backends say "cpu:0"."""
+    return Device(backend, "cpu" if backend == "torch" else "cpu:0", f"CPU on the {backend} backend")
+
+
 def select_device(preferred: str | None = None) -> Device:
     """``preferred`` ("cpu", "cuda", "cuda:1", "mps"), or with None/"auto" the best the active Keras
     backend has: its first GPU, then (torch backend) mps, then the CPU. The flags are torch_impl's;
@@ -104,9 +111,9 @@ def select_device(preferred: str | None = None) -> Device:
             return Device(backend, "gpu:0", f"GPU 0 of {len(gpus)} ({gpus[0]}) on the {backend} backend")
         if _mps(backend):
             return Device(backend, "mps", "Apple MPS on the torch backend")
-        return Device(backend, "cpu:0", f"CPU on the {backend} backend")
+        return _cpu(backend)
     if preferred == "cpu":
-        return Device(backend, "cpu:0", f"CPU on the {backend} backend")
+        return _cpu(backend)
     if preferred == "mps":
         if not _mps(backend):
             raise ValueError(

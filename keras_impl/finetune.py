@@ -263,13 +263,6 @@ def smoothed_crossentropy(label_smoothing: float):
     return loss
 
 
-def _scope_name(device: str) -> str:
-    """The name to give ``keras.device``: Keras' torch backend builds the variables of a "cpu:0"
-    scope as copies of its "cpu" ones (non-leaf tensors whose trainable flag cannot be set: the
-    torch-backend CLI failed before its first epoch, Keras 3.15), so its CPU is named as it names it."""
-    return "cpu" if device == "cpu:0" and keras.backend.backend() == "torch" else device
-
-
 @contextlib.contextmanager
 def _dtype_policy(name: str | None) -> Iterator[None]:
     """Sets Keras' global dtype policy for the layers built inside, and restores it after."""
@@ -315,7 +308,7 @@ class KerasAdapter:
             device = f"DataParallel over {parallel.devices} devices ({device.backend})"
         else:
             self.placement = Placement(device.name)
-            self.scope.enter_context(keras.device(_scope_name(device.name)))
+            self.scope.enter_context(keras.device(device.name))
         self.scope.enter_context(_dtype_policy("mixed_float16" if amp else None))
         keras.utils.set_random_seed(opts.seed)
         self.model = set_trainable(loop.starting_model(self, setup), setup.trainable)
