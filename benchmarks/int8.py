@@ -81,20 +81,17 @@ def speed(model, run_fp32, run_int8, size: int, channels: int, batch: int, round
     }
 
 
-def quantized(model, calibration: np.ndarray, out: Path):
-    """The int8 export of ``model`` at the calibration images' size, and callables running the
+def quantized(model, calibration: np.ndarray, folder: Path):
+    """The int8 export of ``model`` at the calibration images' size (in ``folder``), and callables running the
     float32 ONNX file and the int8 one in onnxruntime (idle threads not spinning between calls)."""
     from parity.onnx.fourway import onnx_session
-    from parity.onnx.int8 import export_int8
+    from parity.onnx.int8 import int8_inference
 
-    exported = export_int8(model, calibration, out)
-
-    def runner(path):
-        session = onnx_session(path, spinning=False)
-        name = session.get_inputs()[0].name
-        return lambda x: session.run(None, {name: x})[0]
-
-    return exported, runner(exported.float_path), runner(exported.path)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_int8 = int8_inference(model, calibration, workdir=folder, spinning=False)
+    session = onnx_session(run_int8.export.float_path, spinning=False)
+    name = session.get_inputs()[0].name
+    return run_int8.export, (lambda x: session.run(None, {name: x})[0]), run_int8
 
 
 def markdown(result: dict) -> str:
@@ -153,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         order = np.random.default_rng(0).permutation(len(train_set))[:CALIBRATION_IMAGES]
         calibration = np.stack([train_set[int(i)][0].numpy() for i in order]).astype(np.float32)
         val_x, val_y = arrays(val_set)
-        exported, run_fp32, run_int8 = quantized(model, calibration, work / "model.int8.onnx")
+        exported, run_fp32, run_int8 = quantized(model, calibration, work / f"int8-{args.size}")
         with torch.inference_mode():
             ref = model(torch.from_numpy(val_x)).numpy()
         q = run_int8(val_x)
@@ -182,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 upscaled = torch.nn.functional.interpolate(
                     torch.from_numpy(calibration[:64]), size=(size, size), mode="bilinear"
                 )
-                _, run_fp32, run_int8 = quantized(model, upscaled.numpy(), work / f"model{size}.int8.onnx")
+                _, run_fp32, run_int8 = quantized(model, upscaled.numpy(), work / f"int8-{size}")
             for batch in (1, 8):
                 print(f"timing {size}x{size} batch {batch}", flush=True)
                 timings = speed(model, run_fp32, run_int8, size, model.spec.input_size[0], batch, args.rounds)

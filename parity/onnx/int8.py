@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,38 +107,21 @@ def export_int8(model, calibration: np.ndarray, out: PathLike, size: tuple | Non
     )
 
 
-def int8_inference(
-    model, calibration: np.ndarray, workdir: PathLike | None = None, spinning: bool = True
-) -> Callable[..., np.ndarray]:
-    """The int8 fast path: a callable from (N, C, H, W) float32 images (numpy or torch) to float32
-    logits (numpy), running ``model``'s int8 graph in onnxruntime. The ONNX files go to ``workdir``
-    (a temp folder kept as long as the callable lives, when None)."""
-    keep = None
-    if workdir is None:
-        keep = tempfile.TemporaryDirectory(prefix="int8_")
-        workdir = keep.name
-    exported = export_int8(model, calibration, Path(workdir) / f"{model.spec.name}.int8.onnx")
-    session = onnx_session(exported.path, spinning=spinning)
-    name = session.get_inputs()[0].name
+class Int8Inference:
+    """The int8 fast path: called with (N, C, H, W) float32 images (numpy or torch), returns float32
+    logits (numpy) of ``model``'s int8 graph, run in onnxruntime. The ONNX files go to ``workdir``
+    (a temp folder that lives as long as this object, when None); ``export`` says where they are."""
 
-    def run(x) -> np.ndarray:
+    def __init__(self, model, calibration: np.ndarray, workdir: PathLike | None = None, spinning: bool = True):
+        self._temp = tempfile.TemporaryDirectory(prefix="int8_") if workdir is None else None
+        folder = Path(self._temp.name if self._temp else workdir)
+        self.export = export_int8(model, calibration, folder / f"{model.spec.name}.int8.onnx")
+        self._session = onnx_session(self.export.path, spinning=spinning)
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, x) -> np.ndarray:
         x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
-
-    run.export = exported  # type: ignore[attr-defined]  # where the files are, for a report
-    run._keep = keep  # type: ignore[attr-defined]  # the temp folder lives as long as the callable
-    return run
+        return self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
-def calibration_images(batches: Iterable, limit: int = 256) -> np.ndarray:
-    """Up to ``limit`` preprocessed images from an iterable of (images, labels) batches (a torch
-    DataLoader), as the float32 array :func:`export_int8` calibrates on."""
-    taken: list[np.ndarray] = []
-    count = 0
-    for images, *_ in batches:
-        array = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
-        taken.append(array[: limit - count])
-        count += len(taken[-1])
-        if count >= limit:
-            break
-    return np.concatenate(taken).astype(np.float32) if taken else np.zeros((0,), np.float32)
+int8_inference = Int8Inference  # named like torch_impl.fastpath.fast_inference
