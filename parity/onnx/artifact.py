@@ -9,16 +9,13 @@ import sys
 from .export import ExportInfo, export_torch, prestart_keras_export, start_export_keras
 
 
-def parent_backend_for_export() -> str | None:
-    """The Keras backend this process will use to build a model it only hands to the export child:
-    torch, unless ``KERAS_BACKEND`` names one or Keras is already loaded. The ONNX file is the same
-    on any backend (the child rebuilds the model on torch), and torch is loaded here already, while
-    TensorFlow would add ~5 s of imports and ~1 GB to a VGG19 export. Returns the backend chosen,
-    None when it was not this function's choice."""
-    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
-        return None
-    os.environ["KERAS_BACKEND"] = "torch"
-    return "torch"
+def prefer_torch_backend() -> None:
+    """Has this process build the model it only hands to the export child on Keras' torch backend,
+    unless ``KERAS_BACKEND`` names one or Keras is already loaded. The ONNX file is the same on any
+    backend (the child rebuilds the model on torch), and torch is loaded here already, while
+    TensorFlow would add ~5 s of imports and ~1 GB to a VGG19 export."""
+    if "keras" not in sys.modules and not os.environ.get("KERAS_BACKEND"):
+        os.environ["KERAS_BACKEND"] = "torch"
 
 
 def export(
@@ -36,7 +33,7 @@ def export(
     check_writable(out, (".onnx",))  # before the export, not after it
     if framework == "keras":
         prestart_keras_export()  # the child imports while this process builds the model
-        parent_backend_for_export()
+        prefer_torch_backend()
     model = model_to_export(name, framework, weights, size, seed)
     if framework == "torch":
         return export_torch(model, out, size=size)
