@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from .options import AUGMENT_SCALE, FinetuneOptions
+from .options import FinetuneOptions
 
 OPTIMIZER = "AdamW"  # both adapters' make_optimizer: torch's AdamW, Keras' TorchAdam with decoupled decay
 
@@ -55,8 +55,7 @@ def augmentation(opts: FinetuneOptions) -> str:
     """What the training images go through, in words: the adapters' transforms of ``opts``."""
     if not opts.augment:
         return "none"
-    scale = getattr(opts, "crop_scale", AUGMENT_SCALE[0])
-    flip = getattr(opts, "flip", "horizontal")
+    scale, flip = opts.crop_scale, opts.flip
     if scale is None:  # chosen from the data (cnntune.policy.resolve_recipe) when the run starts
         parts = ["a crop from the data"]
     else:
