@@ -27,6 +27,7 @@ _EXPORTS = {
     "ChannelAffine": "layers",
     "LocalResponseNorm": "layers",
     "StochasticDepth": "layers",
+    "TorchAdaptiveAvgPool2D": "layers",
     "TorchMaxPool2D": "layers",
     "build_model": "builder",
     "layer_name": "builder",

@@ -15,6 +15,7 @@ from keras_impl.features import features_only as features_only
 from keras_impl.layers import ChannelAffine as ChannelAffine
 from keras_impl.layers import LocalResponseNorm as LocalResponseNorm
 from keras_impl.layers import StochasticDepth as StochasticDepth
+from keras_impl.layers import TorchAdaptiveAvgPool2D as TorchAdaptiveAvgPool2D
 from keras_impl.layers import TorchMaxPool2D as TorchMaxPool2D
 from keras_impl.models import get_model as get_model
 from keras_impl.models import list_models as list_models

@@ -248,6 +248,9 @@ def _adaptive(node: n.AdaptiveAvgPool, x, path, ctx):
         return layers.GlobalAveragePooling2D(keepdims=True, name=layer_name(path))(x)
     if tuple(x.shape[1:3]) == node.output:  # e.g. VGG at 224: 7x7 -> 7x7 is the identity
         return layers.Identity(name=layer_name(path))(x)
+    if any(size is not None and size < out for size, out in zip(x.shape[1:3], node.output)):
+        # a map smaller than the output (VGG below 224 px): Keras' layer is wrong there
+        return torchlike.TorchAdaptiveAvgPool2D(node.output, name=layer_name(path))(x)
     # torch's bins (floor start, ceil end); checked equal to torch.nn.AdaptiveAvgPool2d in tests
     return layers.AdaptiveAveragePooling2D(node.output, name=layer_name(path))(x)
 

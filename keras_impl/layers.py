@@ -82,6 +82,72 @@ class TorchMaxPool2D(keras.layers.Layer):
         }
 
 
+def adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
+    """torch's adaptive pooling bins along one axis: ``[floor(i*size/out), ceil((i+1)*size/out))``."""
+    return [((i * size) // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TorchAdaptiveAvgPool2D(keras.layers.Layer):
+    """torch.nn.AdaptiveAvgPool2d on NHWC for a known input size, upsampling included.
+
+    Keras' AdaptiveAveragePooling2D agrees with torch when it shrinks a map, but not when the map
+    is smaller than the output (VGG below 224 px, AlexNet below about 100 px): on jax a 3x3 map
+    pooled to 7x7 is NaN, and TensorFlow's traced graph (LiteRT, SavedModel) of a 1x1 map fails to
+    build. Here each output cell is the mean of its torch bin, written as one weighted gather per
+    bin offset along each axis (slices, multiply, add: every backend and converter keeps NHWC).
+    """
+
+    def __init__(self, output_size, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = _pair(output_size)
+
+    def build(self, input_shape):
+        # the bins from the static input size, read once here: a traced size (the ONNX exporter's)
+        # would turn their arithmetic into graph ops
+        self.bins = []
+        for axis, out in zip((1, 2), self.output_size):
+            size = input_shape[axis]
+            if size is None:
+                raise ValueError(f"{self.name}: adaptive pooling needs a known input size, received {input_shape}")
+            self.bins.append(adaptive_bins(int(size), out))
+
+    def _pool_axis(self, x, axis: int, bins: list[tuple[int, int]]):
+        if bins == [(i, i + 1) for i in range(len(bins))]:  # the size is the output's already
+            return x
+        out = len(bins)
+        longest = max(end - start for start, end in bins)
+        shape = [1, 1, 1, 1]
+        shape[axis] = out
+        total = None
+        for offset in range(longest):
+            index = [min(start + offset, end - 1) for start, end in bins]
+            weight = [1.0 / (end - start) if offset < end - start else 0.0 for start, end in bins]
+            term = self._gather(x, index, axis) * ops.reshape(ops.convert_to_tensor(weight, dtype=x.dtype), shape)
+            total = term if total is None else total + term
+        return total
+
+    @staticmethod
+    def _gather(x, index: list[int], axis: int):
+        """``x``'s slices at ``index`` (non-decreasing) along ``axis``, concatenated: slices rather
+        than ``ops.take``, whose torch form (index_select, then squeeze) the ONNX exporter breaks."""
+        pieces = []
+        for i in index:
+            window = [slice(None)] * 4
+            window[axis] = slice(i, i + 1)
+            pieces.append(x[tuple(window)])
+        return ops.concatenate(pieces, axis=axis)
+
+    def call(self, x):
+        return self._pool_axis(self._pool_axis(x, 1, self.bins[0]), 2, self.bins[1])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.output_size, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size}
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LocalResponseNorm(keras.layers.Layer):
     """torch.nn.LocalResponseNorm on NHWC: ``x / (k + alpha/size * sum_window x^2) ** beta``.

@@ -15,7 +15,7 @@ from conftest import model_params
 
 import cnnspec
 import keras_impl
-from keras_impl import LocalResponseNorm, TorchMaxPool2D
+from keras_impl import LocalResponseNorm, TorchAdaptiveAvgPool2D, TorchMaxPool2D
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,6 +104,39 @@ def test_adaptive_average_pooling_matches_torch(size):
     assert np.abs(out - ref).max() <= 1e-6
 
 
+def torch_adaptive_avg_pool(x: np.ndarray, out: tuple[int, int]) -> np.ndarray:
+    """torch.nn.AdaptiveAvgPool2d's definition on NHWC in numpy: the mean of rows
+    [floor(i*h/oh), ceil((i+1)*h/oh)) and the same for columns."""
+    (h, w), (oh, ow) = x.shape[1:3], out
+    rows = [(i * h // oh, -(-(i + 1) * h // oh)) for i in range(oh)]
+    cols = [(j * w // ow, -(-(j + 1) * w // ow)) for j in range(ow)]
+    return np.stack([np.stack([x[:, a:b, c:d].mean(axis=(1, 2)) for c, d in cols], 1) for a, b in rows], 1)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 3), (5, 2), (6, 6), (7, 7), (9, 4), (15, 15)])
+def test_torch_adaptive_pool_takes_any_map_size(size):
+    """The layer keras_impl builds when a map is smaller than the pool's output (VGG below 224 px):
+    torch's bins on every side of it, upsampling (3x3 to 7x7: NaN in Keras' own layer on jax) and
+    shrinking, equal to torch.nn.AdaptiveAvgPool2d and to its definition."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(sum(size)).standard_normal((2, *size, 3)).astype("float32")
+    for out in [(7, 7), (6, 6), (1, 1), (3, 5)]:
+        got = keras.ops.convert_to_numpy(TorchAdaptiveAvgPool2D(out)(x))
+        ref = torch.nn.AdaptiveAvgPool2d(out)(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+        assert got.shape == ref.shape == (2, *out, 3)
+        assert np.abs(got - ref).max() <= 1e-6 and np.abs(got - torch_adaptive_avg_pool(x, out)).max() <= 1e-6
+
+
+def test_a_map_smaller_than_the_adaptive_pool_builds_torchs_layer():
+    """keras_impl.vgg11 at 96 px pools a 3x3 map to 7x7 with TorchAdaptiveAvgPool2D; at 224 (7x7)
+    the pool is the identity and at 256 (8x8) Keras' own layer, which agrees with torch there."""
+    kinds = {
+        side: type(keras_impl.vgg11(weights=None, input_shape=(side, side, 3)).get_layer("avgpool")).__name__
+        for side in (96, 224, 256)
+    }
+    assert kinds == {96: "TorchAdaptiveAvgPool2D", 224: "Identity", 256: "AdaptiveAveragePooling2D"}
+
+
 def test_keras_applications_style_arguments():
     base = keras_impl.resnet18(include_top=False, pooling="avg")
     assert base.output.shape == (None, 512) and base.input.shape == (None, None, None, 3)
@@ -171,6 +204,12 @@ for name in cnnspec.names():
     model = keras_impl.get_model(name, input_shape=(*size, spec.input_size[0]), classifier_activation=None, **options)
     y = keras.ops.convert_to_numpy(model(np.ones((1, *size, spec.input_size[0]), "float32"), training=False))
     out[name] = [list(y.shape), bool(np.isfinite(y).all())]
+# torch's adaptive pooling of maps smaller than its output (Keras' own layer: NaN on jax at 3x3 -> 7x7)
+x = np.arange(2 * 3 * 3 * 2, dtype="float32").reshape(2, 3, 3, 2)
+y = keras.ops.convert_to_numpy(keras_impl.TorchAdaptiveAvgPool2D(7)(x))
+bins = [(0, 1), (0, 1), (0, 2), (1, 2), (1, 3), (2, 3), (2, 3)]  # torch's for 3 -> 7
+ref = np.stack([np.stack([x[:, a:b, c:d].mean(axis=(1, 2)) for c, d in bins], 1) for a, b in bins], 1)
+out["adaptive_pool_error"] = float(np.abs(y - ref).max())
 print(json.dumps(out))
 """
 
@@ -184,6 +223,7 @@ def test_model_suite_runs_on_every_backend(backend):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result.pop("backend") == backend
+    assert result.pop("adaptive_pool_error") <= 1e-6
     for name, (shape, finite) in result.items():
         assert shape == [1, cnnspec.get(name).num_classes] and finite, name
 

@@ -49,26 +49,47 @@ def small_vit_spec():
     return vision_transformer("vit", 32, 8, 2, 4, 64, 128, num_classes=10)
 
 
+def narrow_head(spec, width: int = 64):
+    """``spec`` with every hidden Linear of its classifier ``width`` wide: AlexNet's and VGG's
+    4096-wide layers are 90% of their weights, so a per-commit export keeps every op of the family
+    at a few MB (``deploy-table`` exports the whole models)."""
+    from dataclasses import replace
+
+    from cnnspec.edit import map_nodes
+    from cnnspec.nodes import Linear
+
+    return map_nodes(
+        spec, lambda path, n: replace(n, out=width) if isinstance(n, Linear) and path != spec.classifier else n
+    )
+
+
 def model_pair(name: str, side: int, seed: int = 0):
     """A torch model with seeded random weights (BatchNorm statistics too) and its Keras twin."""
-    from ..weights.copying import _torch_to_keras, transfer_weights
+    from ..weights.copying import transfer_weights
     from ..weights.randomise import randomise_torch
 
-    if name != "vit":
-        from ..twins import build_pair
+    if name == "vit":
+        return spec_pair(small_vit_spec(), side, seed)
+    from ..twins import build_pair
 
-        torch_model, keras_model = build_pair(name, (side, side))
-        randomise_torch(torch_model, seed)
-        transfer_weights(torch_model, keras_model)
-        return torch_model, keras_model
+    torch_model, keras_model = build_pair(name, (side, side))
+    randomise_torch(torch_model, seed)
+    transfer_weights(torch_model, keras_model)
+    return torch_model, keras_model
+
+
+def spec_pair(spec, side: int, seed: int = 0):
+    """:func:`model_pair` of a spec the registry does not hold (a shrunk ViT, a narrowed head)."""
     import keras_impl
     import torch_impl
 
-    spec = small_vit_spec()
+    from ..weights.copying import _torch_to_keras
+    from ..weights.randomise import randomise_torch
+
     torch_model = torch_impl.SpecModel(spec).eval()
     randomise_torch(torch_model, seed)
     keras_model = keras_impl.build_model(
-        spec, include_top=True, input_shape=(side, side, 3), classifier_activation=None
+        spec, include_top=True, input_shape=(side, side, spec.input_size[0]), classifier_activation=None
     )
     _torch_to_keras(torch_model, keras_model)  # a spec outside the registry: the plan from the model's own spec
     return torch_model, keras_model
