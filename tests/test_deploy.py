@@ -3,29 +3,56 @@ model within float32's tolerance; its twin (a weight changed after export) fails
 NHWC (no Transpose op); a quantized variant passes on its own criterion and its twin fails; a
 missing runtime or variant is one line; the README's table is the committed JSON's; the CLI wiring.
 
-Small on purpose (the per-commit suite's budget): lenet5 (no BatchNorm), resnet18 at 64x64
-(BatchNorm, residual adds, global pooling) and the small ViT (patches, class token, attention,
-LayerNorm) through every target; every family at its README size is ``python -m parity deploy-table``'s."""
+Every family, small on purpose (the per-commit suite's budget): lenet5 (no BatchNorm), resnet18 at
+64x64 (BatchNorm, residual adds, global pooling) and the small ViT (patches, class token,
+attention, LayerNorm) through every target; AlexNet and VGG-11 (adaptive pooling that upsamples a
+small map, a flatten into Linear; hidden Linears narrowed to 64, the ops unchanged), GoogLeNet
+(inception branches, aux heads dropped), MobileNetV2 (depthwise convs, ReLU6) and EfficientNet-B0
+(squeeze-and-excitation, SiLU) through every target but ONNX, which tests/test_onnx.py's four-way
+check covers for each of them at a small size. Every family at its README size is
+``python -m parity deploy-table``'s."""
 
 from __future__ import annotations
 
 import copy
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
+import cnnspec
 from parity.comparison.compare import DEFAULT_RTOL
 from parity.deploy import check, keras_export, report, runtimes, table, torch_export
 from parity.deploy import rows as deploy_rows
-from parity.twins import build_pair
+from parity.deploy.files import DeployExport
+from parity.twins import build_pair, inference_options
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow")
 
 ALL = list(table.TARGETS)
 PAIRS = [(t, fw) for t, spec in table.TARGETS.items() for fw in spec.frameworks]
-MODELS = [("lenet5", 32), ("resnet18", 64), ("vit", 32)]
+NOT_ONNX = [t for t in ALL if t != "onnx"]
+# name: (input side, targets, hidden Linears narrowed); built from the spec with 10 classes
+MODELS = {
+    "lenet5": (32, ALL, False),
+    "resnet18": (64, ALL, False),
+    "vit": (32, ALL, False),
+    "alexnet": (64, NOT_ONNX, True),
+    "vgg11": (32, NOT_ONNX, True),
+    "googlenet": (64, NOT_ONNX, False),
+    "mobilenet_v2": (32, NOT_ONNX, False),
+    "efficientnet_b0": (32, NOT_ONNX, False),
+}
+CASES = [
+    pytest.param(m, (t, fw), id=f"{m}-{t}-{fw}")
+    for m, (_, targets, _) in MODELS.items()
+    for t, fw in PAIRS
+    if t in targets
+]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -33,44 +60,78 @@ def runnable(name: str) -> bool:
     return table.runtime_missing(name) is None
 
 
-@pytest.fixture(scope="module", params=MODELS, ids=[m for m, _ in MODELS])
-def exported(request, tmp_path_factory):
-    """Both models (equal weights), every target exported once, and a batch of inputs."""
-    name, side = request.param
-    torch_model, keras_model = report.model_pair(name, side)
-    inputs = np.random.default_rng(1).standard_normal((3, torch_model.spec.input_size[0], side, side))
-    inputs = inputs.astype(np.float32)
-    names = [t for t in ALL if runnable(t)]
-    exports, missing = check.export_all(
-        torch_model, keras_model, names, tmp_path_factory.mktemp(name), size=(side, side)
-    )
-    assert not missing
-    return torch_model, exports, inputs
+def small_spec(name: str):
+    """``name``'s spec with 10 classes (and its hidden Linears narrowed where :data:`MODELS` says)."""
+    if name == "vit":
+        return report.small_vit_spec()
+    spec = cnnspec.get(name, **inference_options(name), num_classes=10)
+    return report.narrow_head(spec) if MODELS[name][2] else spec
+
+
+@pytest.fixture(scope="session")
+def shared_folder(tmp_path_factory, worker_id) -> Path:
+    """A folder every xdist worker of this run sees (the session's temp root is per worker)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def exported_once(folder: Path, export) -> dict:
+    """``export(folder)``'s exports, run once per test run: the first xdist worker to ask exports
+    under a lock and leaves a record, the other reads it (xdist's loadgroup, which would keep a
+    model's cases on one worker, groups nothing with pytest 9 here)."""
+    with FileLock(f"{folder}.lock"):
+        record = folder / "exports.json"
+        if record.exists():
+            found = [DeployExport(**e) for e in json.loads(record.read_text())]
+            return {(e.target, e.framework, e.quantize) if e.quantize else (e.target, e.framework): e for e in found}
+        folder.mkdir()
+        exports = export(folder)
+        record.write_text(json.dumps([e.to_dict() for e in exports.values()]))
+        return exports
 
 
 @pytest.fixture(scope="module")
-def rows(exported):
-    torch_model, exports, inputs = exported
-    return {
-        (r.target, r.framework): r for r in deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
-    }
+def exported(shared_folder):
+    """``exported(name)``: the torch model (seeded), its exports (once per run), inputs and rows."""
+    done: dict[str, tuple] = {}
+
+    def get(name: str):
+        if name not in done:
+            side = MODELS[name][0]
+            torch_model = report.torch_model_of(small_spec(name))
+
+            def export(folder, name=name, side=side):
+                torch_model, keras_model = report.spec_pair(small_spec(name), side)
+                names = [t for t in MODELS[name][1] if runnable(t)]
+                exports, missing = check.export_all(torch_model, keras_model, names, folder, size=(side, side))
+                assert not missing
+                return exports
+
+            exports = exported_once(shared_folder / f"deploy-{name}", export)
+            c = torch_model.spec.input_size[0]
+            inputs = np.random.default_rng(1).standard_normal((3, c, side, side)).astype(np.float32)
+            rows = deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
+            done[name] = (torch_model, exports, inputs, {(r.target, r.framework): r for r in rows})
+        return done[name]
+
+    return get
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=[f"{t}-{fw}" for t, fw in PAIRS])
-def test_export_agrees_with_torch(rows, pair):
+@pytest.mark.parametrize("model, pair", CASES)
+def test_export_agrees_with_torch(exported, model, pair):
     if not runnable(pair[0]):
         pytest.skip(table.runtime_missing(pair[0]))
-    row = rows[pair]
+    row = exported(model)[3][pair]
     assert row.passed and row.max_rel <= DEFAULT_RTOL and row.top1 == 1.0, row
     assert row.size_mb > 0 and row.export_s > 0
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=[f"{t}-{fw}" for t, fw in PAIRS])
-def test_weight_changed_after_export_fails(exported, pair):
+@pytest.mark.parametrize("model, pair", CASES)
+def test_weight_changed_after_export_fails(exported, model, pair):
     """The twin: the torch reference's last layer changed after the export; the artifact must disagree."""
     if not runnable(pair[0]):
         pytest.skip(table.runtime_missing(pair[0]))
-    torch_model, exports, inputs = exported
+    torch_model, exports, inputs, _ = exported(model)
     changed = copy.deepcopy(torch_model)
     weight = changed.get_parameter(f"{changed.spec.classifier}.weight")
     weight.data[0] += 1e-3 * weight.data.abs().max()
@@ -78,13 +139,14 @@ def test_weight_changed_after_export_fails(exported, pair):
     assert not row.passed and row.max_rel > DEFAULT_RTOL, row
 
 
-def test_litert_is_nhwc_end_to_end(rows, exported):
+@pytest.mark.parametrize("model", list(MODELS))
+def test_litert_is_nhwc_end_to_end(exported, model):
     """No Transpose op around the convolutions; the ViT's are its attention heads' (2 per layer), no layout's."""
     if not runnable("litert"):
         pytest.skip(table.runtime_missing("litert"))
-    torch_model, exports, _ = exported
+    torch_model, exports, _, rows = exported(model)
     ops = runtimes.litert_ops(exports[("litert", "keras")].path)
-    assert ops.get("CONV_2D", 0) >= 1, ops
+    assert ops.get("CONV_2D", 0) + ops.get("DEPTHWISE_CONV_2D", 0) >= 1, ops
     heads = 4 * len(torch_model.get_submodule("encoder.layers")) if torch_model.spec.family == "vit" else 0
     assert rows[("litert", "keras")].transposes == ops.get("TRANSPOSE", 0) == heads, ops
 
@@ -151,21 +213,27 @@ QUANTIZED = [
 
 
 @pytest.fixture(scope="module")
-def quantized(tmp_path_factory):
-    """lenet5's quantized variants, exported once."""
-    torch_model, keras_model = report.model_pair("lenet5", 32)
+def quantized(shared_folder):
+    """lenet5's quantized variants, exported once per run."""
+
+    def export(work):
+        torch_model, keras_model = report.model_pair("lenet5", 32)
+        exports = {}
+        for name, framework, mode in QUANTIZED:
+            if not runnable(name):
+                continue
+            out = work / f"{name}.{mode}{table.TARGETS[name].suffix.strip('/')}"
+            if framework == "torch":
+                exports[(name, framework, mode)] = torch_export.export_torch(name, torch_model, out, quantize=mode)
+            else:
+                exports[(name, framework, mode)] = keras_export.export_keras(keras_model, {name: out}, quantize=mode)[
+                    name
+                ]
+        return exports
+
+    exports = exported_once(shared_folder / "deploy-quantized", export)
     inputs = np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32)
-    work = tmp_path_factory.mktemp("quantized")
-    exports = {}
-    for name, framework, mode in QUANTIZED:
-        if not runnable(name):
-            continue
-        out = work / f"{name}.{mode}{table.TARGETS[name].suffix.strip('/')}"
-        if framework == "torch":
-            exports[(name, framework, mode)] = torch_export.export_torch(name, torch_model, out, quantize=mode)
-        else:
-            exports[(name, framework, mode)] = keras_export.export_keras(keras_model, {name: out}, quantize=mode)[name]
-    return torch_model, exports, inputs
+    return report.model_pair("lenet5", 32)[0], exports, inputs
 
 
 def test_quantized_variants_pass_on_their_own_criterion(quantized):

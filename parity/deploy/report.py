@@ -78,16 +78,24 @@ def model_pair(name: str, side: int, seed: int = 0):
     return torch_model, keras_model
 
 
-def spec_pair(spec, side: int, seed: int = 0):
-    """:func:`model_pair` of a spec the registry does not hold (a shrunk ViT, a narrowed head)."""
-    import keras_impl
+def torch_model_of(spec, seed: int = 0):
+    """The torch model of a spec with seeded random weights and BatchNorm statistics, in eval mode."""
     import torch_impl
 
-    from ..weights.copying import _torch_to_keras
     from ..weights.randomise import randomise_torch
 
     torch_model = torch_impl.SpecModel(spec).eval()
     randomise_torch(torch_model, seed)
+    return torch_model
+
+
+def spec_pair(spec, side: int, seed: int = 0):
+    """:func:`model_pair` of a spec the registry does not hold (a shrunk ViT, a narrowed head)."""
+    import keras_impl
+
+    from ..weights.copying import _torch_to_keras
+
+    torch_model = torch_model_of(spec, seed)
     keras_model = keras_impl.build_model(
         spec, include_top=True, input_shape=(side, side, spec.input_size[0]), classifier_activation=None
     )
