@@ -15,19 +15,16 @@ check covers for each of them at a small size. Every family at its README size i
 from __future__ import annotations
 
 import copy
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
-from filelock import FileLock
 
 import cnnspec
+from cnnspec.edit import narrow_head
 from parity.comparison.compare import DEFAULT_RTOL
 from parity.deploy import check, keras_export, report, runtimes, table, torch_export
 from parity.deploy import rows as deploy_rows
-from parity.deploy.files import DeployExport
 from parity.twins import build_pair, inference_options
 
 pytest.importorskip("onnxruntime")
@@ -36,23 +33,18 @@ pytest.importorskip("tensorflow")
 ALL = list(table.TARGETS)
 PAIRS = [(t, fw) for t, spec in table.TARGETS.items() for fw in spec.frameworks]
 NOT_ONNX = [t for t in ALL if t != "onnx"]
-# name: (input side, targets, hidden Linears narrowed); built from the spec with 10 classes
+# name: (input side, targets, hidden Linears narrowed); built from the spec with 10 classes; the
+# slowest to export first, so that the two xdist workers finish together
 MODELS = {
-    "lenet5": (32, ALL, False),
+    "efficientnet_b0": (32, NOT_ONNX, False),
+    "googlenet": (64, NOT_ONNX, False),
+    "mobilenet_v2": (32, NOT_ONNX, False),
     "resnet18": (64, ALL, False),
     "vit": (32, ALL, False),
     "alexnet": (64, NOT_ONNX, True),
     "vgg11": (32, NOT_ONNX, True),
-    "googlenet": (64, NOT_ONNX, False),
-    "mobilenet_v2": (32, NOT_ONNX, False),
-    "efficientnet_b0": (32, NOT_ONNX, False),
+    "lenet5": (32, ALL, False),
 }
-CASES = [
-    pytest.param(m, (t, fw), id=f"{m}-{t}-{fw}")
-    for m, (_, targets, _) in MODELS.items()
-    for t, fw in PAIRS
-    if t in targets
-]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -65,90 +57,44 @@ def small_spec(name: str):
     if name == "vit":
         return report.small_vit_spec()
     spec = cnnspec.get(name, **inference_options(name), num_classes=10)
-    return report.narrow_head(spec) if MODELS[name][2] else spec
+    return narrow_head(spec) if MODELS[name][2] else spec
 
 
-@pytest.fixture(scope="session")
-def shared_folder(tmp_path_factory, worker_id) -> Path:
-    """A folder every xdist worker of this run sees (the session's temp root is per worker)."""
-    base = tmp_path_factory.getbasetemp()
-    return base if worker_id == "master" else base.parent
+# One test per model, a subtest per (target, framework) and per twin: a model's exports are made
+# once, by the worker that runs it (per-pair tests had both xdist workers export every model).
+@pytest.mark.parametrize("model", list(MODELS))
+def test_every_target_agrees_and_its_twin_fails(model, tmp_path, subtests):
+    side, targets, _ = MODELS[model]
+    torch_model, keras_model = report.spec_pair(small_spec(model), side)
+    names = [t for t in targets if runnable(t)]
+    exports, missing = check.export_all(torch_model, keras_model, names, tmp_path, size=(side, side))
+    assert not missing
+    assert {t for t, _ in exports} == set(names), exports
+    c = torch_model.spec.input_size[0]
+    inputs = np.random.default_rng(1).standard_normal((3, c, side, side)).astype(np.float32)
+    rows = {
+        (r.target, r.framework): r for r in deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
+    }
+    for pair, row in rows.items():
+        with subtests.test("agrees", pair="-".join(pair)):
+            assert row.passed and row.max_rel <= DEFAULT_RTOL and row.top1 == 1.0, row
+            assert row.size_mb > 0 and row.export_s > 0
 
-
-def exported_once(folder: Path, export) -> dict:
-    """``export(folder)``'s exports, run once per test run: the first xdist worker to ask exports
-    under a lock and leaves a record, the other reads it (xdist's loadgroup, which would keep a
-    model's cases on one worker, groups nothing with pytest 9 here)."""
-    with FileLock(f"{folder}.lock"):
-        record = folder / "exports.json"
-        if record.exists():
-            found = [DeployExport(**e) for e in json.loads(record.read_text())]
-            return {(e.target, e.framework, e.quantize) if e.quantize else (e.target, e.framework): e for e in found}
-        folder.mkdir()
-        exports = export(folder)
-        record.write_text(json.dumps([e.to_dict() for e in exports.values()]))
-        return exports
-
-
-@pytest.fixture(scope="module")
-def exported(shared_folder):
-    """``exported(name)``: the torch model (seeded), its exports (once per run), inputs and rows."""
-    done: dict[str, tuple] = {}
-
-    def get(name: str):
-        if name not in done:
-            side = MODELS[name][0]
-            torch_model = report.torch_model_of(small_spec(name))
-
-            def export(folder, name=name, side=side):
-                torch_model, keras_model = report.spec_pair(small_spec(name), side)
-                names = [t for t in MODELS[name][1] if runnable(t)]
-                exports, missing = check.export_all(torch_model, keras_model, names, folder, size=(side, side))
-                assert not missing
-                return exports
-
-            exports = exported_once(shared_folder / f"deploy-{name}", export)
-            c = torch_model.spec.input_size[0]
-            inputs = np.random.default_rng(1).standard_normal((3, c, side, side)).astype(np.float32)
-            rows = deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
-            done[name] = (torch_model, exports, inputs, {(r.target, r.framework): r for r in rows})
-        return done[name]
-
-    return get
-
-
-@pytest.mark.parametrize("model, pair", CASES)
-def test_export_agrees_with_torch(exported, model, pair):
-    if not runnable(pair[0]):
-        pytest.skip(table.runtime_missing(pair[0]))
-    row = exported(model)[3][pair]
-    assert row.passed and row.max_rel <= DEFAULT_RTOL and row.top1 == 1.0, row
-    assert row.size_mb > 0 and row.export_s > 0
-
-
-@pytest.mark.parametrize("model, pair", CASES)
-def test_weight_changed_after_export_fails(exported, model, pair):
-    """The twin: the torch reference's last layer changed after the export; the artifact must disagree."""
-    if not runnable(pair[0]):
-        pytest.skip(table.runtime_missing(pair[0]))
-    torch_model, exports, inputs, _ = exported(model)
+    # the twin: the torch reference's last layer changed after the export; every artifact must disagree
     changed = copy.deepcopy(torch_model)
     weight = changed.get_parameter(f"{changed.spec.classifier}.weight")
     weight.data[0] += 1e-3 * weight.data.abs().max()
-    (row,) = deploy_rows.compare_all(changed, {pair: exports[pair]}, inputs, DEFAULT_RTOL, 0.0)
-    assert not row.passed and row.max_rel > DEFAULT_RTOL, row
+    for row in deploy_rows.compare_all(changed, exports, inputs, DEFAULT_RTOL, 0.0):
+        with subtests.test("twin fails", pair=f"{row.target}-{row.framework}"):
+            assert not row.passed and row.max_rel > DEFAULT_RTOL, row
 
-
-@pytest.mark.parametrize("model", list(MODELS))
-def test_litert_is_nhwc_end_to_end(exported, model):
-    """No Transpose op around the convolutions; the ViT's are its attention heads' (2 per layer), no layout's."""
-    if not runnable("litert"):
-        pytest.skip(table.runtime_missing("litert"))
-    torch_model, exports, _, rows = exported(model)
-    ops = runtimes.litert_ops(exports[("litert", "keras")].path)
-    assert ops.get("CONV_2D", 0) + ops.get("DEPTHWISE_CONV_2D", 0) >= 1, ops
-    heads = 4 * len(torch_model.get_submodule("encoder.layers")) if torch_model.spec.family == "vit" else 0
-    assert rows[("litert", "keras")].transposes == ops.get("TRANSPOSE", 0) == heads, ops
+    if ("litert", "keras") in exports:
+        with subtests.test("LiteRT is NHWC end to end"):
+            # no Transpose op around the convolutions; the ViT's are its attention heads' (2 per layer)
+            ops = runtimes.litert_ops(exports[("litert", "keras")].path)
+            assert ops.get("CONV_2D", 0) + ops.get("DEPTHWISE_CONV_2D", 0) >= 1, ops
+            heads = 4 * len(torch_model.get_submodule("encoder.layers")) if torch_model.spec.family == "vit" else 0
+            assert rows[("litert", "keras")].transposes == ops.get("TRANSPOSE", 0) == heads, ops
 
 
 def test_missing_runtime_is_one_line_naming_the_extra(monkeypatch, tmp_path):
@@ -212,32 +158,20 @@ QUANTIZED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def quantized(shared_folder):
-    """lenet5's quantized variants, exported once per run."""
-
-    def export(work):
-        torch_model, keras_model = report.model_pair("lenet5", 32)
-        exports = {}
-        for name, framework, mode in QUANTIZED:
-            if not runnable(name):
-                continue
-            out = work / f"{name}.{mode}{table.TARGETS[name].suffix.strip('/')}"
-            if framework == "torch":
-                exports[(name, framework, mode)] = torch_export.export_torch(name, torch_model, out, quantize=mode)
-            else:
-                exports[(name, framework, mode)] = keras_export.export_keras(keras_model, {name: out}, quantize=mode)[
-                    name
-                ]
-        return exports
-
-    exports = exported_once(shared_folder / "deploy-quantized", export)
+def test_quantized_variants_pass_on_their_own_criterion_and_their_twin_fails(tmp_path):
+    """lenet5's variants: each passes on top-1 agreement (not float32's tolerance, which it misses);
+    the twin, the reference's classifier rows shuffled after export, makes top-1 agreement collapse."""
+    torch_model, keras_model = report.model_pair("lenet5", 32)
+    exports = {}
+    for name, framework, mode in QUANTIZED:
+        if not runnable(name):
+            continue
+        out = tmp_path / f"{name}.{mode}{table.TARGETS[name].suffix.strip('/')}"
+        if framework == "torch":
+            exports[(name, framework, mode)] = torch_export.export_torch(name, torch_model, out, quantize=mode)
+        else:
+            exports[(name, framework, mode)] = keras_export.export_keras(keras_model, {name: out}, quantize=mode)[name]
     inputs = np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32)
-    return report.model_pair("lenet5", 32)[0], exports, inputs
-
-
-def test_quantized_variants_pass_on_their_own_criterion(quantized):
-    torch_model, exports, inputs = quantized
     found = deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
     assert {(r.target, r.framework, r.quantize) for r in found} == {q for q in QUANTIZED if runnable(q[0])}
     for row in found:
@@ -247,10 +181,6 @@ def test_quantized_variants_pass_on_their_own_criterion(quantized):
     sizes = {(r.target, r.framework, r.quantize): r.size_mb for r in found}
     assert sizes[("litert", "keras", "dynamic-int8")] < sizes[("litert", "keras", "float16")]
 
-
-def test_quantized_twin_a_changed_classifier_fails(quantized):
-    """The twin: the reference's classifier rows shuffled after export; top-1 agreement collapses."""
-    torch_model, exports, inputs = quantized
     changed = copy.deepcopy(torch_model)
     for suffix in ("weight", "bias"):
         p = changed.get_parameter(f"{changed.spec.classifier}.{suffix}")

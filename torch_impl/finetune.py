@@ -154,18 +154,11 @@ class CachingImageLoader:
 
 
 def image_folders(
-    root: str | os.PathLike,
-    spec: cnnspec.ModelSpec,
-    size: int,
-    augment: bool,
-    mean=None,
-    std=None,
-    eval_resize: int | None = None,
-    crop_scale: float = DEFAULT_CROP_SCALE,
-    flip: str = "none",
+    root: str | os.PathLike, spec: cnnspec.ModelSpec, size: int, augment: bool, **transform_options
 ) -> tuple[datasets.ImageFolder, datasets.ImageFolder]:
-    """(train, val) ImageFolders of a folder the core checked (``cnntune.folders.check_layout``)."""
-    train_tf, val_tf = image_transforms(spec, size, augment, mean, std, eval_resize, crop_scale, flip)
+    """(train, val) ImageFolders of a folder the core checked (``cnntune.folders.check_layout``),
+    with :func:`image_transforms` (``transform_options``: its keyword arguments)."""
+    train_tf, val_tf = image_transforms(spec, size, augment, **transform_options)
     # unreadable files are skipped (check_layout named them), the same files as keras_impl's list_images
     return tuple(
         datasets.ImageFolder(os.path.join(root, split), tf, loader=CachingImageLoader(), is_valid_file=is_usable_image)
@@ -340,11 +333,11 @@ class TorchAdapter:
             setup.spec,
             setup.size,
             opts.augment,
-            setup.mean,
-            setup.std,
-            setup.eval_resize,
-            opts.crop_scale or DEFAULT_CROP_SCALE,
-            opts.flip or "none",
+            mean=setup.mean,
+            std=setup.std,
+            eval_resize=setup.eval_resize,
+            crop_scale=opts.crop_scale or DEFAULT_CROP_SCALE,
+            flip=opts.flip or "none",
         )
         loader_kw = {
             "batch_size": opts.batch_size,

@@ -49,20 +49,6 @@ def small_vit_spec():
     return vision_transformer("vit", 32, 8, 2, 4, 64, 128, num_classes=10)
 
 
-def narrow_head(spec, width: int = 64):
-    """``spec`` with every hidden Linear of its classifier ``width`` wide: AlexNet's and VGG's
-    4096-wide layers are 90% of their weights, so a per-commit export keeps every op of the family
-    at a few MB (``deploy-table`` exports the whole models)."""
-    from dataclasses import replace
-
-    from cnnspec.edit import map_nodes
-    from cnnspec.nodes import Linear
-
-    return map_nodes(
-        spec, lambda path, n: replace(n, out=width) if isinstance(n, Linear) and path != spec.classifier else n
-    )
-
-
 def model_pair(name: str, side: int, seed: int = 0):
     """A torch model with seeded random weights (BatchNorm statistics too) and its Keras twin."""
     from ..weights.copying import transfer_weights
