@@ -42,6 +42,8 @@ def test_keras_finetune_suite_on_jax_without_tensorflow(tmp_path):
             "-p",
             "no:xdist",
             "-x",
+            "-k",
+            "not torch",  # the CLI on Keras' torch backend runs in the main suite already
             str(ROOT / "tests" / "test_transfer_keras.py"),
         ],
         cwd=ROOT,
