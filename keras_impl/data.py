@@ -8,8 +8,9 @@ resized images are kept in memory after they are first read when the folder fits
 ``cache_bytes`` (default 2 GB), so later epochs do not decode again. Augmentation (torchvision's
 ``RandomResizedCrop`` with the run's crop scale when below 1, then the run's random flips) draws
 from a NumPy generator seeded by (seed, sample index): the same images for the same seed, in any
-order. Validation images of published weights are resized (short side) and centre-cropped in
-their evaluation ratio.
+order. The crop cuts the decoded image at its own size, as torchvision's does, so the training
+images of a cropping run are kept unresized (``DecodedImages(source=True)``). Validation images
+of published weights are resized (short side) and centre-cropped in their evaluation ratio.
 """
 
 from __future__ import annotations
@@ -41,12 +42,20 @@ def list_images(folder: str | os.PathLike, classes: Sequence[str]) -> tuple[list
 
 
 class DecodedImages:
-    """Decodes and resizes images once; keeps them (uint8) while they fit in the memory budget."""
+    """Decodes and resizes images once; keeps them (uint8) while they fit in the memory budget.
+    ``source``: keep them at their own size instead, for a crop that cuts the image before it is
+    resized (torchvision's ``RandomResizedCrop`` crops whole source pixels: on 8x8 digits a crop of
+    7 of the 8 columns, not a sub-pixel cut of the 32x32 enlargement)."""
 
     def __init__(
-        self, size: int, channels: int, cache_bytes: int = DECODED_CACHE_BYTES, resize: int | None = None
+        self,
+        size: int,
+        channels: int,
+        cache_bytes: int = DECODED_CACHE_BYTES,
+        resize: int | None = None,
+        source: bool = False,
     ) -> None:
-        self.size, self.channels, self.resize = size, channels, resize
+        self.size, self.channels, self.resize, self.source = size, channels, resize, source
         self.budget = cache_bytes
         self.store: dict[str, np.ndarray] = {}
 
@@ -72,6 +81,8 @@ class DecodedImages:
         """size x size; or, with ``resize``, the short side to ``resize`` and a centre crop."""
         from PIL import Image
 
+        if self.source:
+            return image
         if self.resize is None:
             return image.resize((self.size, self.size), Image.BILINEAR)
         w, h = image.size
@@ -81,15 +92,31 @@ class DecodedImages:
         return image.crop((left, top, left + self.size, top + self.size))
 
 
-def _augment(
-    image: np.ndarray, rng: np.random.Generator, crop_scale: float = DEFAULT_CROP_SCALE, flip: str = "none"
-) -> np.ndarray:
-    """torchvision's RandomResizedCrop (area in ``crop_scale``-1, aspect ratio in AUGMENT_RATIO, ten
-    tries, then the central crop) resized back when ``crop_scale`` is below 1, then the ``flip``
-    axes' flips (each half of the time), as torch_impl.finetune.image_transforms does."""
+def _resized(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` (HWC uint8) at ``size`` x ``size``, PIL's bilinear as torchvision's ``Resize``."""
+    if image.shape[:2] == (size, size):
+        return image
     from PIL import Image
 
+    squeeze = image.shape[2] == 1
+    pil = Image.fromarray(np.ascontiguousarray(image[:, :, 0] if squeeze else image))
+    resized = np.asarray(pil.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return resized[:, :, None] if squeeze else resized
+
+
+def _augment(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    crop_scale: float = DEFAULT_CROP_SCALE,
+    flip: str = "none",
+    size: int | None = None,
+) -> np.ndarray:
+    """torchvision's RandomResizedCrop (area in ``crop_scale``-1, aspect ratio in AUGMENT_RATIO, ten
+    tries, then the central crop) cut from ``image`` at its own size and resized to ``size`` (default
+    the image's own) when ``crop_scale`` is below 1, then the ``flip`` axes' flips (each half of the
+    time), as torch_impl.finetune.image_transforms does."""
     height, width = image.shape[:2]
+    size = size or height
     if crop_scale < 1:
         area = height * width
         box = None
@@ -105,11 +132,8 @@ def _augment(
             side = min(height, width)
             box = ((height - side) // 2, (width - side) // 2, side, side)
         top, left, h, w = box
-        crop = image[top : top + h, left : left + w]
-        squeeze = crop.shape[2] == 1
-        pil = Image.fromarray(np.ascontiguousarray(crop[:, :, 0] if squeeze else crop))
-        image = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.uint8)
-        image = image[:, :, None] if squeeze else image
+        image = image[top : top + h, left : left + w]
+    image = _resized(image, size)
     if flip in ("horizontal", "both") and rng.random() < 0.5:
         image = image[:, ::-1]
     if flip in ("vertical", "both") and rng.random() < 0.5:
@@ -144,7 +168,7 @@ class ImageFolderDataset(keras.utils.PyDataset):
     ) -> None:
         super().__init__(workers=max(1, workers), use_multiprocessing=False)  # threads: PIL decodes without the GIL
         self.paths, self.labels = list(paths), np.asarray(labels, dtype="int32")
-        self.batch_size = batch_size
+        self.batch_size, self.size = batch_size, size
         self.images = images or DecodedImages(size, spec.input_size[0])
         self.seed, self.augment = shuffle_seed, augment
         self.crop_scale, self.flip = crop_scale, flip
@@ -167,7 +191,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
         for i in chosen:
             image = self.images(self.paths[i])
             if self.augment:
-                image = _augment(image, np.random.default_rng((self.seed or 0, int(i))), self.crop_scale, self.flip)
-            batch.append(image)
+                rng = np.random.default_rng((self.seed or 0, int(i)))
+                image = _augment(image, rng, self.crop_scale, self.flip, self.size)
+            batch.append(_resized(image, self.size))
         x = (np.stack(batch).astype(np.float32) - self.mean) / self.std
         return x, self.labels[chosen]

@@ -360,7 +360,8 @@ class KerasAdapter:
         channels = setup.spec.input_size[0]
         # decoded images are kept across epochs; validation images in the weights' evaluation crop
         self.images = {
-            "train": DecodedImages(setup.size, channels),
+            # a crop cuts the decoded image before it is resized, as torchvision's RandomResizedCrop does
+            "train": DecodedImages(setup.size, channels, source=opts.augment and opts.crop_scale < 1),
             "val": DecodedImages(setup.size, channels, resize=setup.eval_resize),
         }
         self.val_ds, val_paths = self._dataset("val")

@@ -303,6 +303,40 @@ def test_cached_feature_extraction_learns_and_matches_the_live_model(colours, tm
     assert np.mean(predicted == ft._labels(paths, info["classes"])) == pytest.approx(result.best_val_acc)
 
 
+def _torchvision_crops(source: Image.Image, size: int, smallest: int) -> set[bytes]:
+    """Every image ``F.resized_crop`` makes of ``source`` from a box of whole source pixels at least
+    ``smallest`` on a side: what torchvision's RandomResizedCrop draws from (a superset)."""
+    import torchvision.transforms.functional as F
+
+    width, height = source.size
+    boxes = [
+        (top, left, h, w)
+        for h in range(smallest, height + 1)
+        for w in range(smallest, width + 1)
+        for top in range(height - h + 1)
+        for left in range(width - w + 1)
+    ]
+    return {np.asarray(F.resized_crop(source, *box, [size, size])).tobytes() for box in boxes}
+
+
+def test_the_crop_cuts_whole_source_pixels_as_torchvisions_does(tmp_path):
+    """An 8x8 digit enlarged to 32 px: torchvision crops the 8x8 image (7 of its 8 columns, say)
+    and then resizes; the Keras pipeline makes only images torchvision can make. Twin: cropping the
+    32x32 enlargement instead (a sub-pixel cut) makes images torchvision never does."""
+    from keras_impl.data import DecodedImages, _augment
+
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "digit.png")
+    possible = _torchvision_crops(Image.fromarray(pixels), 32, 6)  # 0.8 of 8x8 at ratio 3/4-4/3
+    source = DecodedImages(32, 1, source=True)(str(tmp_path / "digit.png"))
+    made = [_augment(source, np.random.default_rng(i), 0.8, "none", 32)[:, :, 0] for i in range(40)]
+    assert all(m.shape == (32, 32) and m.tobytes() in possible for m in made)
+    assert len({m.tobytes() for m in made}) > 3  # it does crop
+    enlarged = DecodedImages(32, 1)(str(tmp_path / "digit.png"))
+    sub_pixel = [_augment(enlarged, np.random.default_rng(i), 0.8, "none", 32)[:, :, 0] for i in range(40)]
+    assert any(m.tobytes() not in possible for m in sub_pixel)
+
+
 def test_resume_continues_like_an_uninterrupted_run(colours, tmp_path, monkeypatch):
     options = FinetuneOptions(
         data=str(colours), model="lenet5", mode="fine-tune", augment=True, lr=3e-3, batch_size=8, progress=False
