@@ -25,6 +25,7 @@ from cnnspec import init as spec_init
 from cnnspec import nodes as n
 
 from . import layers as torchlike
+from .host_draws import on_host, record_keras_initializers
 
 _BUILDERS: dict[type[n.Node], Callable] = {}
 
@@ -75,7 +76,7 @@ def keras_initializer(draw: spec_init.Draw):
 
 
 def _init(ctx: _Context, path: str, node: n.Node, name: str):
-    return keras_initializer(ctx.draw(path, node, name, ctx.shapes[path].in_features))
+    return on_host(keras_initializer(ctx.draw(path, node, name, ctx.shapes[path].in_features)))
 
 
 # ------------------------------------------------------------------ parameterised nodes
@@ -363,7 +364,8 @@ def build_model(
     else:
         outputs = [x]
     model_inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
-    return keras.Model(model_inputs, outputs[0] if len(outputs) == 1 else outputs, name=name or spec.name)
+    model = keras.Model(model_inputs, outputs[0] if len(outputs) == 1 else outputs, name=name or spec.name)
+    return record_keras_initializers(model)
 
 
 def _input_shape(spec: cnnspec.ModelSpec, include_top: bool, input_shape) -> tuple:

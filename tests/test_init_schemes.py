@@ -117,3 +117,68 @@ def test_the_judge_refuses_nan_and_a_wrong_spread() -> None:
 def test_an_unknown_scheme_is_one_clear_error() -> None:
     with pytest.raises(ValueError, match=r"unknown init scheme 'xavier'; expected one of \['default'"):
         spec_init.check_scheme("xavier")
+
+
+# ----------------------------------------------------------------------- NumPy draws on jax
+@pytest.fixture
+def host_draws_everywhere(monkeypatch: pytest.MonkeyPatch):
+    """keras_impl's jax path (NumPy draws, Keras' initialisers recorded) on whatever backend runs."""
+    import keras
+
+    import keras_impl.builder as builder
+    from keras_impl.host_draws import DRAWN, HostDraw
+
+    def wrap(initializer):
+        initializer = keras.initializers.get(initializer)
+        return HostDraw(initializer) if type(initializer) in DRAWN else initializer
+
+    monkeypatch.setattr(builder, "on_host", wrap)
+
+
+@pytest.mark.parametrize("name", ["googlenet", "vit_b_16"])  # truncated normals; attention's cloned initialisers
+def test_numpy_draws_follow_the_scheme_and_leave_keras_own_initializers(name, host_draws_everywhere):
+    import json
+
+    assert problems(name, MODELS[name]) == []
+    model = keras_impl.get_model(name, **MODELS[name])
+    config = json.dumps(model.get_config())
+    assert "HostDraw" not in config and ("TruncatedNormal" in config or "RandomNormal" in config)
+
+
+def test_numpy_draws_are_keras_distributions_and_follow_set_random_seed() -> None:
+    import keras
+
+    from keras_impl.host_draws import HostDraw
+
+    def draw(initializer, seed: int = 0) -> np.ndarray:
+        keras.utils.set_random_seed(seed)
+        return keras.ops.convert_to_numpy(HostDraw(initializer)((400, 500)))
+
+    normal, uniform = (
+        draw(keras.initializers.RandomNormal(0.5, 0.02)),
+        draw(keras.initializers.RandomUniform(-0.3, 0.1)),
+    )
+    truncated = draw(keras.initializers.TruncatedNormal(0.0, 0.1))
+    assert normal.dtype == np.float32 and abs(normal.mean() - 0.5) < 1e-3 and abs(normal.std() - 0.02) < 1e-3
+    assert -0.3 <= uniform.min() < -0.299 and 0.099 < uniform.max() < 0.1 and abs(uniform.std() - 0.4 / 12**0.5) < 1e-3
+    assert np.abs(truncated).max() <= 0.2 and abs(truncated.std() - 0.088) < 2e-3  # std of a 2-deviation cut
+    assert np.array_equal(truncated, draw(keras.initializers.TruncatedNormal(0.0, 0.1)))  # the same seed
+    assert not np.array_equal(truncated, draw(keras.initializers.TruncatedNormal(0.0, 0.1), seed=1))
+    again = HostDraw.from_config(HostDraw(keras.initializers.RandomNormal(0.5, 0.02)).get_config())
+    assert again.equivalent.get_config() == keras.initializers.RandomNormal(0.5, 0.02).get_config()
+
+
+def test_numpy_draws_serve_jax_only_and_the_record_is_what_tells() -> None:
+    """On another backend Keras draws (no compilation per shape to save); the twin: a model whose
+    HostDraws were not put back says so in its config."""
+    import json
+
+    import keras
+
+    from keras_impl.host_draws import HostDraw, on_host
+
+    normal = keras.initializers.RandomNormal(0.0, 0.01)
+    assert (type(on_host(normal)) is HostDraw) is (keras.backend.backend() == "jax")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, kernel_initializer=HostDraw(normal))(inputs))
+    assert "HostDraw" in json.dumps(model.get_config())

@@ -197,7 +197,7 @@ def test_keras_impl_imports_no_torch():
 
 
 BACKEND_SCRIPT = """
-import json, sys, numpy as np, keras, cnnspec, keras_impl
+import json, sys, numpy as np, keras, cnnspec, keras_impl, keras_impl.host_draws
 out = {"backend": keras.backend.backend()}
 for name in sys.argv[1:]:
     options = cnnspec.options_for_size(name, 32, {})  # a small ViT; the others as they are
@@ -205,7 +205,9 @@ for name in sys.argv[1:]:
     size = spec.input_size[1:] if spec.fixed_input else (64, 64)
     model = keras_impl.get_model(name, input_shape=(*size, spec.input_size[0]), classifier_activation=None, **options)
     y = keras.ops.convert_to_numpy(model(np.ones((1, *size, spec.input_size[0]), "float32"), training=False))
-    out[name] = [list(y.shape), bool(np.isfinite(y).all())]
+    out[name] = [list(y.shape), bool(np.isfinite(y).all()), "HostDraw" in json.dumps(model.get_config())]
+# jax: weights drawn by NumPy (no compilation per shape), Keras' own initialisers recorded
+out["draws"] = type(keras_impl.host_draws.on_host(keras.initializers.RandomNormal())).__name__
 # torch's adaptive pooling of maps smaller than its output (Keras' own layer: NaN on jax at 3x3 -> 7x7)
 x = np.arange(2 * 3 * 3 * 2, dtype="float32").reshape(2, 3, 3, 2)
 y = keras.ops.convert_to_numpy(keras_impl.TorchAdaptiveAvgPool2D(7)(x))
@@ -244,9 +246,10 @@ def test_model_suite_runs_on_every_backend(backend):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result.pop("backend") == backend
     assert result.pop("adaptive_pool_error") <= 1e-6
+    assert result.pop("draws") == ("HostDraw" if backend == "jax" else "RandomNormal")
     assert sorted(result) == sorted(names)
-    for name, (shape, finite) in result.items():
-        assert shape == [1, cnnspec.get(name).num_classes] and finite, name
+    for name, (shape, finite, host_draw_in_config) in result.items():
+        assert shape == [1, cnnspec.get(name).num_classes] and finite and not host_draw_in_config, name
 
 
 def test_a_saved_keras_file_loads_back_after_importing_the_layers(tmp_path):
