@@ -22,7 +22,7 @@ DEFAULT_SIZE = 64  # the embedded cnntoydata's side
 FLIPS = ("none", "horizontal", "vertical", "both")
 # The area fraction a training crop keeps at least (RandomResizedCrop, both frameworks) where the
 # images are enlarged 2x or more to the input size (cnntune.policy.choose_crop: digits' 8 px to 32):
-# it shifts them by under one of their own pixels, which LeNet-5 on digits needs to pass 98%. At
+# it cuts at most a fifth of a side (a small shift and zoom), which LeNet-5 on digits needs to pass 98%. At
 # the images' own scale no crop: it cuts and zooms what tells the classes apart (the 25% kept
 # before cut digits apart; 80% still cost textures and faces 10 to 20 points).
 DEFAULT_CROP_SCALE = 0.8

@@ -294,16 +294,17 @@ CROP_UPSCALE = 2.0  # images enlarged this much or more to the input size are cr
 
 def choose_crop(root: str | os.PathLike, size: int) -> tuple[float, str]:
     """(crop_scale, why): a crop keeping DEFAULT_CROP_SCALE of the area or more when the images are
-    enlarged CROP_UPSCALE times or more to the input ``size`` (digits: 8 px to 32): it then shifts
-    the object by less than one of its own pixels and cuts nothing away (LeNet-5 on digits, 15
-    epochs: 0.975 without, 0.986 with it); none (1) otherwise: at the images' own scale a crop cuts
+    enlarged CROP_UPSCALE times or more to the input ``size`` (digits: 8 px to 32): it then cuts at
+    most a fifth of a side (1 or 2 of a digit's 8 pixels, whole pixels as torchvision crops), a
+    small shift and zoom of the whole object (LeNet-5 on digits, 15 epochs: 0.975 without, 0.986
+    with it); none (1) otherwise: at the images' own scale a crop cuts
     and zooms what tells the classes apart (resnet18, 5 epochs: textures 0.74 with it, 0.96 without;
     LFW faces 0.83 with it, 0.97 without)."""
     side = median_short_side(root) or size
     if size >= CROP_UPSCALE * side:
         return DEFAULT_CROP_SCALE, (
             f"images enlarged {size / side:.1f}x ({side} to {size} px): a crop of {DEFAULT_CROP_SCALE:g} of the area "
-            "shifts them by under one of their own pixels"
+            "cuts at most a fifth of a side: a small shift and zoom of the whole object"
         )
     return 1.0, (
         f"images enlarged {size / side:.1f}x ({side} to {size} px), under {CROP_UPSCALE:g}x: a crop would cut away "
