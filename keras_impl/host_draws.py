@@ -6,8 +6,9 @@ MobileNetV2's 10 s, against 1-2.5 s with NumPy drawing the same distributions. A
 records Keras' own initialiser for each weight (:func:`record_keras_initializers`), so its config
 and a saved ``.keras`` file are what they would have been, and load without this module.
 
-Reproducible the way Keras is: each draw takes its seed from NumPy's global generator, which
-``keras.utils.set_random_seed`` seeds (an initialiser given its own ``seed`` uses that one).
+Reproducible the way Keras is: each draw takes its seed from Keras' global seed generator, which
+``keras.utils.set_random_seed`` seeds (an initialiser given its own ``seed`` uses that one); NumPy's
+global generator is left alone.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class HostDraw(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None):
         config = self.equivalent.get_config()
         seed = config.get("seed")
-        rng = np.random.default_rng(seed if isinstance(seed, int) else np.random.randint(0, 2**32, dtype=np.uint64))
+        if not isinstance(seed, int):  # Keras' global seed generator, as its own draws (one small op, compiled once)
+            seed = keras.ops.convert_to_numpy(keras.random.randint((2,), 0, 2**31 - 1)).tolist()
+        rng = np.random.default_rng(seed)
         if isinstance(self.equivalent, keras.initializers.RandomUniform):
             values = rng.random(shape, dtype=np.float32)  # float32 in place: a VGG head is 100 M values
             values *= config["maxval"] - config["minval"]

@@ -164,6 +164,11 @@ def test_numpy_draws_are_keras_distributions_and_follow_set_random_seed() -> Non
     assert np.abs(truncated).max() <= 0.2 and abs(truncated.std() - 0.088) < 2e-3  # std of a 2-deviation cut
     assert np.array_equal(truncated, draw(keras.initializers.TruncatedNormal(0.0, 0.1)))  # the same seed
     assert not np.array_equal(truncated, draw(keras.initializers.TruncatedNormal(0.0, 0.1), seed=1))
+    keras.utils.set_random_seed(3)
+    expected = np.random.random_sample()
+    keras.utils.set_random_seed(3)
+    HostDraw(keras.initializers.RandomNormal(0.0, 1.0))((10, 10))
+    assert np.random.random_sample() == expected  # a draw leaves NumPy's global stream alone
     again = HostDraw.from_config(HostDraw(keras.initializers.RandomNormal(0.5, 0.02)).get_config())
     assert again.equivalent.get_config() == keras.initializers.RandomNormal(0.5, 0.02).get_config()
 

@@ -67,10 +67,12 @@ class LayerMapping:
             if key.endswith(".weight") and self.kind in ("conv", "depthwise"):
                 t = t.transpose(KERAS_AXES[self.kind])
             elif key.endswith(".weight") and self.kind == "linear":
-                if self.flatten_from is not None:
+                if self.flatten_from is not None:  # (out, c, h, w) to Keras' (h * w * c, out) in one copy
                     c, h, w = self.flatten_from
-                    t = t.reshape(t.shape[0], c, h, w).transpose(0, 2, 3, 1).reshape(t.shape[0], -1)
-                t = t.T
+                    t = np.ascontiguousarray(t.reshape(t.shape[0], c, h, w).transpose(2, 3, 1, 0))
+                    t = t.reshape(h * w * c, -1)
+                else:
+                    t = t.T
             out.append(np.ascontiguousarray(t))
         return out
 
@@ -82,10 +84,12 @@ class LayerMapping:
             if key.endswith(".weight") and self.kind in ("conv", "depthwise"):
                 a = a.transpose(np.argsort(KERAS_AXES[self.kind]))
             elif key.endswith(".weight") and self.kind == "linear":
-                a = a.T
-                if self.flatten_from is not None:
+                if self.flatten_from is not None:  # Keras' (h * w * c, out) to (out, c * h * w) in one copy
                     c, h, w = self.flatten_from
-                    a = a.reshape(a.shape[0], h, w, c).transpose(0, 3, 1, 2).reshape(a.shape[0], -1)
+                    a = np.ascontiguousarray(a.reshape(h, w, c, -1).transpose(3, 2, 0, 1))
+                    a = a.reshape(a.shape[0], -1)
+                else:
+                    a = a.T
             out.append(np.ascontiguousarray(a))
         return out
 
