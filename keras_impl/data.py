@@ -66,41 +66,39 @@ class DecodedImages:
 
             try:
                 with Image.open(path) as raw:
-                    raw = raw.convert("L" if self.channels == 1 else "RGB")
-                    image = np.asarray(self._resize(raw), dtype=np.uint8)
+                    image = np.asarray(raw.convert("L" if self.channels == 1 else "RGB"), dtype=np.uint8)
             except OSError as err:
                 raise ValueError(f"cannot read image {path}: {err}") from None
             if image.ndim == 2:
                 image = image[:, :, None]
+            image = self._resize(image)
             if self.budget >= image.nbytes:
                 self.store[path] = image
                 self.budget -= image.nbytes
         return image
 
-    def _resize(self, image):
+    def _resize(self, image: np.ndarray) -> np.ndarray:
         """size x size; or, with ``resize``, the short side to ``resize`` and a centre crop."""
-        from PIL import Image
-
         if self.source:
             return image
         if self.resize is None:
-            return image.resize((self.size, self.size), Image.BILINEAR)
-        w, h = image.size
+            return _resized(image, (self.size, self.size))
+        h, w = image.shape[:2]
         scale = self.resize / min(w, h)
-        image = image.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), Image.BILINEAR)
-        left, top = (image.size[0] - self.size) // 2, (image.size[1] - self.size) // 2
-        return image.crop((left, top, left + self.size, top + self.size))
+        image = _resized(image, (max(self.size, round(h * scale)), max(self.size, round(w * scale))))
+        top, left = (image.shape[0] - self.size) // 2, (image.shape[1] - self.size) // 2
+        return image[top : top + self.size, left : left + self.size]
 
 
-def _resized(image: np.ndarray, size: int) -> np.ndarray:
-    """``image`` (HWC uint8) at ``size`` x ``size``, PIL's bilinear as torchvision's ``Resize``."""
-    if image.shape[:2] == (size, size):
+def _resized(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``image`` (HWC uint8) at ``shape`` (height, width), PIL's bilinear as torchvision's ``Resize``."""
+    if image.shape[:2] == tuple(shape):
         return image
     from PIL import Image
 
     squeeze = image.shape[2] == 1
     pil = Image.fromarray(np.ascontiguousarray(image[:, :, 0] if squeeze else image))
-    resized = np.asarray(pil.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    resized = np.asarray(pil.resize((shape[1], shape[0]), Image.BILINEAR), dtype=np.uint8)
     return resized[:, :, None] if squeeze else resized
 
 
@@ -113,10 +111,10 @@ def _augment(
 ) -> np.ndarray:
     """torchvision's RandomResizedCrop (area in ``crop_scale``-1, aspect ratio in AUGMENT_RATIO, ten
     tries, then the central crop) cut from ``image`` at its own size and resized to ``size`` (default
-    the image's own) when ``crop_scale`` is below 1, then the ``flip`` axes' flips (each half of the
-    time), as torch_impl.finetune.image_transforms does."""
+    the image's own height and width) when ``crop_scale`` is below 1, then the ``flip`` axes' flips
+    (each half of the time), as torch_impl.finetune.image_transforms does."""
     height, width = image.shape[:2]
-    size = size or height
+    shape = (size, size) if size else (height, width)
     if crop_scale < 1:
         area = height * width
         box = None
@@ -133,7 +131,7 @@ def _augment(
             box = ((height - side) // 2, (width - side) // 2, side, side)
         top, left, h, w = box
         image = image[top : top + h, left : left + w]
-    image = _resized(image, size)
+    image = _resized(image, shape)
     if flip in ("horizontal", "both") and rng.random() < 0.5:
         image = image[:, ::-1]
     if flip in ("vertical", "both") and rng.random() < 0.5:
@@ -193,6 +191,6 @@ class ImageFolderDataset(keras.utils.PyDataset):
             if self.augment:
                 rng = np.random.default_rng((self.seed or 0, int(i)))
                 image = _augment(image, rng, self.crop_scale, self.flip, self.size)
-            batch.append(_resized(image, self.size))
+            batch.append(_resized(image, (self.size, self.size)))
         x = (np.stack(batch).astype(np.float32) - self.mean) / self.std
         return x, self.labels[chosen]

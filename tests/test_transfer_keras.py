@@ -337,6 +337,23 @@ def test_the_crop_cuts_whole_source_pixels_as_torchvisions_does(tmp_path):
     assert any(m.tobytes() not in possible for m in sub_pixel)
 
 
+def test_decoded_images_resize_as_torchvisions_resize_and_centre_crop(tmp_path):
+    """``resize``: short side to 40, centre crop 32, as torchvision's ``Resize(40)`` + ``CenterCrop(32)``;
+    a crop without a ``size`` keeps a non-square image's own height and width (no squashing)."""
+    from torchvision.transforms import v2
+
+    from keras_impl.data import DecodedImages, _augment
+
+    pixels = np.random.default_rng(0).integers(0, 256, (48, 60, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    ours = DecodedImages(32, 3, resize=40)(str(tmp_path / "wide.png"))
+    theirs = np.asarray(v2.CenterCrop(32)(v2.Resize(40)(Image.fromarray(pixels))))
+    assert ours.shape == (32, 32, 3) and np.abs(ours.astype(int) - theirs).max() <= 1
+    squashed = np.asarray(Image.fromarray(pixels).resize((32, 32)))
+    assert np.abs(ours.astype(int) - squashed).max() > 1  # the twin: a plain resize is not it
+    assert _augment(pixels, np.random.default_rng(0), 0.5).shape == (48, 60, 3)
+
+
 def test_resume_continues_like_an_uninterrupted_run(colours, tmp_path, monkeypatch):
     options = FinetuneOptions(
         data=str(colours), model="lenet5", mode="fine-tune", augment=True, lr=3e-3, batch_size=8, progress=False
