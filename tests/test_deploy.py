@@ -72,8 +72,10 @@ def test_every_target_agrees_and_its_twin_fails(model, tmp_path, subtests):
     assert {t for t, _ in exports} == set(names), exports
     c = torch_model.spec.input_size[0]
     inputs = np.random.default_rng(1).standard_normal((3, c, side, side)).astype(np.float32)
+    outputs: dict = {}  # each artifact runs once; the twin compares the same outputs with a changed reference
     rows = {
-        (r.target, r.framework): r for r in deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
+        (r.target, r.framework): r
+        for r in deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0, outputs)
     }
     for pair, row in rows.items():
         with subtests.test("agrees", pair="-".join(pair)):
@@ -84,7 +86,8 @@ def test_every_target_agrees_and_its_twin_fails(model, tmp_path, subtests):
     changed = copy.deepcopy(torch_model)
     weight = changed.get_parameter(f"{changed.spec.classifier}.weight")
     weight.data[0] += 1e-3 * weight.data.abs().max()
-    for row in deploy_rows.compare_all(changed, exports, inputs, DEFAULT_RTOL, 0.0):
+    assert set(outputs) == set(exports)
+    for row in deploy_rows.compare_all(changed, exports, inputs, DEFAULT_RTOL, 0.0, outputs):
         with subtests.test("twin fails", pair=f"{row.target}-{row.framework}"):
             assert not row.passed and row.max_rel > DEFAULT_RTOL, row
 
@@ -172,7 +175,8 @@ def test_quantized_variants_pass_on_their_own_criterion_and_their_twin_fails(tmp
         else:
             exports[(name, framework, mode)] = keras_export.export_keras(keras_model, {name: out}, quantize=mode)[name]
     inputs = np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32)
-    found = deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0)
+    outputs: dict = {}
+    found = deploy_rows.compare_all(torch_model, exports, inputs, DEFAULT_RTOL, 0.0, outputs)
     assert {(r.target, r.framework, r.quantize) for r in found} == {q for q in QUANTIZED if runnable(q[0])}
     for row in found:
         assert row.passed and row.top1 >= deploy_rows.QUANTIZED_TOP1[row.quantize], row
@@ -185,7 +189,7 @@ def test_quantized_variants_pass_on_their_own_criterion_and_their_twin_fails(tmp
     for suffix in ("weight", "bias"):
         p = changed.get_parameter(f"{changed.spec.classifier}.{suffix}")
         p.data = p.data.roll(1, dims=0)
-    for row in deploy_rows.compare_all(changed, exports, inputs, DEFAULT_RTOL, 0.0):
+    for row in deploy_rows.compare_all(changed, exports, inputs, DEFAULT_RTOL, 0.0, outputs):
         assert not row.passed and row.top1 < deploy_rows.QUANTIZED_TOP1[row.quantize], row
 
 

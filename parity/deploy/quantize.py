@@ -17,7 +17,7 @@ from cnnbase.atomic import atomic_path
 from .files import atomic_dir
 from .table import OPENVINO_XML, PathLike, check_quantize
 
-# Keras' model.export(format="litert", **options): TFLiteConverter attributes, named as strings
+# the TFLiteConverter attributes a LiteRT variant sets (keras_child.litert_bytes), named as strings
 # here (the child, which has TensorFlow, turns them into tf.lite.Optimize / tf.float16)
 LITERT_OPTIONS = {
     "float16": {"optimizations": ["DEFAULT"], "target_spec": {"supported_types": ["float16"]}},

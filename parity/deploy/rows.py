@@ -61,10 +61,16 @@ def probe_batch(like: np.ndarray) -> np.ndarray:
 
 
 def compare_all(
-    torch_model, exports: dict[tuple, DeployExport], inputs: np.ndarray, rtol: float, atol: float
+    torch_model,
+    exports: dict[tuple, DeployExport],
+    inputs: np.ndarray,
+    rtol: float,
+    atol: float,
+    outputs: dict[tuple, np.ndarray] | None = None,
 ) -> list[TargetRow]:
     """Runs each export on ``inputs`` (NCHW; NHWC for Keras' artifacts; the probe batch for a
-    quantized one) against the torch model's logits."""
+    quantized one) against the torch model's logits. ``outputs``: each artifact's output by key,
+    filled on a first call and reused on the next (a twin's reference changes, the artifacts do not)."""
     import torch
 
     from ..comparison.compare import figures, to_nhwc
@@ -82,7 +88,9 @@ def compare_all(
         x, ref = (probe, probe_ref) if info.quantize else (inputs, float_ref)
         x = to_nhwc(x) if info.layout == "NHWC" else x
         try:
-            out = run(name, info.path, x)
+            out = outputs[key] if outputs is not None and key in outputs else run(name, info.path, x)
+            if outputs is not None:
+                outputs[key] = out
             f = figures(f"{name} {framework}", ref, out, rtol, atol, classes=True)
             if info.quantize:
                 need = QUANTIZED_TOP1[info.quantize]

@@ -5,10 +5,11 @@ which quantized variants it has, and the one-line answers for a pair that does n
 target     frameworks            exporter                         runtime (extra)
 ========== ===================== ================================ ============================
 onnx       torch, keras          parity.onnx (as ``export``)      onnxruntime (onnx)
-litert     keras                 Keras' model.export("litert")    ai_edge_litert (deploy)
+litert     keras                 the SavedModel, converted as     ai_edge_litert (deploy)
+                                 Keras' export("litert") does
 saved_model keras                Keras' model.export("tf_saved_model") TensorFlow (keras)
-openvino   torch, keras          openvino.convert_model(torch) /  openvino (deploy)
-                                 Keras' model.export("openvino")
+openvino   torch, keras          openvino.convert_model(torch /   openvino (deploy)
+                                 the SavedModel)
 pt2        torch                 torch.export + torch.export.save torch.export.load (torch)
 ========== ===================== ================================ ============================
 
@@ -17,7 +18,10 @@ through ``litert-torch``/``ai-edge-torch`` (not an extra of this project). Keras
 to LiteRT without layout transposes, which is the point of the LiteRT target. ``.pt2`` is
 torch.export's archive, a torch program; a Keras model has ONNX, LiteRT and SavedModel for that.
 OpenVINO converts from torch directly (``openvino.convert_model`` of the nn.Module: no ONNX file in
-between, one converter fewer to trust) and from Keras through Keras' own exporter.
+between, one converter fewer to trust) and from Keras' SavedModel. The Keras side traces the model
+once, for Keras' own SavedModel export, and converts that folder to LiteRT and OpenVINO
+(:mod:`.keras_child`): Keras' litert export writes the same SavedModel and converts it the same way,
+and each of Keras' exports would trace and write the model again.
 """
 
 from __future__ import annotations
