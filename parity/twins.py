@@ -8,6 +8,7 @@ conversion (:mod:`parity.fetch`).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import cnnspec
@@ -24,18 +25,35 @@ def keras_factory_options(options: dict) -> dict:
     return {("classes" if k == "num_classes" else k): v for k, v in options.items()}
 
 
-def build_pair(name: str, size: tuple[int, int] | None = None, weights=None, **options):
-    """A torch_impl model (from ``weights`` or untouched) and the keras_impl twin, logits out."""
+def build_pair(name: str, size: tuple[int, int] | None = None, weights=None, weights_follow: bool = False, **options):
+    """A torch_impl model (from ``weights`` or untouched) and the keras_impl twin, logits out.
+    ``weights_follow``: the caller assigns every weight of both next (a transfer, seeded random
+    weights), so neither build draws: the Keras one starts at zeros
+    (:func:`keras_impl.host_draws.weights_follow`), the torch one without ``weights`` is built on
+    the meta device and given uninitialised memory (BatchNorm's step counters zeroed). A weight
+    left unassigned is then zeros or garbage, which a comparison catches (NaN never passes)."""
+    import torch
+
     import keras_impl
     import torch_impl
+    from keras_impl.host_draws import weights_follow as keras_weights_follow
 
     options = {**inference_options(name), **options}
-    torch_model = torch_impl.get_model(name, weights=weights, init_weights=False, **options).eval()
+    if weights_follow and weights is None:  # VGG19's 143 M default draws: 0.4 s
+        with torch.device("meta"):
+            torch_model = torch_impl.get_model(name, init_weights=False, **options)
+        torch_model = torch_model.to_empty(device="cpu").eval()
+        for key, buffer in torch_model.named_buffers():
+            if key.endswith("num_batches_tracked"):
+                buffer.zero_()
+    else:
+        torch_model = torch_impl.get_model(name, weights=weights, init_weights=False, **options).eval()
     spec = torch_model.spec
     h, w = size or spec.input_size[1:]
-    keras_model = keras_impl.get_model(
-        name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_factory_options(options)
-    )
+    with keras_weights_follow() if weights_follow else contextlib.nullcontext():
+        keras_model = keras_impl.get_model(
+            name, classifier_activation=None, input_shape=(h, w, spec.input_size[0]), **keras_factory_options(options)
+        )
     return torch_model, keras_model
 
 
@@ -72,7 +90,7 @@ def model_to_export(name: str, framework: str, weights=None, size: tuple[int, in
         c, (h, w) = spec.input_size[0], size or spec.input_size[1:]
         return keras_impl.get_model(name, weights=weights, classifier_activation=None, input_shape=(h, w, c))
     options = options_from_checkpoint(name, weights) if weights is not None else {}
-    torch_model, keras_model = build_pair(name, size, weights=weights, **options)
+    torch_model, keras_model = build_pair(name, size, weights=weights, weights_follow=True, **options)
     if weights is None:
         randomise_torch(torch_model, seed)
     if framework == "torch":

@@ -187,3 +187,29 @@ def test_numpy_draws_serve_jax_only_and_the_record_is_what_tells() -> None:
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2, kernel_initializer=HostDraw(normal))(inputs))
     assert "HostDraw" in json.dumps(model.get_config())
+
+
+def test_a_build_whose_weights_follow_draws_nothing_and_records_keras_initializers() -> None:
+    """Inside ``weights_follow`` (parity's builds, whose every weight is transferred next) kernels
+    start at zero and the config names Keras' own initialisers; outside, the same build draws; the
+    twin: an ``Undrawn`` left in a layer shows in its config."""
+    import json
+
+    import keras
+
+    from keras_impl.host_draws import Undrawn, on_host, weights_follow
+
+    with weights_follow():
+        model = keras_impl.get_model("vit_b_16", image_size=32, num_classes=10)  # attention clones its initialisers
+        assert type(on_host(keras.initializers.RandomNormal(0.0, 0.01))) is Undrawn
+    assert type(on_host(keras.initializers.RandomNormal(0.0, 0.01))) is not Undrawn  # the context ends
+    kernels = [w for w in model.weights if w.path.endswith("kernel")]
+    assert len(kernels) > 20 and all(not keras.ops.convert_to_numpy(w).any() for w in kernels)
+    config = json.dumps(model.get_config())
+    assert "Undrawn" not in config and ("TruncatedNormal" in config or "RandomNormal" in config)
+    drawn = keras_impl.get_model("vit_b_16", image_size=32, num_classes=10)
+    drawn_kernels = [keras.ops.convert_to_numpy(w) for w in drawn.weights if w.path.endswith("kernel")]
+    assert sum(k.any() for k in drawn_kernels) == len(kernels) - 1  # all but the head, which the scheme zeroes
+    inputs = keras.Input((4,))
+    left = keras.Model(inputs, keras.layers.Dense(2, kernel_initializer=Undrawn("random_normal"))(inputs))
+    assert "Undrawn" in json.dumps(left.get_config())

@@ -105,7 +105,9 @@ def check(
         weights, options = fetched.torch_path, published.fixed_options(fetched.entry)
     elif weights is not None:
         options = options_from_checkpoint(name, weights)
-    torch_model, keras_model = build_pair(name, size, weights=weights, **{**user_options, **options})
+    options = {**user_options, **options}
+    # every Keras weight is assigned below (transferred or seeded): the build draws none
+    torch_model, keras_model = build_pair(name, size, weights=weights, weights_follow=True, **options)
     spec = torch_model.spec
     h, w = size or spec.input_size[1:]
     timings["build"] = round(time.perf_counter() - start, 3)

@@ -58,7 +58,7 @@ def model_pair(name: str, side: int, seed: int = 0):
         return spec_pair(small_vit_spec(), side, seed)
     from ..twins import build_pair
 
-    torch_model, keras_model = build_pair(name, (side, side))
+    torch_model, keras_model = build_pair(name, (side, side), weights_follow=True)
     randomise_torch(torch_model, seed)
     transfer_weights(torch_model, keras_model)
     return torch_model, keras_model
