@@ -46,12 +46,13 @@ def on_host(initializer):
     one of Keras' random normal, uniform or truncated normal initialisers), not drawn at all inside
     :func:`weights_follow`; otherwise unchanged."""
     if _WEIGHTS_FOLLOW.get():
-        initializer = keras.initializers.get(initializer)
-        return Undrawn(initializer) if type(initializer) in DRAWN else initializer
-    if keras.backend.backend() != "jax":
+        stand_in: type[_StandIn] = Undrawn
+    elif keras.backend.backend() == "jax":
+        stand_in = HostDraw
+    else:
         return initializer
     initializer = keras.initializers.get(initializer)
-    return HostDraw(initializer) if type(initializer) in DRAWN else initializer
+    return stand_in(initializer) if type(initializer) in DRAWN else initializer
 
 
 class _StandIn(keras.initializers.Initializer):
