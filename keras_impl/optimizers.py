@@ -27,6 +27,13 @@ has no Keras path.
 fine-tuning core computes its schedule once (``cnntune.policy.lr_factors``) and Keras steps with
 it, instead of a Keras formula that would have to be kept equal to the core's.
 
+On Keras' torch backend the update runs as torch.optim's own functional rule
+(``torch.optim.adam.adam`` / ``torch.optim.sgd.sgd`` with ``foreach=True``), one call per rate
+group, instead of Keras' loop over ``update_step``: that loop runs eagerly there, a handful of small
+kernels per variable, and cost resnet18 on 32-px digits 17.0 s an epoch against 12.5 s for Keras'
+own AdamW, which already uses torch's multi-tensor ops on that backend. Running torch's code also
+makes the rule torch's by construction on that backend (the same ``lerp`` and ``addcdiv``).
+
 ``record_gradients = True`` keeps the last gradients ``apply`` received (as numpy, by variable
 path) in ``last_gradients``; ``parity.check_training`` compares them with torch's ``.grad``.
 It needs eager execution (``run_eagerly=True``), where the gradients are concrete arrays.
@@ -85,6 +92,32 @@ class TorchOptimizer(keras.optimizers.Optimizer):
             }
         return super().apply(grads, trainable_variables)
 
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        """Keras' per-variable loop, or on the torch backend torch's multi-tensor rule per rate group."""
+        if keras.backend.backend() != "torch":
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        import torch
+
+        with torch.no_grad():
+            lr = float(ops.convert_to_numpy(learning_rate))
+            step = float(ops.convert_to_numpy(self.iterations))
+            groups: dict[float, list[int]] = {}
+            for position, variable in enumerate(trainable_variables):
+                factor = (
+                    self._multiplier_by_index[self._get_variable_index(variable)] if self._multiplier_by_index else 1.0
+                )
+                groups.setdefault(factor, []).append(position)
+            for factor, positions in groups.items():
+                variables = [trainable_variables[i] for i in positions]
+                values = [v.value for v in variables]
+                gradients = [grads[i].to(values[j].dtype) for j, i in enumerate(positions)]
+                self._torch_rule(values, gradients, [self._get_variable_index(v) for v in variables], lr * factor, step)
+        return None
+
+    def _torch_rule(self, values: list, gradients: list, indices: list[int], lr: float, step: float) -> None:
+        """torch.optim's update of ``values`` in place (torch backend only); ``step`` counts steps taken before."""
+        raise NotImplementedError
+
     def _rate(self, variable, learning_rate):
         """This variable's learning rate and its multiplier (0 for a frozen-rate variable)."""
         factor = self._multiplier_by_index[self._get_variable_index(variable)] if self._multiplier_by_index else 1.0
@@ -141,6 +174,23 @@ class TorchSGD(TorchOptimizer):
         if factor != 0.0:
             self.assign_sub(variable, lr * g)
 
+    def _torch_rule(self, values, gradients, indices, lr, step):
+        from torch.optim.sgd import sgd
+
+        buffers = [self.momentum_buffers[i].value for i in indices] if self.momentum else [None] * len(values)
+        sgd(
+            values,
+            gradients,
+            buffers,
+            foreach=True,
+            weight_decay=self.torch_weight_decay,
+            momentum=self.momentum,
+            lr=lr,
+            dampening=0.0,
+            nesterov=self.nesterov,
+            maximize=False,
+        )
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -196,6 +246,28 @@ class TorchAdam(TorchOptimizer):
         m_hat = m / (1.0 - ops.power(b1, step))
         v_hat = v / (1.0 - ops.power(b2, step))
         self.assign_sub(variable, lr * m_hat / (ops.sqrt(v_hat) + _scalar(self.epsilon, dtype)))
+
+    def _torch_rule(self, values, gradients, indices, lr, step):
+        import torch
+        from torch.optim.adam import adam
+
+        adam(
+            values,
+            gradients,
+            [self._momentums[i].value for i in indices],
+            [self._velocities[i].value for i in indices],
+            [],
+            [torch.tensor(step) for _ in values],  # torch counts them up by one before the update
+            foreach=True,
+            decoupled_weight_decay=self.decoupled,
+            amsgrad=False,
+            beta1=self.beta_1,
+            beta2=self.beta_2,
+            lr=lr,
+            weight_decay=self.torch_weight_decay,
+            eps=self.epsilon,
+            maximize=False,
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {
