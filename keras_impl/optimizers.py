@@ -33,6 +33,11 @@ group, instead of Keras' loop over ``update_step``: that loop runs eagerly there
 kernels per variable, and cost resnet18 on 32-px digits 17.0 s an epoch against 12.5 s for Keras'
 own AdamW, which already uses torch's multi-tensor ops on that backend. Running torch's code also
 makes the rule torch's by construction on that backend (the same ``lerp`` and ``addcdiv``).
+On tensorflow each variable's update is one of TensorFlow's fused training kernels
+(``ResourceApplyAdam`` with torch's epsilon moved inside it: ``eps * sqrt(1 - b2^t)``, algebraically
+torch's placement; ``ResourceApplyMomentum``, which is torch's SGD buffer), instead of a dozen small
+graph ops: resnet18's 62 updates took 42 ms a step against 15 ms, beside a 64 ms forward and backward.
+jax keeps the ``keras.ops`` rule, which XLA fuses.
 
 ``record_gradients = True`` keeps the last gradients ``apply`` received (as numpy, by variable
 path) in ``last_gradients``; ``parity.check_training`` compares them with torch's ``.grad``.
@@ -118,6 +123,11 @@ class TorchOptimizer(keras.optimizers.Optimizer):
         """torch.optim's update of ``values`` in place (torch backend only); ``step`` counts steps taken before."""
         raise NotImplementedError
 
+    @staticmethod
+    def _tf_handle(variable):
+        """The resource handle a fused TensorFlow kernel updates (a Keras variable's or a raw one's)."""
+        return (variable.value if isinstance(variable, keras.Variable) else variable).handle
+
     def _rate(self, variable, learning_rate):
         """This variable's learning rate and its multiplier (0 for a frozen-rate variable)."""
         factor = self._multiplier_by_index[self._get_variable_index(variable)] if self._multiplier_by_index else 1.0
@@ -167,6 +177,20 @@ class TorchSGD(TorchOptimizer):
         g = ops.cast(gradient, variable.dtype)
         if self.torch_weight_decay:
             g = g + _scalar(self.torch_weight_decay, variable.dtype) * variable
+        if self.momentum and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            buffer = self.momentum_buffers[self._get_variable_index(variable)]
+            # accum = momentum * accum + g; var -= lr * (g + momentum * accum if nesterov else accum)
+            tf.raw_ops.ResourceApplyMomentum(
+                var=self._tf_handle(variable),
+                accum=self._tf_handle(buffer),
+                lr=lr if factor != 0.0 else ops.zeros((), variable.dtype),
+                grad=g,
+                momentum=_scalar(self.momentum, variable.dtype),
+                use_nesterov=self.nesterov,
+            )
+            return
         if self.momentum:
             buffer = self.momentum_buffers[self._get_variable_index(variable)]
             self.assign(buffer, _scalar(self.momentum, variable.dtype) * buffer + g)
@@ -232,13 +256,30 @@ class TorchAdam(TorchOptimizer):
         g = ops.cast(gradient, dtype)
         wd = _scalar(self.torch_weight_decay, dtype)
         if self.torch_weight_decay and self.decoupled and factor != 0.0:
-            self.assign_sub(variable, variable * lr * wd)
+            self.assign(variable, variable * (1.0 - lr * wd))  # torch's p.mul_(1 - lr * wd)
         elif self.torch_weight_decay and not self.decoupled:
             g = g + wd * variable
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         b1, b2 = _scalar(self.beta_1, dtype), _scalar(self.beta_2, dtype)
         step = ops.cast(self.iterations + 1, dtype)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            b1_power, b2_power = ops.power(b1, step), ops.power(b2, step)
+            tf.raw_ops.ResourceApplyAdam(  # var -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon)
+                var=self._tf_handle(variable),
+                m=self._tf_handle(m),
+                v=self._tf_handle(v),
+                beta1_power=b1_power,
+                beta2_power=b2_power,
+                lr=lr if factor != 0.0 else ops.zeros((), dtype),
+                beta1=b1,
+                beta2=b2,
+                epsilon=_scalar(self.epsilon, dtype) * ops.sqrt(1.0 - b2_power),  # torch's eps, on sqrt(v_hat)
+                grad=g,
+            )
+            return
         self.assign(m, b1 * m + (1.0 - b1) * g)
         self.assign(v, b2 * v + (1.0 - b2) * ops.square(g))
         if factor == 0.0:

@@ -157,6 +157,26 @@ def test_the_torch_backend_runs_torch_optims_multi_tensor_rule_once_per_rate_gro
     assert sgd_calls == [("sgd", 2, pytest.approx(0.1), True)] * STEPS
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tensorflow's own path")
+def test_tensorflow_runs_one_fused_kernel_per_variable(monkeypatch):
+    """On tensorflow each variable's update is one fused training kernel (the rule tests above hold
+    its numbers to torch.optim's), not a dozen small graph ops."""
+    import tensorflow as tf
+
+    calls = []
+    for name in ("ResourceApplyAdam", "ResourceApplyMomentum"):
+        kernel = getattr(tf.raw_ops, name)
+
+        def counted(*args, _kernel=kernel, _name=name, **kwargs):
+            calls.append(_name)
+            return _kernel(*args, **kwargs)
+
+        monkeypatch.setattr(tf.raw_ops, name, counted)
+    _run_keras(TorchAdam(0.01, weight_decay=0.05, decoupled=True), VALUES)
+    _run_keras(TorchSGD(0.1, momentum=0.9, nesterov=True), VALUES)
+    assert calls == ["ResourceApplyAdam"] * (STEPS * len(VALUES)) + ["ResourceApplyMomentum"] * (STEPS * len(VALUES))
+
+
 def test_every_rule_on_the_torch_backend():
     """This module's rule tests and their twins, run again on Keras' torch backend: the multi-tensor
     path must give torch.optim's numbers too. The count is asserted so a renamed test cannot drop out."""
