@@ -27,9 +27,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import torch  # noqa: E402  (before TensorFlow: see README, "Pitfall: import order")
+import torch  # before TensorFlow: see README, "Pitfall: import order"
 
-from .measure import cpu_name, interleaved  # noqa: E402
+from .measure import cpu_name, interleaved
 
 RESULTS = Path(__file__).with_name("results")
 

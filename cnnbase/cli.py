@@ -10,6 +10,8 @@
   machine without a GPU, oneDNN's notice on AVX-512 CPUs, absl's "log messages before
   InitializeLog") stay off stderr, on every CPU class (:mod:`cnnbase.startup_lines`).
   ``TF_CPP_MIN_LOG_LEVEL=0`` set by the user brings them back.
+- numpy's huge-page advice is off (:mod:`cnnbase.pages`: it stalled first touches of large arrays on
+  kernels that defragment on demand).
 
 Framework-free, like the rest of ``cnnspec``: the CLIs call :func:`run` before they import one.
 """
@@ -23,7 +25,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 
-from . import startup_lines
+from . import pages, startup_lines
 
 DEBUG_FLAG = "--debug"
 DEBUG_HELP = f"{DEBUG_FLAG} (anywhere on the command line) shows the traceback of an error"
@@ -90,6 +92,7 @@ def run(prog: str, main: Callable[[list[str]], int], argv: Sequence[str] | None 
     debug = DEBUG_FLAG in args
     args = [a for a in args if a != DEBUG_FLAG]
     quiet_framework_logs()
+    pages.prefer_small_pages()
     try:
         return main(args)
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,22 @@ def load_keras_applications_vgg16(model: keras.Model, source: keras.Model | Path
 
 def _classes(model: keras.Model) -> int:
     return int(model.outputs[0].shape[-1])
+
+
+def config_json(model: keras.Model) -> str:
+    """``model.to_json()``, without importing TensorFlow where it is not loaded. Keras' serializer asks
+    whether TensorFlow is installed (importing it: 2.3 s in a torch-backend process) to test objects
+    for TensorFlow types; in a process that has not loaded TensorFlow, none can be one."""
+    from keras.src.utils import module_utils
+
+    probe = module_utils.tensorflow
+    if "tensorflow" in sys.modules or getattr(probe, "_available", True) is not None:
+        return model.to_json()
+    probe._available = False
+    try:
+        return model.to_json()
+    finally:
+        probe._available = None
 
 
 def save_variables(model: keras.Model, path: str | os.PathLike) -> None:

@@ -312,3 +312,36 @@ def test_a_dtype_mismatch_is_one_clear_error():
         model(torch.zeros(1, 1, 32, 32, dtype=torch.float16))
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast mixes dtypes on purpose
         assert model(torch.zeros(1, 1, 32, 32)).dtype == torch.bfloat16
+
+
+HUGEPAGE_PROBE = r"""
+import os, subprocess, sys
+import numpy
+from cnnbase import cli
+
+def main(argv):
+    child = subprocess.run(
+        [sys.executable, "-c", "import numpy; print(numpy._core.multiarray._get_madvise_hugepage())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    print(numpy._core.multiarray._get_madvise_hugepage(), os.environ["NUMPY_MADVISE_HUGEPAGE"], child)
+    return 0
+
+sys.exit(cli.run("probe", main, []))
+"""
+
+
+@pytest.mark.parametrize("users_choice", [None, "1"])
+def test_numpys_huge_page_advice_is_off_in_a_cli_and_its_children_unless_the_user_chose(users_choice):
+    """cnnbase.pages: numpy's madvise(MADV_HUGEPAGE) made first touches of large arrays stall on
+    compaction; every CLI turns it off, for numpy already imported and for the processes it starts.
+    The twin: a user's own NUMPY_MADVISE_HUGEPAGE=1 stays."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if users_choice:
+        env["NUMPY_MADVISE_HUGEPAGE"] = users_choice
+    out = subprocess.run([sys.executable, "-c", HUGEPAGE_PROBE], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == (["True", "1", "True"] if users_choice else ["False", "0", "False"])

@@ -95,7 +95,7 @@ def export_keras(
 
 
 def _run_child(model, jobs: dict[str, PathLike], timeout: float, max_memory_mb: float, quantize: str | None):
-    from keras_impl.weights import save_variables
+    from keras_impl.weights import config_json, save_variables
 
     start = time.perf_counter()
     env = {
@@ -110,7 +110,7 @@ def _run_child(model, jobs: dict[str, PathLike], timeout: float, max_memory_mb: 
         remove_stale_work_folders()
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}_")))
         config, weights = work / "model.json", work / "model.safetensors"
-        config.write_text(model.to_json())
+        config.write_text(config_json(model))
         save_variables(model, weights)
         # its output goes to files: a pipe nobody reads while the child runs could fill and stall it
         log_out, log_err = open(work / "stdout", "w+"), open(work / "stderr", "w+")

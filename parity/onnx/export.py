@@ -146,7 +146,9 @@ class KerasExport:
             remove_stale_work_folders()
             tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}_")))
             config, weights = tmp / "model.json", tmp / "model.safetensors"
-            config.write_text(model.to_json())
+            from keras_impl.weights import config_json, save_variables
+
+            config.write_text(config_json(model))
             job = {
                 "config": str(config),
                 "weights": str(weights),
@@ -157,8 +159,6 @@ class KerasExport:
                 "output_name": OUTPUT_NAME,
             }
             self._tell(json.dumps(job))  # it builds the model while the weights are written
-            from keras_impl.weights import save_variables
-
             save_variables(model, weights)
             self._tell("weights written")
         except BaseException as err:
