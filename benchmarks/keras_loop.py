@@ -96,7 +96,10 @@ def interleaved_child(data: str, model: str, size: int, rounds: int, batch: int)
         if not plain:  # built inside the CLI's device scope, seeded
             keras.utils.set_random_seed(0)
             net = keras_impl.get_model(
-                model, classes=len(np.unique(split["train"][1])), input_shape=split["train"][0].shape[1:]
+                model,
+                classes=len(np.unique(split["train"][1])),
+                input_shape=split["train"][0].shape[1:],
+                classifier_activation=None,  # logits, as the loss takes them
             )
             net.compile(
                 optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.05),

@@ -9,10 +9,14 @@ so the gap is in the step. This splits one step of each framework, in one proces
 * ``forward``: the model in training mode (BatchNorm on batch statistics), the autograd graph kept;
 * ``forward + backward``: the loss's gradients for every trainable weight;
 * ``step``: the same plus the optimizer's update (torch's AdamW, fused as the CLI's; keras_impl's
-  TorchAdam, torch's rule, inside the same ``tf.function``);
+  TorchAdam, torch's rule, inside the same ``tf.function``); beside them, Keras'
+  ``train_on_batch`` of a compiled copy (the same step as ``fit`` runs it, with its loss tracker
+  and accuracy metric): what Keras' own step machinery adds;
 * the convolutions alone: every convolution of the model, at the input shape it receives in the
-  step (recorded by hooks), as a single op: forward, and forward + both gradients (input and
-  filter). Summed over the model, they say how much of each framework's step is convolution.
+  step (recorded by hooks), as a single op padded as each implementation pads it (keras_impl:
+  'SAME' at stride 1, zero padding then 'VALID' otherwise): forward, and forward + both gradients
+  (input and filter). Summed over the model, they say how much of each framework's step is
+  convolution.
 
 Contenders of a row run interleaved, in rotating order (``benchmarks.measure.interleaved``), so a
 slow minute hits both. Milliseconds are medians. The CPU is named.
@@ -34,12 +38,18 @@ from .measure import cpu_name, interleaved
 RESULTS = Path(__file__).with_name("results")
 
 
+def _channels(model_name: str) -> int:
+    import cnnspec
+
+    return cnnspec.get(model_name).input_size[0]
+
+
 def _torch_parts(model_name: str, size: int, batch: int, classes: int):
     import torch_impl
 
     torch.manual_seed(0)
     model = torch_impl.get_model(model_name, num_classes=classes).train()
-    x = torch.randn(batch, 3, size, size)
+    x = torch.randn(batch, _channels(model_name), size, size)
     y = torch.randint(0, classes, (batch,))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05, fused=True)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -67,9 +77,10 @@ def _keras_parts(model_name: str, size: int, batch: int, classes: int):
     from keras_impl.optimizers import TorchAdam
 
     keras.utils.set_random_seed(0)
-    model = keras_impl.get_model(model_name, classes=classes, input_shape=(size, size, 3))
+    shape = (size, size, _channels(model_name))
+    model = keras_impl.get_model(model_name, classes=classes, input_shape=shape, classifier_activation=None)
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((batch, size, size, 3)).astype("float32"))
+    x = tf.constant(rng.standard_normal((batch, *shape)).astype("float32"))
     y = tf.constant(rng.integers(0, classes, batch).astype("int32"))
     optimizer = TorchAdam(1e-3, weight_decay=0.05, decoupled=True)
     optimizer.build(model.trainable_variables)
@@ -91,7 +102,13 @@ def _keras_parts(model_name: str, size: int, batch: int, classes: int):
             loss = loss_fn(y, model(x, training=True))
         optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
 
-    return {"forward": forward, "forward + backward": forward_backward, "step": step}
+    fit_model = keras_impl.get_model(model_name, classes=classes, input_shape=shape, classifier_activation=None)
+    fit_model.compile(optimizer=TorchAdam(1e-3, weight_decay=0.05, decoupled=True), loss=loss_fn, metrics=["accuracy"])
+
+    def train_on_batch():
+        return fit_model.train_on_batch(x, y)
+
+    return {"forward": forward, "forward + backward": forward_backward, "step": step}, train_on_batch
 
 
 def conv_shapes(model: torch.nn.Module, x: torch.Tensor) -> list[dict]:
@@ -141,17 +158,22 @@ def _conv_pair(shape: dict) -> dict:
     xk = tf.Variable(np.transpose(xt.detach().numpy(), (0, 2, 3, 1)))
     wk = tf.Variable(np.transpose(wt.detach().numpy(), (2, 3, 1, 0)))
     ph, pw = shape["padding"]
-    padding = [[0, 0], [ph, ph], [pw, pw], [0, 0]]
     strides = [1, *shape["stride"], 1]
+    # as keras_impl's builder pads: 'SAME' at stride 1 with an odd kernel, else zero padding + 'VALID'
+    same = shape["stride"] == [1, 1] and kh % 2 and kw % 2 and (ph, pw) == (kh // 2, kw // 2)
+
+    def tf_conv():
+        x = xk if same or not (ph or pw) else tf.pad(xk, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        return tf.nn.conv2d(x, wk, strides, "SAME" if same else "VALID")
 
     @tf.function
     def tf_forward():
-        return tf.nn.conv2d(xk, wk, strides, padding)
+        return tf_conv()
 
     @tf.function
     def tf_both():
         with tf.GradientTape() as tape:
-            out = tf.reduce_sum(tf.nn.conv2d(xk, wk, strides, padding))
+            out = tf.reduce_sum(tf_conv())
         return tape.gradient(out, [xk, wk])
 
     return {
@@ -178,13 +200,14 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
 
     model, x, torch_parts = _torch_parts(args.model, args.size, args.batch, args.classes)
-    keras_parts = _keras_parts(args.model, args.size, args.batch, args.classes)
+    keras_parts, train_on_batch = _keras_parts(args.model, args.size, args.batch, args.classes)
     steps = {}
     for part in torch_parts:
         print(f"timing {part} ...", flush=True)
-        steps[part] = _ms(
-            interleaved({"torch": torch_parts[part], "tensorflow": keras_parts[part]}, args.rounds, target_s=3.0)
-        )
+        contenders = {"torch": torch_parts[part], "tensorflow": keras_parts[part]}
+        if part == "step":
+            contenders["tensorflow train_on_batch"] = train_on_batch
+        steps[part] = _ms(interleaved(contenders, args.rounds, target_s=3.0))
     convs = conv_shapes(model, x)
     for i, shape in enumerate(convs):
         print(f"timing convolution {i + 1}/{len(convs)}: {shape['input']} -> {shape['out']} ...", flush=True)
@@ -222,6 +245,9 @@ def _markdown(r: dict) -> str:
     ]
     for part, ms in steps.items():
         lines.append(f"| {part} | {ms['torch']} | {ms['tensorflow']} | {ms['tensorflow'] / ms['torch']:.2f} |")
+        if "tensorflow train_on_batch" in ms:
+            tob = ms["tensorflow train_on_batch"]
+            lines.append(f"| step, Keras' train_on_batch | | {tob} | {tob / ms['torch']:.2f} |")
     fwd, both = ("torch forward", "tensorflow forward"), ("torch forward + grads", "tensorflow forward + grads")
     for label, (t, k) in (("convolutions alone, forward", fwd), ("convolutions alone, forward + grads", both)):
         lines.append(f"| {label} | {totals[t]} | {totals[k]} | {totals[k] / totals[t]:.2f} |")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,35 @@ def test_peak_memory_sees_an_allocation_and_nothing_else():
     with measure.PeakMemory() as idle:
         pass
     assert idle.mb < 16
+
+
+def test_the_process_tree_counts_a_childs_memory():
+    """benchmarks.measure.tree_rss_bytes sums a command's processes (what /usr/bin/time does not):
+    a child holding 300 MB makes the tree that much bigger than the parent alone."""
+    import subprocess
+
+    hold = "import numpy, sys; a = numpy.ones(300 * 2**20 // 8); print('ready', flush=True); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        alone = measure.rss_bytes()
+        assert measure.tree_rss_bytes(os.getpid()) - alone > 250 * 2**20
+        assert measure.tree_rss_bytes(child.pid) > 250 * 2**20
+    finally:
+        child.communicate("")
+
+
+def test_the_step_split_runs_and_writes_its_table(tmp_path):
+    """benchmarks.train_step_split on LeNet-5, one round: both frameworks' parts, every convolution."""
+    from benchmarks import train_step_split
+
+    result = train_step_split.main(
+        ["--model", "lenet5", "--batch", "2", "--rounds", "1", "--out", str(tmp_path / "split")]
+    )
+    assert set(result["step_ms"]) == {"forward", "forward + backward", "step"}
+    assert set(result["step_ms"]["step"]) == {"torch", "tensorflow", "tensorflow train_on_batch"}
+    assert [c["count"] for c in result["convolutions"]] == [1, 1, 1]  # C1, C3, and C5 as a 5x5 convolution
+    assert "| step, Keras' train_on_batch |" in (tmp_path / "split.md").read_text()
 
 
 @pytest.mark.parametrize("bad", [np.array([[np.nan, 1.0]]), np.array([[np.inf, 1.0]]), np.zeros((0, 2))])
