@@ -10,7 +10,9 @@ batch, one process per backend (Keras picks its backend once per process), inter
   ``--no-augment``, as the plain fit), each epoch timed by the CLI's clock: its PyDataset, seeding,
   callbacks and optimizer (torch's AdamW rule, tabulated schedule, per-group rates);
 * ``fit``: right after (or right before: the order alternates) each CLI epoch, one epoch of a plain
-  ``model.fit`` of the same keras_impl architecture on in-memory arrays, with Keras' AdamW, no
+  ``model.fit`` of the same keras_impl architecture on in-memory arrays, with the CLI's update rule
+  at a constant rate (keras_impl's TorchAdam, decoupled decay: ``--plain-optimizer keras`` takes
+  Keras' AdamW instead, which is slower on tensorflow and torch), no
   callbacks. What the loop costs on top is ``cli / fit``;
 * ``torch cli``: ``python -m torch_impl finetune --no-augment`` on the same data, in a process
   of its own after the Keras ones (the other framework's loop);
@@ -79,7 +81,9 @@ def _arrays(data: str, spec, size: int, batch: int) -> dict[str, tuple[np.ndarra
     return split
 
 
-def interleaved_child(data: str, model: str, size: int, rounds: int, batch: int) -> dict:
+def interleaved_child(
+    data: str, model: str, size: int, rounds: int, batch: int, plain_optimizer: str = "torch"
+) -> dict:
     """In a child process on KERAS_BACKEND: the CLI's run, a plain ``fit`` epoch beside each of its epochs."""
     import keras
 
@@ -87,6 +91,7 @@ def interleaved_child(data: str, model: str, size: int, rounds: int, batch: int)
     import keras_impl
     from cnntune import loop
     from keras_impl import finetune as ft
+    from keras_impl.optimizers import TorchAdam
 
     spec = cnnspec.get(model)
     split = _arrays(data, spec, size, batch)
@@ -102,7 +107,11 @@ def interleaved_child(data: str, model: str, size: int, rounds: int, batch: int)
                 classifier_activation=None,  # logits, as the loss takes them
             )
             net.compile(
-                optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.05),
+                optimizer=(
+                    keras.optimizers.AdamW(1e-3, weight_decay=0.05)
+                    if plain_optimizer == "keras"
+                    else TorchAdam(1e-3, weight_decay=0.05, decoupled=True)
+                ),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"],
             )
@@ -223,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--backends", nargs="*", default=list(BACKENDS), choices=BACKENDS)
     p.add_argument("--same-graph-batch", type=int, default=4, help="VGG16 at 224: images per step (0: skip)")
+    p.add_argument(
+        "--plain-optimizer",
+        choices=("torch", "keras"),
+        default="torch",
+        help="the plain fit's optimizer: the CLI's rule (keras_impl TorchAdam) or Keras' AdamW",
+    )
     p.add_argument("--quick", action="store_true", help="lenet5, 3 rounds, tensorflow only, no VGG16")
     p.add_argument("--out", type=Path, default=RESULTS / "keras_loop")
     p.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
@@ -230,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         kind, *rest = args.child
         if kind == "interleaved":
-            data, model, size, rounds, batch = rest
-            print(json.dumps(interleaved_child(data, model, int(size), int(rounds), int(batch))))
+            data, model, size, rounds, batch, plain_optimizer = rest
+            print(json.dumps(interleaved_child(data, model, int(size), int(rounds), int(batch), plain_optimizer)))
         else:
             print(json.dumps(same_graph_child(*(int(v) for v in rest))))
         return 0
@@ -242,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     result: dict = {"model": args.model, "size": args.size, "batch": args.batch, "rounds": args.rounds}
+    result["plain_optimizer"] = args.plain_optimizer
     result.update(cpu=cpu_name(), keras={}, same_graph={})
     with tempfile.TemporaryDirectory() as tmp:
         data = write_digits(Path(tmp) / "digits")
@@ -249,7 +265,13 @@ def main(argv: list[str] | None = None) -> int:
         common = (data, args.model, args.size, args.rounds + 1)
         for backend in args.backends:
             print(f"keras on {backend}: the CLI's epochs and plain-fit epochs, interleaved", flush=True)
-            argv = ("interleaved", *(str(v) for v in common[:3]), str(args.rounds), str(args.batch))
+            argv = (
+                "interleaved",
+                *(str(v) for v in common[:3]),
+                str(args.rounds),
+                str(args.batch),
+                args.plain_optimizer,
+            )
             result["keras"][backend] = _in_child(backend, *argv)
             if args.same_graph_batch:
                 print(f"VGG16, keras_impl and keras.applications on {backend}", flush=True)
