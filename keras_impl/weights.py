@@ -182,6 +182,24 @@ def config_json(model: keras.Model) -> str:
         probe._available = None
 
 
+def without_initializers(config: Any) -> Any:
+    """A model config (parsed JSON) with every ``*_initializer`` set to zeros, for a rebuild whose
+    weights are read next (:func:`load_variables`): drawing VGG19's 143 M random numbers took 0.9 of
+    the build's 1.1 s. Parity's export children rebuild their model this way."""
+    if isinstance(config, dict):
+        return {
+            k: (
+                {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": None}
+                if k.endswith("_initializer") and isinstance(v, dict) and "class_name" in v
+                else without_initializers(v)
+            )
+            for k, v in config.items()
+        }
+    if isinstance(config, list):
+        return [without_initializers(v) for v in config]
+    return config
+
+
 def save_variables(model: keras.Model, path: str | os.PathLike) -> None:
     """Every variable of a Keras model, in ``model.weights`` order, as one safetensors file (its
     variable paths in the metadata, so :func:`load_variables` can check it rebuilt the same model).

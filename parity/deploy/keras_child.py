@@ -72,11 +72,11 @@ def main(argv) -> int:
         print(f"needs KERAS_BACKEND=tensorflow, running on {keras.backend.backend()}", file=sys.stderr)
         return 2
     import keras_impl.layers  # noqa: F401  (registers the custom layers)
-    from keras_impl.weights import load_variables
+    from keras_impl.weights import load_variables, without_initializers
 
     seconds = {"imports": round(time.perf_counter() - STARTED, 2)}
     with open(job["config"]) as f:
-        model = keras.models.model_from_json(f.read())
+        model = keras.models.model_from_json(json.dumps(without_initializers(json.loads(f.read()))))
     load_variables(model, job["weights"])
     entries = {entry["format"]: entry for entry in job["exports"]}
     with tempfile.TemporaryDirectory(prefix="saved_model_", dir=os.path.dirname(job["config"])) as work:

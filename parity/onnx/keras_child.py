@@ -32,23 +32,6 @@ from cnnbase import startup_lines  # noqa: E402  (framework-free)
 startup_lines.install()  # should anything load TensorFlow here, its start-up lines stay out of the error text
 
 
-def without_initializers(config):
-    """The config with every ``*_initializer`` set to zeros: the weights are overwritten anyway, and
-    drawing VGG19's 143 M random numbers took 0.9 of the build's 1.1 s."""
-    if isinstance(config, dict):
-        return {
-            k: (
-                {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": None}
-                if k.endswith("_initializer") and isinstance(v, dict) and "class_name" in v
-                else without_initializers(v)
-            )
-            for k, v in config.items()
-        }
-    if isinstance(config, list):
-        return [without_initializers(v) for v in config]
-    return config
-
-
 def traceable_layer_norms(config):
     """The config with Keras' LayerNormalization swapped for :func:`traceable_layer_norm_class`'s:
     the TorchScript tracer refuses Keras' own on the torch backend (it builds a shape list from
@@ -147,7 +130,7 @@ def main(argv=None) -> int:
     import torch
 
     import keras_impl.layers  # noqa: F401  (registers the custom layers; keras_impl itself loads lazily)
-    from keras_impl.weights import load_variables
+    from keras_impl.weights import load_variables, without_initializers
 
     phases = {"imports": time.perf_counter() - STARTED}
     torch.set_grad_enabled(False)
