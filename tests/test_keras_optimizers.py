@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import torch
+from nested_pytest import run_pytest
 
 from keras_impl.optimizers import TorchAdam, TorchSGD
 
@@ -182,24 +183,7 @@ def test_every_rule_on_the_torch_backend():
     path must give torch.optim's numbers too. The count is asserted so a renamed test cannot drop out."""
     pytest.importorskip("torch")
     env = {**os.environ, "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            __file__,
-            "-k",
-            "not other_backends and not on_the_torch_backend",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_pytest(__file__, "not other_backends and not on_the_torch_backend", env, timeout=300)
     assert proc.returncode == 0 and "8 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from nested_pytest import run_pytest
 
 pytest.importorskip("jax")
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,27 +36,7 @@ def test_keras_finetune_suite_on_jax_without_tensorflow(tmp_path):
     }
     check = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
     assert check.returncode != 0 and "import of tensorflow halted" in check.stderr  # the hiding works
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:xdist",
-            "-x",
-            "-k",
-            JAX_WITHOUT_TF,
-            str(ROOT / "tests" / "test_transfer_keras.py"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    proc = run_pytest(ROOT / "tests" / "test_transfer_keras.py", JAX_WITHOUT_TF, env, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     last = proc.stdout.splitlines()[-1]
     assert "4 passed" in last and "skipped" not in last, last  # a renamed test would drop out of JAX_WITHOUT_TF
