@@ -108,15 +108,12 @@ class TorchOptimizer(keras.optimizers.Optimizer):
             step = float(ops.convert_to_numpy(self.iterations))
             groups: dict[float, list[int]] = {}
             for position, variable in enumerate(trainable_variables):
-                factor = (
-                    self._multiplier_by_index[self._get_variable_index(variable)] if self._multiplier_by_index else 1.0
-                )
-                groups.setdefault(factor, []).append(position)
+                groups.setdefault(self._factor(variable), []).append(position)
             for factor, positions in groups.items():
-                variables = [trainable_variables[i] for i in positions]
-                values = [v.value for v in variables]
-                gradients = [grads[i].to(values[j].dtype) for j, i in enumerate(positions)]
-                self._torch_rule(values, gradients, [self._get_variable_index(v) for v in variables], lr * factor, step)
+                values = [trainable_variables[i].value for i in positions]
+                gradients = [grads[i].to(value.dtype) for i, value in zip(positions, values)]
+                indices = [self._get_variable_index(trainable_variables[i]) for i in positions]
+                self._torch_rule(values, gradients, indices, lr * factor, step)
         return None
 
     def _torch_rule(self, values: list, gradients: list, indices: list[int], lr: float, step: float) -> None:
@@ -128,9 +125,13 @@ class TorchOptimizer(keras.optimizers.Optimizer):
         """The resource handle a fused TensorFlow kernel updates (a Keras variable's or a raw one's)."""
         return (variable.value if isinstance(variable, keras.Variable) else variable).handle
 
+    def _factor(self, variable) -> float:
+        """This variable's learning-rate multiplier (``lr_multipliers``; 1 where none is given)."""
+        return self._multiplier_by_index[self._get_variable_index(variable)] if self._multiplier_by_index else 1.0
+
     def _rate(self, variable, learning_rate):
         """This variable's learning rate and its multiplier (0 for a frozen-rate variable)."""
-        factor = self._multiplier_by_index[self._get_variable_index(variable)] if self._multiplier_by_index else 1.0
+        factor = self._factor(variable)
         lr = ops.cast(learning_rate, variable.dtype)
         return (lr if factor == 1.0 else lr * factor), factor
 
@@ -185,7 +186,7 @@ class TorchSGD(TorchOptimizer):
             tf.raw_ops.ResourceApplyMomentum(
                 var=self._tf_handle(variable),
                 accum=self._tf_handle(buffer),
-                lr=lr if factor != 0.0 else ops.zeros((), variable.dtype),
+                lr=lr,  # lr * factor: 0 for a frozen-rate variable
                 grad=g,
                 momentum=_scalar(self.momentum, variable.dtype),
                 use_nesterov=self.nesterov,
@@ -273,7 +274,7 @@ class TorchAdam(TorchOptimizer):
                 v=self._tf_handle(v),
                 beta1_power=b1_power,
                 beta2_power=b2_power,
-                lr=lr if factor != 0.0 else ops.zeros((), dtype),
+                lr=lr,  # lr * factor: 0 for a frozen-rate variable
                 beta1=b1,
                 beta2=b2,
                 epsilon=_scalar(self.epsilon, dtype) * ops.sqrt(1.0 - b2_power),  # torch's eps, on sqrt(v_hat)
